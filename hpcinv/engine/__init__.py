@@ -1,0 +1,9 @@
+"""Running tiles: building a problem from a config and executing its tiles.
+
+``SerialExecutor`` is the reference every other executor must match exactly.
+"""
+
+from hpcinv.engine.problem import Problem, build_problem
+from hpcinv.engine.serial import SerialExecutor
+
+__all__ = ["Problem", "build_problem", "SerialExecutor"]

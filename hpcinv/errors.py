@@ -1,0 +1,25 @@
+"""The errors a user can cause, as one small hierarchy.
+
+Each subclasses a built-in so callers that only know Python still catch them sensibly; the
+CLI turns any ``HpcinvError`` into one message and a non-zero exit code.
+"""
+
+
+class HpcinvError(Exception):
+    """Base class of every error hpcinv raises on purpose."""
+
+
+class ConfigError(HpcinvError, ValueError):
+    """A run configuration is malformed: unknown key, wrong type, impossible value."""
+
+
+class DataError(HpcinvError, ValueError):
+    """Survey, data or geometry is unusable: NaN data, bad uncertainty, bad electrodes."""
+
+
+class TileError(HpcinvError, ValueError):
+    """Tiling failed: an empty tile, a tile that cannot be built."""
+
+
+class CheckpointError(HpcinvError, RuntimeError):
+    """A checkpoint store is missing, corrupt or incompatible with the run."""

@@ -1,0 +1,166 @@
+"""Tiles: which sources (and wavenumbers) a unit of work solves, on which mesh.
+
+A ``TileSpec`` is small, plain and picklable (numpy arrays, a ``MeshSpec``, an optional
+scipy sparse projection) and carries a content hash, so a worker can rebuild the tile's
+physics from it alone and cache factorizations under its digest. Splitting is pure and
+deterministic: the same survey and tile count always give the same tiles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from hpcinv.errors import TileError
+from hpcinv.mesh import MeshSpec
+from hpcinv.survey import REMOTE, Survey
+
+
+@dataclass(frozen=True, eq=False)
+class TileSpec:
+    """One tile of a problem.
+
+    source_ids: (n_src,) global source indices.
+    data_rows: (n_data,) global data rows of this tile, grouped by source; dipole receivers of
+        a source come before its pole receivers (SimPEG's receiver order).
+    src_a, src_b: (n_src, dim) electrode positions, metres; ``src_b`` is NaN for a pole.
+    datum_source: (n_data,) local source index of each datum.
+    rx_m, rx_n: (n_data, dim) receiver electrode positions; ``rx_n`` is NaN for a pole.
+    mesh: the simulation mesh of the tile.
+    projection: (n_mesh_cells, n_grid_cells) sparse map from the model grid to the tile's
+        mesh, or None when the tile solves on the model grid itself.
+    dobs, weights: (n_data,) observed data (V) and 1 / uncertainty (1/V), or None (forward only).
+    ky_points, ky_weights: 2.5D wavenumbers (1/m) and quadrature weights; None in 3D.
+    solver: "mumps" or "superlu".
+    """
+
+    index: int
+    source_ids: np.ndarray
+    data_rows: np.ndarray
+    src_a: np.ndarray
+    src_b: np.ndarray
+    datum_source: np.ndarray
+    rx_m: np.ndarray
+    rx_n: np.ndarray
+    mesh: MeshSpec
+    solver: str
+    projection: sp.csr_matrix | None = None
+    dobs: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    ky_points: np.ndarray | None = None
+    ky_weights: np.ndarray | None = None
+    digest: str = field(init=False, default="")
+
+    def __post_init__(self):
+        if len(self.source_ids) == 0 or len(self.data_rows) == 0:
+            raise TileError(f"tile {self.index} is empty (no sources or no data); use fewer tiles")
+        object.__setattr__(self, "digest", self._content_hash())
+
+    @property
+    def n_data(self) -> int:
+        return len(self.data_rows)
+
+    @property
+    def n_sources(self) -> int:
+        return len(self.source_ids)
+
+    @property
+    def dim(self) -> int:
+        return self.mesh.dim
+
+    def with_data(self, dobs_global: np.ndarray, weights_global: np.ndarray) -> "TileSpec":
+        """The same tile carrying its slice of the observed data and weights."""
+        return _replace(self, dobs=np.asarray(dobs_global)[self.data_rows],
+                        weights=np.asarray(weights_global)[self.data_rows])
+
+    def _content_hash(self) -> str:
+        h = hashlib.sha256()
+        h.update(f"{self.index}|{self.solver}|{self.dim}".encode())
+        parts = [self.source_ids, self.data_rows, self.src_a, self.src_b, self.datum_source,
+                 self.rx_m, self.rx_n, *self.mesh.digest_parts(), self.dobs, self.weights,
+                 self.ky_points, self.ky_weights]
+        if self.projection is not None:
+            p = self.projection.tocsr()
+            parts += [p.indptr, p.indices, p.data, np.array(p.shape)]
+        for part in parts:
+            h.update(b"|" if part is None else np.ascontiguousarray(part).tobytes())
+        return h.hexdigest()[:16]
+
+
+def _replace(spec: TileSpec, **changes) -> TileSpec:
+    values = {k: getattr(spec, k) for k in spec.__dataclass_fields__ if k != "digest"}
+    values.update(changes)
+    return TileSpec(**values)
+
+
+def split_sources(survey: Survey, n_tiles: int) -> list[np.ndarray]:
+    """Partition source indices into ``n_tiles`` spatially coherent groups of similar data count.
+
+    Recursive coordinate bisection of the source midpoints: cut along the widest horizontal
+    extent at the data-weighted quantile that matches the tile counts on each side.
+    """
+    if n_tiles < 1:
+        raise TileError(f"n_tiles must be at least 1, got {n_tiles}")
+    if n_tiles > survey.n_sources:
+        raise TileError(f"{n_tiles} tiles for {survey.n_sources} sources would leave tiles "
+                        f"empty; use at most {survey.n_sources} tiles")
+    counts = np.bincount(survey.source_of_datum, minlength=survey.n_sources)
+    centres = survey.source_midpoints()[:, :-1]  # horizontal coordinates only
+    groups = _bisect(np.arange(survey.n_sources), centres, counts, n_tiles)
+    return [np.sort(g) for g in groups]
+
+
+def _bisect(ids, centres, counts, n_tiles):
+    if n_tiles == 1:
+        return [ids]
+    pts = centres[ids]
+    axis = int(np.argmax(pts.max(axis=0) - pts.min(axis=0)))
+    # stable sort with the index as tie-breaker keeps the split deterministic
+    order = np.lexsort((ids, pts[:, axis]))
+    ids = ids[order]
+    n_left = n_tiles // 2
+    cum = np.cumsum(counts[ids])
+    cut = int(np.searchsorted(cum, cum[-1] * n_left / n_tiles))
+    # each side needs at least as many sources as tiles
+    cut = min(max(cut + 1, n_left), len(ids) - (n_tiles - n_left))
+    return (_bisect(ids[:cut], centres, counts, n_left)
+            + _bisect(ids[cut:], centres, counts, n_tiles - n_left))
+
+
+def make_tiles(survey: Survey, mesh: MeshSpec, n_tiles: int, solver: str, *,
+               ky_points=None, ky_weights=None, weights=None) -> list[TileSpec]:
+    """Split ``survey`` into ``n_tiles`` tiles that all solve on ``mesh`` (the model grid).
+
+    ``weights`` (n_data,) are 1 / uncertainty; with observed data in the survey each tile
+    carries its slice of both.
+    """
+    electrodes = survey.electrodes
+    nan = np.full(survey.dim, np.nan)
+
+    def position(index):
+        return np.array([electrodes[i] if i != REMOTE else nan for i in index]).reshape(-1, survey.dim)
+
+    tiles = []
+    for t, source_ids in enumerate(split_sources(survey, n_tiles)):
+        local = np.full(survey.n_sources, -1)
+        local[source_ids] = np.arange(len(source_ids))
+        rows = np.flatnonzero(local[survey.source_of_datum] >= 0)
+        is_pole_rx = survey.abmn[rows, 3] == REMOTE
+        rows = rows[np.lexsort((rows, is_pole_rx, local[survey.source_of_datum[rows]]))]
+        abmn = survey.abmn[rows]
+        spec = TileSpec(
+            index=t, source_ids=np.asarray(source_ids, dtype=np.int64), data_rows=rows,
+            src_a=position(survey.sources[source_ids, 0]),
+            src_b=position(survey.sources[source_ids, 1]),
+            datum_source=local[survey.source_of_datum[rows]],
+            rx_m=position(abmn[:, 2]), rx_n=position(abmn[:, 3]),
+            mesh=mesh, solver=solver,
+            ky_points=None if ky_points is None else np.asarray(ky_points, float),
+            ky_weights=None if ky_weights is None else np.asarray(ky_weights, float))
+        if survey.dobs is not None and weights is not None:
+            spec = spec.with_data(survey.dobs, weights)
+        tiles.append(spec)
+    return tiles

@@ -10,7 +10,7 @@ from discretize import TensorMesh
 
 from hpcinv.cases import build_case
 from hpcinv.config import RunConfig
-from hpcinv.errors import ConfigError
+from hpcinv.errors import ConfigError, DataError
 from hpcinv.mesh import MeshSpec, ModelGrid, check_electrodes_in_mesh
 from hpcinv.physics import TilePhysics, choose_solver, wavenumber_quadrature
 from hpcinv.survey import Survey
@@ -60,37 +60,51 @@ def build_problem(config: RunConfig) -> Problem:
         raise ConfigError("problem.noise_percent and problem.noise_floor are both 0: the data "
                           "would have zero uncertainty; set either > 0")
     case = build_case(pc.case)
-    check_electrodes_in_mesh(case.mesh, case.survey.electrodes, what=f"case {case.name}")
-    dim = case.mesh.dim
-    solver = choose_solver(config.physics.solver, dim)
-    ky_points = ky_weights = None
-    if dim == 2:
-        ky_points, ky_weights = wavenumber_quadrature(case.mesh, config.physics.nky)
-    mesh_spec = MeshSpec.from_mesh(case.mesh)
-
-    def tiles_for(survey, weights=None):
-        return make_tiles(survey, mesh_spec, config.physics.n_tiles, solver,
-                          ky_points=ky_points, ky_weights=ky_weights, weights=weights)
-
+    physics = config.physics
     log.info("simulating data of %s (%d data, %d sources)", case.name, case.survey.n_data,
              case.survey.n_sources)
-    clean = simulate(tiles_for(case.survey), case.true_model, case.survey.n_data)
+    clean = simulate(case.mesh, case.survey, case.true_model, solver=physics.solver,
+                     nky=physics.nky)
     rng = np.random.default_rng(pc.noise_seed)
     rel = pc.noise_percent / 100.0
     dobs = clean + rel * np.abs(clean) * rng.standard_normal(clean.size)
     # the paper's weighting: W = 1 / (0.05 |dobs|), plus an optional absolute floor
     uncertainty = rel * np.abs(dobs) + pc.noise_floor
-    survey = case.survey.with_data(dobs, uncertainty)
-    return Problem(name=case.name, survey=survey, mesh=case.mesh,
-                   model_grid=ModelGrid(case.mesh), true_model=case.true_model,
-                   tiles=tiles_for(survey, weights=1.0 / uncertainty), solver=solver,
-                   clean_data=clean)
+    return problem_from_survey(case.name, case.mesh, case.survey.with_data(dobs, uncertainty),
+                               n_tiles=physics.n_tiles, solver=physics.solver, nky=physics.nky,
+                               true_model=case.true_model, clean_data=clean)
 
 
-def simulate(tiles: list[TileSpec], m: np.ndarray, n_data: int) -> np.ndarray:
-    """Predicted data (n_data,) of model ``m`` over ``tiles``, serially, freeing as it goes."""
-    d = np.empty(n_data)
-    for spec in tiles:
+def problem_from_survey(name: str, mesh: TensorMesh, survey: Survey, *, n_tiles: int = 1,
+                        solver: str = "auto", nky: int = 11, true_model=None,
+                        clean_data=None) -> Problem:
+    """A problem from a mesh (also the model grid) and a survey carrying data and uncertainties."""
+    if survey.dobs is None or survey.uncertainty is None:
+        raise DataError(f"{survey.name}: a problem needs observed data and uncertainties")
+    tiles = _tiles(mesh, survey, n_tiles, solver, nky, weights=1.0 / survey.uncertainty)
+    if true_model is not None and np.shape(true_model) != (mesh.n_cells,):
+        raise DataError(f"true model has shape {np.shape(true_model)}; the model grid has "
+                        f"{mesh.n_cells} cells")
+    return Problem(name=name, survey=survey, mesh=mesh, model_grid=ModelGrid(mesh),
+                   true_model=true_model, tiles=tiles, solver=tiles[0].solver,
+                   clean_data=clean_data)
+
+
+def _tiles(mesh, survey, n_tiles, solver, nky, weights=None) -> list[TileSpec]:
+    check_electrodes_in_mesh(mesh, survey.electrodes, what=survey.name)
+    solver = choose_solver(solver, mesh.dim)
+    ky_points = ky_weights = None
+    if mesh.dim == 2:
+        ky_points, ky_weights = wavenumber_quadrature(mesh, nky)
+    return make_tiles(survey, MeshSpec.from_mesh(mesh), n_tiles, solver, ky_points=ky_points,
+                      ky_weights=ky_weights, weights=weights)
+
+
+def simulate(mesh: TensorMesh, survey: Survey, m: np.ndarray, *, solver: str = "auto",
+             nky: int = 11, n_tiles: int = 1) -> np.ndarray:
+    """Predicted data (n_data,) of model ``m`` (ln S/m per cell), volts for 1 A, serially."""
+    d = np.empty(survey.n_data)
+    for spec in _tiles(mesh, survey, n_tiles, solver, nky):
         physics = TilePhysics(spec)
         d[spec.data_rows] = physics.predict(m)
         physics.free()

@@ -1,0 +1,177 @@
+"""The tile physics against SimPEG, against itself (adjoint, Taylor) and across tilings."""
+
+import numpy as np
+import pytest
+
+import hpcinv
+from hpcinv.physics import FactorCache, TilePhysics
+from hpcinv.physics.operators import build_operators
+from hpcinv.physics.simpeg_reference import simpeg_simulation
+
+from conftest import has_pole_rows, paper_config, random_model, small_3d_problem
+
+
+@pytest.fixture(scope="module")
+def problems(paper_problem, small_problem_3d):
+    return {"2d": paper_problem, "3d": small_problem_3d}
+
+
+def test_small_3d_fixture_has_every_source_kind(small_problem_3d):
+    assert has_pole_rows(small_problem_3d.survey)
+
+
+@pytest.mark.parametrize("dim", ["2d", "3d"])
+def test_system_matrix_equals_simpegs(problems, dim):
+    p = problems[dim]
+    m = random_model(p, 1)
+    sim, _ = simpeg_simulation(p.mesh, p.survey)
+    sim.model = m
+    ops = build_operators(p.tiles[0])
+    ours = ops.system_matrices(np.exp(m))
+    if dim == "2d":
+        for i in (0, 5, len(ops.ky) - 1):
+            ref = sim.getA(ops.ky[i])
+            assert abs(ours[i] - ref).max() <= 1e-12 * abs(ref).max()
+    else:
+        ref = sim.getA()
+        assert abs(ours[0] - ref).max() <= 1e-12 * abs(ref).max()
+
+
+@pytest.mark.parametrize("dim", ["2d", "3d"])
+@pytest.mark.parametrize("solver", ["mumps", "superlu"])
+def test_adjoint_dot_product_per_tile(dim, solver, paper_problem):
+    p = hpcinv.build_problem(paper_config(n_tiles=2, solver=solver)) if dim == "2d" \
+        else small_3d_problem(n_tiles=2, solver=solver)
+    rng = np.random.default_rng(11)
+    m = random_model(p, 2)
+    for spec in p.tiles:
+        physics = TilePhysics(spec)
+        v = rng.standard_normal(p.model_grid.n_cells)
+        w = rng.standard_normal(spec.n_data)
+        jv, jtw = physics.jvec(m, v), physics.jtvec(m, w)
+        lhs, rhs = jv @ w, v @ jtw
+        scale = np.linalg.norm(jv) * np.linalg.norm(w) + np.linalg.norm(v) * np.linalg.norm(jtw)
+        # both sides use the same factors: they agree to round-off, far below 1e-10
+        assert abs(lhs - rhs) / scale < 1e-10, (lhs, rhs)
+
+
+@pytest.mark.parametrize("dim", ["2d", "3d"])
+def test_taylor_second_order(problems, dim):
+    p = problems[dim]
+    ex = hpcinv.SerialExecutor(p)
+    m = random_model(p, 3, scale=0.3)
+    dm = 0.5 * np.random.default_rng(4).standard_normal(m.size)
+    phi0, g = ex.misfit_and_gradient(m)
+    hs = 0.1 * 2.0 ** -np.arange(6)
+    e0, e1 = [], []
+    for h in hs:
+        phi_h, _ = ex.misfit_and_gradient(m + h * dm)
+        e0.append(abs(phi_h - phi0))
+        e1.append(abs(phi_h - phi0 - h * (g @ dm)))
+    orders = np.log2(np.array(e1[:-1]) / np.array(e1[1:]))
+    # a correct gradient leaves an O(h^2) remainder: halving h divides it by ~4 (order 2);
+    # a wrong one leaves O(h) (order 1)
+    assert np.median(orders) > 1.85, orders
+    # and the gradient explains almost all of the change at the smallest step
+    assert e1[-1] < 0.1 * e0[-1], (e0, e1)
+
+
+@pytest.mark.parametrize("dim", ["2d", "3d"])
+def test_equals_simpeg_dpred_and_jtvec(problems, dim):
+    p = problems[dim]
+    m = random_model(p, 5)
+    sim, order = simpeg_simulation(p.mesh, p.survey)
+    f = sim.fields(m)
+    d_ref = sim.dpred(m, f=f)
+    W = 1.0 / p.uncertainty[order]
+    r = W * (d_ref - p.dobs[order])
+    g_ref = sim.Jtvec(m, W * r, f=f)
+    ex = hpcinv.SerialExecutor(p)
+    d = ex.predict(m)[order]
+    phi, g = ex.misfit_and_gradient(m)
+    assert np.max(np.abs(d - d_ref)) <= 1e-8 * np.max(np.abs(d_ref))
+    assert abs(phi - 0.5 * r @ r) <= 1e-8 * phi
+    assert np.max(np.abs(g - g_ref)) <= 1e-8 * np.max(np.abs(g_ref))
+
+
+@pytest.mark.parametrize("dim", ["2d", "3d"])
+def test_tiling_does_not_change_phi_or_gradient(dim):
+    make = (lambda n: hpcinv.build_problem(paper_config(n_tiles=n))) if dim == "2d" \
+        else (lambda n: small_3d_problem(n_tiles=n))
+    results = []
+    for n in (1, 2, 5):
+        p = make(n)
+        assert len(p.tiles) == n
+        results.append(hpcinv.SerialExecutor(p).misfit_and_gradient(random_model(p, 6)))
+    phi1, g1 = results[0]
+    for phi, g in results[1:]:
+        assert abs(phi - phi1) < 1e-10 * phi1
+        assert np.linalg.norm(g - g1) < 1e-10 * np.linalg.norm(g1)
+
+
+@pytest.mark.parametrize("dim", ["2d", "3d"])
+def test_exactly_one_factorization_per_tile_per_model(dim):
+    p = hpcinv.build_problem(paper_config(n_tiles=2)) if dim == "2d" else small_3d_problem(n_tiles=3)
+    n_k = 11 if dim == "2d" else 1
+    ex = hpcinv.SerialExecutor(p)
+    m = random_model(p, 8)
+    ex.predict(m)
+    ex.misfit_and_gradient(m)
+    ex.misfit_and_gradient(m)
+    counts = ex.counters()
+    assert counts["factorizations"] == len(p.tiles) * n_k
+    # a model that differs in one cell by one ulp is a new model: it is refactored
+    m2 = m.copy()
+    m2[0] = np.nextafter(m2[0], 1.0)
+    ex.misfit_and_gradient(m2)
+    assert ex.counters()["factorizations"] == 2 * len(p.tiles) * n_k
+
+
+def test_cache_frees_old_factors_before_building_new():
+    events = []
+
+    class State:
+        def __init__(self, name):
+            self.name = name
+
+        def free(self):
+            events.append(("free", self.name))
+
+    cache = FactorCache()
+
+    def build(name):
+        def make():
+            events.append(("build", name))
+            return State(name)
+        return make
+
+    a = cache.get("tile", "m1", build("a"))
+    assert cache.get("tile", "m1", build("unused")) is a and cache.hits == 1
+    cache.get("tile", "m2", build("b"))
+    assert events == [("build", "a"), ("free", "a"), ("build", "b")]
+    cache.get("other", "m2", build("c"))
+    assert len(cache) == 2
+    cache.clear()
+    assert len(cache) == 0 and ("free", "c") in events
+
+
+def test_solvers_agree(paper_problem):
+    m = random_model(paper_problem, 9)
+    out = {}
+    for solver in ("mumps", "superlu"):
+        p = hpcinv.build_problem(paper_config(solver=solver))
+        out[solver] = hpcinv.SerialExecutor(p).misfit_and_gradient(m)
+    (pa, ga), (pb, gb) = out["mumps"], out["superlu"]
+    # two direct solvers on a well-conditioned 7k system agree to ~1e-12
+    assert abs(pa - pb) < 1e-9 * pa
+    assert np.linalg.norm(ga - gb) < 1e-9 * np.linalg.norm(ga)
+
+
+def test_predict_rejects_wrong_model(paper_problem):
+    ex = hpcinv.SerialExecutor(paper_problem)
+    with pytest.raises(ValueError, match="6848 cells"):
+        ex.predict(np.zeros(10))
+    bad = np.zeros(paper_problem.model_grid.n_cells)
+    bad[3] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        ex.misfit_and_gradient(bad)

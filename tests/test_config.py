@@ -1,0 +1,73 @@
+import pytest
+
+from hpcinv.config import CASE_NAMES, config_from_dict, config_digest, load_config
+from hpcinv.errors import ConfigError
+
+
+def test_example_files_load(tmp_path):
+    cfg = load_config("examples/paper-1.1.toml")
+    assert cfg.problem.case == "paper-1.1"
+    assert cfg.physics.solver == "auto" and cfg.physics.n_tiles == 1 and cfg.physics.nky == 11
+    assert len(cfg.sha256) == 64
+    assert load_config("examples/block-3d.toml").problem.case == "block-3d"
+
+
+def test_defaults_fill_missing_keys():
+    cfg = config_from_dict({"problem": {"case": "paper-2.2"}})
+    assert cfg.problem.noise_percent == 5.0
+    assert cfg.physics.n_tiles == 1
+
+
+def test_digest_ignores_key_order():
+    a = {"problem": {"case": "paper-1.1", "noise_seed": 3}, "physics": {"n_tiles": 2}}
+    b = {"physics": {"n_tiles": 2}, "problem": {"noise_seed": 3, "case": "paper-1.1"}}
+    assert config_digest(a) == config_digest(b)
+    assert config_digest(a) != config_digest({**a, "physics": {"n_tiles": 3}})
+
+
+@pytest.mark.parametrize("raw, words", [
+    ({"problem": {"case": "paper-1.1"}, "phisics": {}}, ["unknown section", "'phisics'", "physics"]),
+    ({"problem": {"case": "paper-1.1", "noise": 5}}, ["problem.noise", "noise_percent"]),
+    ({"problem": {"case": "paper-9"}}, ["problem.case", "paper-1.1", "block-3d"]),
+    ({"problem": {}}, ["missing key problem.case"]),
+    ({"physics": {}}, ["missing section [problem]"]),
+    ({"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": "two"}}, ["physics.n_tiles", "int"]),
+    ({"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": 0}}, ["physics.n_tiles", ">= 1"]),
+    ({"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": True}}, ["physics.n_tiles"]),
+    ({"problem": {"case": "paper-1.1"}, "physics": {"solver": "pardiso"}},
+     ["physics.solver", "mumps", "superlu"]),
+    ({"problem": {"case": "paper-1.1", "noise_percent": -1.0}}, ["problem.noise_percent", ">= 0"]),
+    ({"problem": {"case": "paper-1.1"}, "physics": {"nky": 2}}, ["physics.nky", ">= 3"]),
+    ({"problem": "paper-1.1"}, ["'problem' must be a table"]),
+])
+def test_bad_config_names_the_key(raw, words):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(raw)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_integer_accepted_for_float():
+    cfg = config_from_dict({"problem": {"case": "paper-1.1", "noise_percent": 3}})
+    assert cfg.problem.noise_percent == 3.0 and isinstance(cfg.problem.noise_percent, float)
+
+
+def test_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[problem\ncase = 1")
+    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+        load_config(bad)
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[problem]\ncase = "paper-1.1"\nseed = 3\n')
+    with pytest.raises(ConfigError, match=r"typo.toml: unknown key\(s\) problem.seed"):
+        load_config(typo)
+
+
+def test_case_names_all_buildable():
+    from hpcinv.cases import build_case
+
+    for name in CASE_NAMES:
+        case = build_case(name)
+        assert case.true_model.shape == (case.mesh.n_cells,)

@@ -9,6 +9,12 @@ With sigma the cell conductivities (S/m), the nodal system matrix of SimPEG's
 on a TensorMesh), Bn = aveN2CC^T diag(vol) gives SimPEG's nodal mass ``MnSigma`` and Bbc_k
 is SimPEG's Robin boundary term ``_AvgBC[k]``. Linearity gives the adjoint gradient in closed
 form for all sources at once (see ``TilePhysics``).
+
+Electrodes: every source and receiver of a tile is a +-1 combination of its distinct
+electrodes. With Ie (n_elec, n_nodes) interpolating nodal values at those electrodes,
+C (n_elec, n_src) the source combinations (+1 at A, -1 at B) and R (n_elec, n_data) the
+receiver combinations (+1 at M, -1 at N), the source term is Q = Ie^T C and the receiver
+projection Pd = R^T Ie.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ class TileOperators:
     G: (n_edges, n_nodes) nodal gradient; Be: (n_edges, n_cells); Bn: (n_nodes, n_cells);
     Bbc: one (n_nodes, n_cells) Robin term per wavenumber (one entry in 3D);
     ky, ky_weights: (n_k,) wavenumbers and weights ([0], [1] in 3D);
-    Q: (n_nodes, n_src) sparse source term for 1 A; Pd: (n_data, n_nodes) sparse receiver
-    interpolation (M - N); datum_source: (n_data,) local source of each datum;
+    Ie, C, R: electrode interpolation and source / receiver combinations (module docstring);
+    Q = Ie^T C: (n_nodes, n_src) source term for 1 A; Pd = R^T Ie: (n_data, n_nodes) receiver
+    projection (M - N); datum_source: (n_data,) local source of each datum;
     projection: model grid -> tile cells, or None for the identity.
     """
 
@@ -40,6 +47,9 @@ class TileOperators:
     Bbc: list[sp.csr_matrix]
     ky: np.ndarray
     ky_weights: np.ndarray
+    Ie: sp.csr_matrix
+    C: sp.csc_matrix
+    R: sp.csc_matrix
     Q: sp.csc_matrix
     Pd: sp.csr_matrix
     datum_source: np.ndarray
@@ -49,6 +59,18 @@ class TileOperators:
     @property
     def n_nodes(self) -> int:
         return self.G.shape[1]
+
+    @property
+    def n_electrodes(self) -> int:
+        return self.Ie.shape[0]
+
+    def dA_times(self, k_index: int, dsigma: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """(dA_k/dsigma . dsigma) X for a block X (n_nodes, n_cols)."""
+        diag = self.Bbc[k_index] @ dsigma
+        if self.Bn is not None:
+            k = self.ky[k_index]
+            diag = diag + k * k * (self.Bn @ dsigma)
+        return self.GT @ ((self.Be @ dsigma)[:, None] * (self.G @ X)) + diag[:, None] * X
 
     def system_matrices(self, sigma: np.ndarray) -> list[sp.csr_matrix]:
         """A_k(sigma) for each wavenumber (one matrix in 3D)."""
@@ -62,14 +84,30 @@ class TileOperators:
         return out
 
 
-def _interpolation(mesh, points: np.ndarray) -> sp.csr_matrix:
-    """Rows interpolating nodal values at ``points``; NaN rows (remote poles) are zero."""
-    out = sp.csr_matrix((points.shape[0], mesh.n_nodes))
-    real = ~np.isnan(points).any(axis=1)
-    if real.any():
-        P = mesh.get_interpolation_matrix(points[real], location_type="nodes")
-        out = sp.csr_matrix(sp.eye(points.shape[0], format="csr")[:, real] @ P)
-    return out
+def electrode_combinations(spec: TileSpec):
+    """(positions (n_elec, dim), C (n_elec, n_src), R (n_elec, n_data)) of a tile.
+
+    Remote poles (NaN positions) contribute nothing.
+    """
+    groups = [spec.src_a, spec.src_b, spec.rx_m, spec.rx_n]
+    stacked = np.vstack(groups)
+    real = ~np.isnan(stacked).any(axis=1)
+    positions, inverse = np.unique(stacked[real], axis=0, return_inverse=True)
+    index = np.full(stacked.shape[0], -1)
+    index[real] = inverse.ravel()
+    n_e = positions.shape[0]
+    bounds = np.cumsum([0] + [g.shape[0] for g in groups])
+    a, b, m, n = (index[bounds[i]:bounds[i + 1]] for i in range(4))
+
+    def combination(plus, minus):
+        cols = np.arange(plus.size)
+        rows = np.r_[plus, minus]
+        vals = np.r_[np.ones(plus.size), -np.ones(minus.size)]
+        keep = rows >= 0
+        return sp.csc_matrix((vals[keep], (rows[keep], np.r_[cols, cols][keep])),
+                             shape=(n_e, plus.size))
+
+    return positions, combination(a, b), combination(m, n)
 
 
 def build_operators(spec: TileSpec) -> TileOperators:
@@ -107,10 +145,11 @@ def build_operators(spec: TileSpec) -> TileOperators:
         Bbc = [sp.csr_matrix(sim._AvgBC)]
         Bn = None
     # source term for 1 A: +1 at A, -1 at B, interpolated onto nodes (SimPEG's src.eval)
-    Q = (_interpolation(mesh, spec.src_a) - _interpolation(mesh, spec.src_b)).T.tocsc()
-    Pd = (_interpolation(mesh, spec.rx_m) - _interpolation(mesh, spec.rx_n)).tocsr()
+    positions, C, R = electrode_combinations(spec)
+    Ie = sp.csr_matrix(mesh.get_interpolation_matrix(positions, location_type="nodes"))
     projection = None if spec.projection is None else sp.csr_matrix(spec.projection)
     return TileOperators(G=G, GT=G.T.tocsr(), Be=Be, Bn=Bn, Bbc=Bbc, ky=ky,
-                         ky_weights=ky_weights, Q=Q, Pd=Pd,
+                         ky_weights=ky_weights, Ie=Ie, C=C, R=R, Q=(Ie.T @ C).tocsc(),
+                         Pd=(R.T @ Ie).tocsr(),
                          datum_source=np.asarray(spec.datum_source), projection=projection,
                          n_cells=n_cells)

@@ -1,17 +1,25 @@
 """One tile's forward data, misfit and adjoint gradient from one factorization per model.
 
-Notation (per wavenumber k; 3D has a single k = 0 with weight 1):
+Notation (per wavenumber k; 3D has a single k = 0 with weight 1; operators in operators.py):
     sigma = exp(P m)                       m on the model grid, ln(S/m)
-    U_k = A_k(sigma)^-1 Q                  all sources of the tile in one block solve
+    U_k = A_k(sigma)^-1 Q                  fields of all the tile's sources
     d_j = sum_k w_k (Pd U_k)[j, s(j)]      datum j of source s(j), volts for 1 A
     phi = 0.5 || W (d - dobs) ||^2
-The adjoint: with v = W^2 (d - dobs) scattered into R = Pd^T S (S[j, s(j)] = v_j), the
-matrix is symmetric, so Lambda_k = w_k A_k^-1 R reuses the forward factors, and
+With v = W^2 (d - dobs) and S[j, s(j)] = v_j, the adjoint fields are
+Lambda_k = w_k A_k^-1 Pd^T S (A_k is symmetric: the forward factors serve), and
 
     dphi/dsigma = -sum_k [ Be^T rowsum(G U_k * G Lambda_k)
                            + (k^2 Bn + Bbc_k)^T rowsum(U_k * Lambda_k) ]
 
 which is SimPEG's ``Jtvec`` for all sources at once, without its per-source loop.
+
+Two ways to get U and Lambda from the one factorization, chosen per tile by which needs
+fewer solved columns:
+* source basis: solve Q (n_src columns) forward and Pd^T S (n_src columns) in the adjoint;
+* electrode basis (reciprocity): solve E_k = A_k^-1 Ie^T once (n_elec columns). Then
+  U_k = E_k C and Lambda_k = w_k E_k V with V = R S, so the adjoint needs no solve at all and
+  rowsum(G U * G Lambda) = w_k rowsum((G E_k M) * G E_k) with the small M = C V^T. Surveys
+  reuse electrodes (a line of n electrodes carries ~n sources), so this halves the solves.
 """
 
 from __future__ import annotations
@@ -27,18 +35,24 @@ from hpcinv.physics.operators import TileOperators, build_operators
 from hpcinv.physics.solvers import Factorization, factorize
 from hpcinv.tiles import TileSpec
 
-#: Source columns per chunk in the gradient's elementwise products: bounds the transient
-#: (n_edges x chunk) arrays to ~100 MB on a 10^5-node mesh.
-_COLUMN_CHUNK = 48
+#: Rows (edges or nodes) per chunk of the gradient's elementwise products: bounds the
+#: transient (rows x columns) arrays to tens of MB on a 10^5-node mesh.
+_ROW_CHUNK = 32768
+
+BASES = ("auto", "electrode", "source")
 
 
 @dataclass(eq=False)
 class TileState:
-    """A tile's factors and forward fields for one model."""
+    """A tile's factors and solved fields for one model.
+
+    fields: per wavenumber, E_k (n_nodes, n_elec) in the electrode basis, U_k (n_nodes, n_src)
+    in the source basis.
+    """
 
     sigma: np.ndarray
     factors: list[Factorization]
-    fields: list[np.ndarray]  # U_k: (n_nodes, n_src) per wavenumber
+    fields: list[np.ndarray]
     data: np.ndarray
 
     def free(self):
@@ -50,24 +64,36 @@ class TileState:
 
 @dataclass
 class TileTimings:
-    """Seconds spent, cumulative: building operators, factoring, solving, everything else."""
+    """Cumulative seconds: building operators, factoring, solving."""
 
     build: float = 0.0
     factor: float = 0.0
     solve: float = 0.0
-    other: float = 0.0
-    calls: dict = field(default_factory=dict)
+
+
+def _rowsum_products(A: np.ndarray, B: np.ndarray, rows=None) -> np.ndarray:
+    """rowsum(A * B) without a temporary larger than a chunk."""
+    out = np.empty(A.shape[0])
+    for r in range(0, A.shape[0], _ROW_CHUNK):
+        out[r:r + _ROW_CHUNK] = np.einsum("ij,ij->i", A[r:r + _ROW_CHUNK], B[r:r + _ROW_CHUNK])
+    return out
 
 
 class TilePhysics:
     """The physics of one tile, built from its spec; factors cached in ``cache``."""
 
-    def __init__(self, spec: TileSpec, cache: FactorCache | None = None):
+    def __init__(self, spec: TileSpec, cache: FactorCache | None = None, basis: str = "auto"):
         t0 = time.perf_counter()
         self.spec = spec
         self.ops: TileOperators = build_operators(spec)
         self.cache = cache if cache is not None else FactorCache()
+        if basis not in BASES:
+            raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
+        if basis == "auto":
+            basis = "electrode" if self.ops.n_electrodes <= 2 * spec.n_sources else "source"
+        self.basis = basis
         self.timings = TileTimings(build=time.perf_counter() - t0)
+        self._rows = np.arange(spec.n_data)
 
     # --- model handling ----------------------------------------------------------------
     def tile_model(self, m: np.ndarray) -> np.ndarray:
@@ -81,29 +107,45 @@ class TilePhysics:
     def state(self, m: np.ndarray) -> TileState:
         """Factors and fields for model ``m`` (grid), computed at most once per model."""
         m_tile = self.tile_model(m)
-        return self.cache.get(self.spec.digest, model_digest(m_tile),
+        return self.cache.get(self.spec.digest + self.basis, model_digest(m_tile),
                               lambda: self._solve_forward(m_tile))
+
+    def _solve(self, factor: Factorization, rhs: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = factor.solve(rhs).reshape(rhs.shape)
+        self.timings.solve += time.perf_counter() - t0
+        self.cache.solves += rhs.shape[1]
+        return out
 
     def _solve_forward(self, m_tile: np.ndarray) -> TileState:
         ops = self.ops
         sigma = np.exp(m_tile)
-        rhs = ops.Q.toarray()
+        rhs = (ops.Ie.T if self.basis == "electrode" else ops.Q).toarray()
         factors, fields = [], []
-        data = np.zeros(ops.Pd.shape[0])
-        rows = np.arange(ops.Pd.shape[0])
+        # electrode basis: transfer T = sum_k w_k Ie E_k between electrodes; source basis: data
+        transfer = np.zeros((ops.n_electrodes, ops.n_electrodes))
+        data = np.zeros(self.spec.n_data)
         for A, w in zip(ops.system_matrices(sigma), ops.ky_weights):
             t0 = time.perf_counter()
             factor = factorize(A, self.spec.solver)
-            t1 = time.perf_counter()
-            U = factor.solve(rhs).reshape(rhs.shape)
-            self.timings.factor += t1 - t0
-            self.timings.solve += time.perf_counter() - t1
+            self.timings.factor += time.perf_counter() - t0
             self.cache.factorizations += 1
-            self.cache.solves += rhs.shape[1]
+            X = self._solve(factor, rhs)
             factors.append(factor)
-            fields.append(U)
-            data += w * (ops.Pd @ U)[rows, ops.datum_source]
+            fields.append(X)
+            if self.basis == "electrode":
+                transfer += w * (ops.Ie @ X)
+            else:
+                data += w * (ops.Pd @ X)[self._rows, ops.datum_source]
+        if self.basis == "electrode":
+            data = self._pick(transfer @ ops.C.toarray())
         return TileState(sigma=sigma, factors=factors, fields=fields, data=data)
+
+    def _pick(self, per_source: np.ndarray) -> np.ndarray:
+        """d_j = R[:, j] . per_source[:, s(j)] for per-source electrode potentials (n_elec, n_src)."""
+        R = self.ops.R.tocsc()
+        cols = per_source[:, self.ops.datum_source]
+        return np.asarray(R.multiply(cols).sum(axis=0)).ravel()
 
     # --- public physics ----------------------------------------------------------------
     def predict(self, m: np.ndarray) -> np.ndarray:
@@ -111,27 +153,27 @@ class TilePhysics:
         return self.state(m).data.copy()
 
     def jtvec(self, m: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """J^T v on the model grid, J = d(data)/d(m): one block adjoint solve per wavenumber."""
+        """J^T v (n_grid,) with J = d(data)/d(m); no solve in the electrode basis."""
         ops = self.ops
         st = self.state(m)
         v = np.asarray(v, dtype=np.float64)
-        S = sp.csc_matrix((v, (np.arange(v.size), ops.datum_source)),
+        S = sp.csc_matrix((v, (self._rows, ops.datum_source)),
                           shape=(v.size, self.spec.n_sources))
-        R = (ops.Pd.T @ S).toarray()
+        if self.basis == "electrode":
+            M = (ops.C @ (ops.R @ S).T).toarray()  # (n_elec, n_elec)
+        else:
+            adjoint_rhs = (ops.Pd.T @ S).toarray()
         g_sigma = np.zeros(ops.n_cells)
         for i, (k, w) in enumerate(zip(ops.ky, ops.ky_weights)):
-            t0 = time.perf_counter()
-            Lam = st.factors[i].solve(R).reshape(R.shape)
-            self.timings.solve += time.perf_counter() - t0
-            self.cache.solves += R.shape[1]
-            Lam *= w
-            U = st.fields[i]
-            edge_sum = np.zeros(ops.G.shape[0])
-            node_sum = np.zeros(ops.n_nodes)
-            for c in range(0, U.shape[1], _COLUMN_CHUNK):
-                u, lam = U[:, c:c + _COLUMN_CHUNK], Lam[:, c:c + _COLUMN_CHUNK]
-                edge_sum += np.einsum("ij,ij->i", ops.G @ u, ops.G @ lam)
-                node_sum += np.einsum("ij,ij->i", u, lam)
+            X = st.fields[i]
+            GX = ops.G @ X
+            if self.basis == "electrode":
+                edge_sum = w * _rowsum_products(GX @ M, GX)
+                node_sum = w * _rowsum_products(X @ M, X)
+            else:
+                Lam = w * self._solve(st.factors[i], adjoint_rhs)
+                edge_sum = _rowsum_products(GX, ops.G @ Lam)
+                node_sum = _rowsum_products(X, Lam)
             g_sigma -= ops.Be.T @ edge_sum + ops.Bbc[i].T @ node_sum
             if ops.Bn is not None:
                 g_sigma -= k * k * (ops.Bn.T @ node_sum)
@@ -142,18 +184,16 @@ class TilePhysics:
         ops = self.ops
         st = self.state(m)
         dsigma = st.sigma * self.tile_model(dm)
-        rows = np.arange(ops.Pd.shape[0])
-        out = np.zeros(ops.Pd.shape[0])
-        be = ops.Be @ dsigma
-        for i, (k, w) in enumerate(zip(ops.ky, ops.ky_weights)):
-            U = st.fields[i]
-            diag = ops.Bbc[i] @ dsigma
-            if ops.Bn is not None:
-                diag = diag + k * k * (ops.Bn @ dsigma)
-            dA_U = ops.GT @ (be[:, None] * (ops.G @ U)) + diag[:, None] * U
-            dU = -st.factors[i].solve(dA_U).reshape(U.shape)
-            self.cache.solves += U.shape[1]
-            out += w * (ops.Pd @ dU)[rows, ops.datum_source]
+        out = np.zeros(self.spec.n_data)
+        for i, w in enumerate(ops.ky_weights):
+            X = st.fields[i]
+            dA_X = ops.dA_times(i, dsigma, X)
+            if self.basis == "electrode":
+                # reciprocity: r_j^T Ie A^-1 = (E r_j)^T, so J needs no solve either
+                out -= w * self._pick((X.T @ dA_X) @ ops.C.toarray())
+            else:
+                dU = -self._solve(st.factors[i], dA_X)
+                out += w * (ops.Pd @ dU)[self._rows, ops.datum_source]
         return out
 
     def misfit_and_gradient(self, m: np.ndarray) -> tuple[float, np.ndarray]:
@@ -167,4 +207,4 @@ class TilePhysics:
         return phi, self.jtvec(m, spec.weights * r)
 
     def free(self) -> None:
-        self.cache.drop(self.spec.digest)
+        self.cache.drop(self.spec.digest + self.basis)

@@ -37,9 +37,10 @@ def test_system_matrix_equals_simpegs(problems, dim):
         assert abs(ours[0] - ref).max() <= 1e-12 * abs(ref).max()
 
 
-@pytest.mark.parametrize("dim", ["2d", "3d"])
-@pytest.mark.parametrize("solver", ["mumps", "superlu"])
-def test_adjoint_dot_product_per_tile(dim, solver, paper_problem):
+# banded Cholesky is for 2D meshes only (a 3D band is a whole horizontal slice)
+@pytest.mark.parametrize("dim, solver", [("2d", "mumps"), ("2d", "superlu"), ("2d", "banded"),
+                                         ("3d", "mumps"), ("3d", "superlu")])
+def test_adjoint_dot_product_per_tile(dim, solver):
     p = hpcinv.build_problem(paper_config(n_tiles=2, solver=solver)) if dim == "2d" \
         else small_3d_problem(n_tiles=2, solver=solver)
     rng = np.random.default_rng(11)
@@ -158,13 +159,15 @@ def test_cache_frees_old_factors_before_building_new():
 def test_solvers_agree(paper_problem):
     m = random_model(paper_problem, 9)
     out = {}
-    for solver in ("mumps", "superlu"):
+    for solver in ("mumps", "superlu", "banded"):
         p = hpcinv.build_problem(paper_config(solver=solver))
         out[solver] = hpcinv.SerialExecutor(p).misfit_and_gradient(m)
-    (pa, ga), (pb, gb) = out["mumps"], out["superlu"]
-    # two direct solvers on a well-conditioned 7k system agree to ~1e-12
-    assert abs(pa - pb) < 1e-9 * pa
-    assert np.linalg.norm(ga - gb) < 1e-9 * np.linalg.norm(ga)
+    pa, ga = out["mumps"]
+    for solver in ("superlu", "banded"):
+        pb, gb = out[solver]
+        # direct solvers on a well-conditioned 7k system agree to ~1e-12
+        assert abs(pa - pb) < 1e-9 * pa, solver
+        assert np.linalg.norm(ga - gb) < 1e-9 * np.linalg.norm(ga), solver
 
 
 def test_predict_rejects_wrong_model(paper_problem):
@@ -175,3 +178,26 @@ def test_predict_rejects_wrong_model(paper_problem):
     bad[3] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
         ex.misfit_and_gradient(bad)
+
+
+@pytest.mark.parametrize("dim", ["2d", "3d"])
+def test_electrode_and_source_bases_agree(problems, dim):
+    # the electrode (reciprocity) basis and the plain source basis are two routes to the
+    # same numbers; with 'auto' picking one, this keeps the other honest
+    p = problems[dim]
+    m = random_model(p, 12)
+    rng = np.random.default_rng(13)
+    spec = p.tiles[0]
+    a, b = TilePhysics(spec, basis="electrode"), TilePhysics(spec, basis="source")
+    v = rng.standard_normal(spec.n_data)
+    dm = rng.standard_normal(p.model_grid.n_cells)
+    for f in (lambda t: t.predict(m), lambda t: t.jtvec(m, v), lambda t: t.jvec(m, dm)):
+        x, y = f(a), f(b)
+        assert np.linalg.norm(x - y) <= 1e-10 * np.linalg.norm(x)
+    assert a.cache.solves < b.cache.solves  # the point of the electrode basis
+
+
+def test_auto_basis_picks_fewer_solves(paper_problem):
+    physics = TilePhysics(paper_problem.tiles[0])
+    # 29 electrodes against 26 forward + 26 adjoint source columns
+    assert physics.ops.n_electrodes == 29 and physics.basis == "electrode"

@@ -34,13 +34,16 @@ TARGET = np.log(0.1)
 
 @dataclass(frozen=True, eq=False)
 class Case:
-    """mesh: the simulation mesh, also the model grid; true_model: (n_cells,) ln(S/m)."""
+    """mesh: the simulation mesh, also the model grid; true_model: (n_cells,) ln(S/m);
+    core_mask: (n_cells,) bool, the cells scored by the MAE (the paper: |x| <= 500 m,
+    z >= -125 m, 5,000 cells)."""
 
     name: str
     mesh: TensorMesh
     survey: Survey
     true_model: np.ndarray
     description: str
+    core_mask: np.ndarray
 
 
 def paper_mesh() -> TensorMesh:
@@ -102,8 +105,11 @@ def build_case(name: str) -> Case:
         raise ConfigError(f"unknown case {name!r}; built-in cases: {', '.join(CASE_NAMES)}")
     if name.startswith("paper-"):
         mesh = paper_mesh()
+        x, z = mesh.cell_centers.T
         return Case(name, mesh, paper_survey(), _paper_model(mesh, name),
-                    f"DIP-Inv paper case {name[6:]}")
+                    f"DIP-Inv paper case {name[6:]}", (np.abs(x) <= 500.0) & (z >= -125.0))
     mesh = block_3d_mesh()
+    x, y, z = mesh.cell_centers.T
     return Case(name, mesh, block_3d_survey(), block_3d_model(mesh),
-                "3D: conductive slab dipping 45 degrees under a resistive cover")
+                "3D: conductive slab dipping 45 degrees under a resistive cover",
+                (np.abs(x) <= 400.0) & (np.abs(y) <= 125.0) & (z >= -200.0))

@@ -7,6 +7,7 @@ naming the key (``physics.solver``) and what is allowed. No I/O beyond reading t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import tomllib
@@ -20,6 +21,9 @@ from hpcinv.errors import ConfigError
 #: Built-in synthetic cases (``hpcinv.cases`` implements exactly these).
 CASE_NAMES = ("paper-1.1", "paper-1.2", "paper-1.3", "paper-2.1", "paper-2.2", "block-3d")
 SOLVERS = ("auto", "mumps", "superlu", "banded")
+NETWORKS = ("auto", "paper-cnn-2d", "cnn-3d")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+LN_001 = -4.605170185988091  # ln(0.01 S/m), the paper's reference and background
 
 
 def _choice(default, choices, doc):
@@ -56,17 +60,103 @@ class PhysicsConfig:
 
 
 @dataclass(frozen=True)
+class NetworkConfig:
+    """The generator network m = G_w(z) (DIP-Inv)."""
+
+    kind: str = _choice(
+        "auto", NETWORKS, "'auto': paper-cnn-2d on 2D grids, cnn-3d on 3D grids")
+    seed: int = _bounded(0, "seed of z, the initial weights and dropout", ge=0)
+    z_size: int = _bounded(8, "length of the fixed random input z", ge=1)
+    z_std: float = _bounded(10.0, "standard deviation of z (the paper: 10)", gt=0.0)
+    dropout: float = _bounded(0.1, "dropout probability before the last convolution",
+                              ge=0.0, le=0.9)
+    channels: tuple[int, ...] = field(
+        default=(64, 32, 8), metadata={"doc": "channels of the upsampling blocks", "min_len": 1,
+                                       "ge": 1})
+    log_conductivity_min: float = _bounded(-8.0, "lower end of the output range, ln(S/m)")
+    log_conductivity_max: float = _bounded(0.0, "upper end of the output range, ln(S/m)")
+
+    def __post_init__(self):
+        if self.log_conductivity_min >= self.log_conductivity_max:
+            raise ConfigError(
+                f"network.log_conductivity_min = {self.log_conductivity_min} must be below "
+                f"network.log_conductivity_max = {self.log_conductivity_max}")
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """The optimisation: loss (1 - b_t) phi_d + b_t R(m - m_ref), optimiser, stopping."""
+
+    kind: str = _choice("dip", ("dip", "conventional"),
+                        "'dip': CNN reparameterisation; 'conventional': SimPEG sparse IRLS")
+    iterations: int = _bounded(2000, "optimiser iterations (DIP)", ge=0)
+    optimizer: str = _choice("adam", OPTIMIZERS, "torch optimiser of the network weights")
+    learning_rate: float = _bounded(1e-4, "optimiser learning rate", gt=0.0)
+    reference_model: float = _bounded(LN_001, "m_ref, ln(S/m)")
+    reference_norm: str = _choice("l1", ("l1", "l2", "none"),
+                                  "R(m - m_ref): sum |.| (paper), 0.5 sum (.)^2, or no term")
+    beta_schedule: str = _choice("exponential", ("exponential", "constant"),
+                                 "b_t = exp(-t / beta_tau) (paper) or a constant beta")
+    beta_tau: float = _bounded(1000.0, "decay of the exponential schedule, iterations", gt=0.0)
+    beta: float = _bounded(0.0, "b for the constant schedule", ge=0.0, le=1.0)
+    target_chi: float = _bounded(0.0, "stop once chi <= target_chi (0: never)", ge=0.0)
+    target_chi_patience: int = _bounded(1, "consecutive iterations at the target", ge=1)
+    pretrain: bool = field(default=False, metadata={
+        "doc": "stage 1: fit the network to m_ref before the data term starts"})
+    pretrain_tolerance: float = _bounded(0.01, "stage 1 stops at rms(m - m_ref) below this",
+                                         gt=0.0)
+    pretrain_max_iterations: int = _bounded(5000, "stage 1 iteration limit", ge=1)
+    pretrain_learning_rate: float = _bounded(1e-3, "stage 1 Adam learning rate", gt=0.0)
+    device: str = _choice("auto", ("auto", "cpu", "cuda"),
+                          "where the network runs; 'auto' takes CUDA when available")
+
+
+@dataclass(frozen=True)
+class ConventionalConfig:
+    """SimPEG's sparse (IRLS) Tikhonov inversion, the baseline (inversion.kind = conventional)."""
+
+    norms: tuple[float, ...] = field(default=(0.0, 1.0, 1.0), metadata={
+        "doc": "p_s, p_x, [p_y,] p_z of the sparse regularisation", "min_len": 3, "ge": 0.0,
+        "le": 2.0})
+    alpha_s: float = _bounded(0.005, "smallness weight", ge=0.0)
+    alpha_x: float = _bounded(0.5, "smoothness weight along x", ge=0.0)
+    alpha_y: float = _bounded(0.5, "smoothness weight along y (3D)", ge=0.0)
+    alpha_z: float = _bounded(0.5, "smoothness weight along z", ge=0.0)
+    beta0_ratio: float = _bounded(10.0, "initial beta over the eigenvalue ratio", gt=0.0)
+    max_iterations: int = _bounded(40, "Gauss-Newton iterations", ge=1)
+    target_chi: float = _bounded(1.0, "target chi of the misfit", gt=0.0)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """What a run writes while it runs."""
+
+    save_every: int = _bounded(100, "write summary.json and result.npz every k iterations",
+                               ge=1)
+    progress: str = _choice("auto", ("auto", "bar", "log", "none"),
+                            "'auto': a progress bar on a terminal, log lines otherwise")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A whole run file."""
 
     problem: ProblemConfig
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    inversion: InversionConfig = field(default_factory=InversionConfig)
+    conventional: ConventionalConfig = field(default_factory=ConventionalConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    #: the file's content as parsed (for copies into run directories and resume checks)
+    raw: dict = field(default_factory=dict, compare=False)
     #: sha256 of the file's canonical content (sections and keys sorted), for provenance.
     sha256: str = ""
     path: str | None = None
 
 
-_SECTIONS: dict[str, type] = {"problem": ProblemConfig, "physics": PhysicsConfig}
+_SECTIONS: dict[str, type] = {"problem": ProblemConfig, "physics": PhysicsConfig,
+                              "network": NetworkConfig, "inversion": InversionConfig,
+                              "conventional": ConventionalConfig, "output": OutputConfig}
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -108,7 +198,7 @@ def config_from_dict(raw: dict, path: str | None = None) -> RunConfig:
         if not isinstance(table, dict):
             raise ConfigError(f"'{name}' must be a table ([{name}]), got {type(table).__name__}")
         sections[name] = _parse_section(cls, table, name)
-    return RunConfig(**sections, sha256=config_digest(raw), path=path)
+    return RunConfig(**sections, raw=copy.deepcopy(raw), sha256=config_digest(raw), path=path)
 
 
 def config_digest(raw: dict) -> str:
@@ -145,6 +235,8 @@ def _parse_section(cls, table: dict, section: str):
 
 
 def _check_value(key: str, value, hint, meta):
+    if typing.get_origin(hint) is tuple:
+        return _check_tuple(key, value, typing.get_args(hint)[0], meta)
     allowed = _allowed_types(hint)
     # TOML integers are fine where a float is asked for; booleans are never numbers here.
     if float in allowed and isinstance(value, int) and not isinstance(value, bool):
@@ -162,6 +254,17 @@ def _check_value(key: str, value, hint, meta):
         if b is not None and not ok(value, b):
             raise ConfigError(f"{key} = {value!r} is impossible; it must be {word} {b}")
     return value
+
+
+def _check_tuple(key: str, value, item_type, meta) -> tuple:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} must be a list of {item_type.__name__}, got "
+                          f"{type(value).__name__} {value!r}")
+    if len(value) < meta.get("min_len", 0):
+        raise ConfigError(f"{key} needs at least {meta['min_len']} values, got {len(value)}")
+    item_meta = {k: meta.get(k) for k in ("ge", "le", "gt")}
+    return tuple(_check_value(f"{key}[{i}]", v, item_type, item_meta)
+                 for i, v in enumerate(value))
 
 
 def _allowed_types(hint) -> list[type]:

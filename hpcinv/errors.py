@@ -23,3 +23,7 @@ class TileError(HpcinvError, ValueError):
 
 class CheckpointError(HpcinvError, RuntimeError):
     """A checkpoint store is missing, corrupt or incompatible with the run."""
+
+
+class InversionError(HpcinvError, RuntimeError):
+    """The inversion cannot go on: a non-finite loss, a diverging optimiser."""

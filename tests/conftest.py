@@ -67,3 +67,25 @@ def random_model(problem, seed, scale=0.5):
 
 def has_pole_rows(survey: Survey) -> bool:
     return bool(np.any(survey.abmn[:, [1, 3]] == REMOTE))
+
+
+def tiny_2d_problem(n_tiles=1):
+    """A 24 x 10-cell line (240 cells) with 7 electrodes: gradchecks in a second."""
+    from discretize import TensorMesh
+
+    mesh = TensorMesh([[(10.0, 4, -1.3), (10.0, 16), (10.0, 4, 1.3)],
+                       [(10.0, 4, -1.3), (10.0, 6)]], origin="CN")
+    survey = line_survey("dipole-dipole", -60.0, 60.0, 20.0, 3)
+    x, z = mesh.cell_centers.T
+    m_true = np.full(mesh.n_cells, np.log(0.01))
+    m_true[(np.abs(x) < 20) & (z < -10) & (z > -40)] = np.log(0.1)
+    clean = simulate(mesh, survey, m_true)
+    rng = np.random.default_rng(3)
+    dobs = clean * (1 + 0.05 * rng.standard_normal(clean.size))
+    return problem_from_survey("tiny-2d", mesh, survey.with_data(dobs, 0.05 * np.abs(dobs)),
+                               n_tiles=n_tiles, true_model=m_true)
+
+
+@pytest.fixture(scope="session")
+def tiny_problem():
+    return tiny_2d_problem()

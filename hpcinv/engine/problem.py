@@ -35,6 +35,8 @@ class Problem:
     tiles: list[TileSpec]
     solver: str
     clean_data: np.ndarray | None = None
+    #: (n_cells,) bool: the cells the MAE scores; None scores every cell
+    core_mask: np.ndarray | None = None
 
     @property
     def n_data(self) -> int:
@@ -72,12 +74,13 @@ def build_problem(config: RunConfig) -> Problem:
     uncertainty = rel * np.abs(dobs) + pc.noise_floor
     return problem_from_survey(case.name, case.mesh, case.survey.with_data(dobs, uncertainty),
                                n_tiles=physics.n_tiles, solver=physics.solver, nky=physics.nky,
-                               true_model=case.true_model, clean_data=clean)
+                               true_model=case.true_model, clean_data=clean,
+                               core_mask=case.core_mask)
 
 
 def problem_from_survey(name: str, mesh: TensorMesh, survey: Survey, *, n_tiles: int = 1,
                         solver: str = "auto", nky: int = 11, true_model=None,
-                        clean_data=None) -> Problem:
+                        clean_data=None, core_mask=None) -> Problem:
     """A problem from a mesh (also the model grid) and a survey carrying data and uncertainties."""
     if survey.dobs is None or survey.uncertainty is None:
         raise DataError(f"{survey.name}: a problem needs observed data and uncertainties")
@@ -87,7 +90,7 @@ def problem_from_survey(name: str, mesh: TensorMesh, survey: Survey, *, n_tiles:
                         f"{mesh.n_cells} cells")
     return Problem(name=name, survey=survey, mesh=mesh, model_grid=ModelGrid(mesh),
                    true_model=true_model, tiles=tiles, solver=tiles[0].solver,
-                   clean_data=clean_data)
+                   clean_data=clean_data, core_mask=core_mask)
 
 
 def _tiles(mesh, survey, n_tiles, solver, nky, weights=None) -> list[TileSpec]:

@@ -71,6 +71,7 @@ class SerialExecutor:
         out = self.cache.counters()
         out["factor_seconds"] = sum(p.timings.factor for p in self._physics.values())
         out["solve_seconds"] = sum(p.timings.solve for p in self._physics.values())
+        out["per_tile_factorizations"] = {i: p.factorizations for i, p in self._physics.items()}
         return out
 
     def close(self) -> None:

@@ -99,6 +99,7 @@ class TilePhysics:
         if basis == "auto":
             basis = "electrode" if self.ops.n_electrodes <= 2 * spec.n_sources else "source"
         self.basis = basis
+        self.factorizations = 0  # this tile's own count (the cache's counts all tiles)
         self.timings = TileTimings(build=time.perf_counter() - t0)
         self._rows = np.arange(spec.n_data)
 
@@ -137,6 +138,7 @@ class TilePhysics:
             factor = factorize(A, self.spec.solver)
             self.timings.factor += time.perf_counter() - t0
             self.cache.factorizations += 1
+            self.factorizations += 1
             X = self._solve(factor, rhs)
             factors.append(factor)
             fields.append(X)

@@ -1,0 +1,79 @@
+"""Command line: the only place where everything is wired together.
+
+    hpcinv forward CONFIG --out FILE            simulate the configured survey, write its data
+    hpcinv run CONFIG --out DIR [--iterations N] [--overwrite]
+    hpcinv export DIR --out model.csv           the latest model, one row per cell centre
+    hpcinv report DIR                           figures into DIR/figures
+
+Errors a user can cause end with one line on stderr and exit code 2; files are written to
+a temporary name and renamed, so nothing is ever half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from hpcinv.errors import HpcinvError
+from hpcinv.version import __version__
+
+EXIT_USER_ERROR = 2
+
+log = logging.getLogger("hpcinv")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except HpcinvError as exc:
+        print(f"hpcinv: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    from hpcinv.cli import commands
+
+    parser = argparse.ArgumentParser(
+        prog="hpcinv", description="DC resistivity inversion with a deep image prior.")
+    parser.add_argument("--version", action="version", version=f"hpcinv {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("forward", help="simulate the configured survey and write its data",
+                       description="Simulate the survey of CONFIG on its true model (with the "
+                       "configured noise) and write the data as CSV (.csv) or NumPy (.npz).")
+    p.add_argument("config", help="TOML run file")
+    p.add_argument("--out", required=True, help="output file (.csv or .npz)")
+    p.set_defaults(func=commands.forward)
+
+    p = sub.add_parser("run", help="run an inversion",
+                       description="Run the inversion CONFIG describes; outputs go to DIR "
+                       "(summary.json, result.npz, config.toml).")
+    p.add_argument("config", help="TOML run file")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--iterations", type=int, help="override inversion.iterations")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run that DIR already holds")
+    p.set_defaults(func=commands.run)
+
+    p = sub.add_parser("export", help="write the latest model as CSV",
+                       description="Write the run's latest model, one row per cell centre: "
+                       "x,y,z,log_conductivity (2D: x,z,log_conductivity).")
+    p.add_argument("run_dir", help="run directory")
+    p.add_argument("--out", required=True, help="CSV file")
+    p.set_defaults(func=commands.export)
+
+    p = sub.add_parser("report", help="draw the run's figures into DIR/figures")
+    p.add_argument("run_dir", help="run directory")
+    p.set_defaults(func=commands.report)
+    return parser
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from hpcinv.cli import main
+
+sys.exit(main())

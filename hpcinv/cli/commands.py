@@ -1,0 +1,92 @@
+"""The subcommands: each reads its arguments, wires the layers together and writes outputs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from hpcinv.config import load_config
+from hpcinv.engine import build_problem
+from hpcinv.errors import HpcinvError
+from hpcinv.report.rundir import RunDirectory, atomic_write
+from hpcinv.survey import REMOTE
+
+log = logging.getLogger("hpcinv")
+
+
+def forward(args) -> int:
+    out = Path(args.out)
+    if out.suffix not in (".csv", ".npz"):
+        raise HpcinvError(f"--out {out}: use a .csv or .npz file name")
+    problem = build_problem(load_config(args.config))
+    columns = data_columns(problem)
+    atomic_write(out, lambda tmp: _write_table(tmp, columns, out.suffix))
+    log.info("wrote %d data of %s to %s", problem.n_data, problem.name, out)
+    return 0
+
+
+def run(args) -> int:
+    from hpcinv.cli.run import run_inversion
+
+    config = load_config(args.config)
+    if args.iterations is not None and args.iterations < 0:
+        raise HpcinvError(f"--iterations {args.iterations}: give 0 or more")
+    run_dir = RunDirectory(args.out)
+    if run_dir.holds_a_run() and not args.overwrite:
+        raise HpcinvError(f"{run_dir.path} already holds a run; choose another --out or pass "
+                          f"--overwrite to replace it")
+    summary = run_inversion(config, run_dir, iterations=args.iterations,
+                            config_text=Path(args.config).read_text())
+    mae = summary["mae_core"]
+    log.info("done: %d iterations, chi %.3f%s -> %s", summary["iterations"], summary["chi"],
+             "" if mae is None else f", MAE(core) {mae:.3f}", run_dir.summary_file)
+    return 0
+
+
+def export(args) -> int:
+    result = RunDirectory(args.run_dir).read_result()
+    centres, model = result["cell_centers"], result["model"]
+    names = ["x", "z"] if centres.shape[1] == 2 else ["x", "y", "z"]
+    table = np.column_stack([centres, model])
+    out = Path(args.out)
+    atomic_write(out, lambda tmp: np.savetxt(tmp, table, delimiter=",", comments="",
+                                             header=",".join(names + ["log_conductivity"]),
+                                             fmt="%.8g"))
+    log.info("wrote %d cells to %s", len(model), out)
+    return 0
+
+
+def report(args) -> int:
+    from hpcinv.report.figures import draw_report
+
+    for path in draw_report(RunDirectory(args.run_dir)):
+        log.info("wrote %s", path)
+    return 0
+
+
+def data_columns(problem) -> dict[str, np.ndarray]:
+    """Electrode coordinates (NaN for a remote pole), data and uncertainty, one row per datum."""
+    survey = problem.survey
+    axes = "xz" if survey.dim == 2 else "xyz"
+    cols = {}
+    for k, label in enumerate("abmn"):
+        idx = survey.abmn[:, k]
+        loc = np.where((idx == REMOTE)[:, None], np.nan, survey.electrodes[np.maximum(idx, 0)])
+        for j, axis in enumerate(axes):
+            cols[f"{label}_{axis}"] = loc[:, j]
+    cols["dobs"] = problem.dobs
+    cols["uncertainty"] = problem.uncertainty
+    if problem.clean_data is not None:
+        cols["noise_free"] = problem.clean_data
+    return cols
+
+
+def _write_table(path: Path, columns: dict[str, np.ndarray], suffix: str) -> None:
+    if suffix == ".npz":
+        with open(path, "wb") as fh:
+            np.savez(fh, **columns)
+        return
+    table = np.column_stack(list(columns.values()))
+    np.savetxt(path, table, delimiter=",", header=",".join(columns), comments="", fmt="%.10g")

@@ -1,0 +1,176 @@
+"""The DIP-Inv optimisation loop: network weights learned against the physics' misfit.
+
+Per iteration t (dropout on, as in the paper's training):
+    m = G_w(z);  phi_d = DataMisfit(m);  loss = (1 - b_t) phi_d + b_t R(m - m_ref)
+    w <- optimiser step on d(loss)/dw
+The reported model is G_w(z) with dropout off. Hooks run after every iteration (progress,
+summaries, checkpoints). A non-finite loss stops before the weights are touched, so the
+last good state is what remains.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from hpcinv.config import RunConfig
+from hpcinv.errors import InversionError
+from hpcinv.inversion.bridge import data_misfit
+from hpcinv.inversion.networks import Generator, build_generator
+from hpcinv.inversion.objective import total_loss
+
+log = logging.getLogger(__name__)
+
+HISTORY_KEYS = ("phi_d", "chi", "beta", "loss", "seconds", "physics_seconds")
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise InversionError("inversion.device = 'cuda' but no CUDA device is available; "
+                             "use 'auto' or 'cpu'")
+    return torch.device(requested)
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    return {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+            "rmsprop": torch.optim.RMSprop}[name](params, lr=lr)
+
+
+@dataclass
+class IterationRecord:
+    iteration: int
+    phi_d: float
+    chi: float
+    beta: float
+    loss: float
+    seconds: float
+    physics_seconds: float
+
+
+@dataclass
+class History:
+    """Per-iteration series (lists of floats), as summary.json reports them."""
+
+    phi_d: list = field(default_factory=list)
+    chi: list = field(default_factory=list)
+    beta: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    physics_seconds: list = field(default_factory=list)
+
+    def append(self, rec: IterationRecord) -> None:
+        for key in HISTORY_KEYS:
+            getattr(self, key).append(float(getattr(rec, key)))
+
+    def __len__(self) -> int:
+        return len(self.phi_d)
+
+    def as_dict(self) -> dict[str, list]:
+        return {k: list(getattr(self, k)) for k in HISTORY_KEYS}
+
+
+Hook = Callable[["DipInversion", IterationRecord], None]
+
+
+class DipInversion:
+    """A DIP inversion of ``problem`` through ``executor`` (any object with
+    ``misfit_and_gradient``/``predict``)."""
+
+    def __init__(self, problem, executor, config: RunConfig, device: torch.device | None = None):
+        self.problem, self.executor, self.config = problem, executor, config
+        self.cfg = config.inversion
+        self.device = device or resolve_device(self.cfg.device)
+        self.net: Generator = build_generator(config.network, problem.model_grid).to(self.device)
+        self.optimizer = make_optimizer(self.cfg.optimizer, self.net.parameters(),
+                                        self.cfg.learning_rate)
+        # dropout draws from torch's global generator: seed it so runs are repeatable
+        torch.manual_seed(config.network.seed + 1)
+        self.history = History()
+        self.iteration = 0  # iterations done
+        self._chi_streak = 0
+
+    @property
+    def half_n(self) -> float:
+        return self.problem.n_data / 2.0
+
+    # --- stage 1 ------------------------------------------------------------------------
+    def pretrain(self, cache_file: Path | None = None) -> int:
+        """Fit the network to m_ref (stage 1); weights cached in ``cache_file`` (npz)."""
+        if cache_file is not None and cache_file.exists():
+            self._load_weights(cache_file)
+            log.info("stage 1: loaded pretrained weights from %s", cache_file)
+            return 0
+        opt = torch.optim.Adam(self.net.parameters(), lr=self.cfg.pretrain_learning_rate)
+        target = torch.full((self.problem.model_grid.n_cells,), self.cfg.reference_model,
+                            device=self.device)
+        self.net.train()
+        for it in range(1, self.cfg.pretrain_max_iterations + 1):
+            opt.zero_grad()
+            misfit = ((self.net() - target) ** 2).mean()
+            misfit.backward()
+            opt.step()
+            if misfit.item() ** 0.5 < self.cfg.pretrain_tolerance:
+                break
+        log.info("stage 1: rms(m - m_ref) = %.3g after %d iterations", misfit.item() ** 0.5, it)
+        if cache_file is not None:
+            arrays = {k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+            tmp = cache_file.with_suffix(".tmp.npz")
+            np.savez(tmp, **arrays)
+            tmp.replace(cache_file)
+        return it
+
+    def _load_weights(self, path: Path) -> None:
+        with np.load(path, allow_pickle=False) as data:
+            state = {k: torch.as_tensor(data[k]) for k in data.files}
+        self.net.load_state_dict(state)
+
+    # --- iterations ---------------------------------------------------------------------
+    def step(self) -> IterationRecord:
+        t = self.iteration
+        t0 = time.perf_counter()
+        self.net.train()
+        m = self.net().double()
+        p0 = time.perf_counter()
+        phi_d = data_misfit(m, self.executor)
+        physics = time.perf_counter() - p0
+        loss, beta = total_loss(phi_d, m, self.cfg, t)
+        if not torch.isfinite(loss):
+            raise InversionError(
+                f"non-finite loss at iteration {t} (phi_d = {phi_d.item()}); the weights of "
+                f"iteration {t} are kept. Lower inversion.learning_rate or check the data.")
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.iteration += 1
+        rec = IterationRecord(t, phi_d.item(), phi_d.item() / self.half_n, beta, loss.item(),
+                              time.perf_counter() - t0, physics)
+        self.history.append(rec)
+        return rec
+
+    def run(self, iterations: int, hooks: list[Hook] = ()) -> str:
+        """Run until ``iterations`` are done in total or the target chi holds; the reason."""
+        while self.iteration < iterations:
+            rec = self.step()
+            for hook in hooks:
+                hook(self, rec)
+            if self.cfg.target_chi > 0:
+                self._chi_streak = self._chi_streak + 1 if rec.chi <= self.cfg.target_chi else 0
+                if self._chi_streak >= self.cfg.target_chi_patience:
+                    return f"target chi {self.cfg.target_chi} reached"
+        return "iterations done"
+
+    def model(self) -> np.ndarray:
+        """The reported model (dropout off), (n_cells,) float64 ln(S/m)."""
+        self.net.eval()
+        with torch.no_grad():
+            m = self.net().double().cpu().numpy()
+        self.net.train()
+        return m

@@ -1,0 +1,170 @@
+"""Generator networks m = G_w(z): a CNN maps a fixed random vector to ln-conductivity.
+
+``PaperCNN2D`` is the DIP-Inv paper's network exactly (23,055 weights on the paper grid):
+Linear(8, h0*w0) + LeakyReLU(0.2) -> 1 x 1 x h0 x w0 -> three blocks [bilinear x2 upsample,
+3x3 conv without padding, LeakyReLU(0.2)] with 64, 32, 8 channels -> dropout -> 3x3 conv to
+one channel + sigmoid -> crop one column each side -> scaled into the configured range.
+On the paper grid (214 x 32 cells) h0 x w0 = 6 x 29; other grids get the smallest start
+that covers them and a centred crop.
+
+``CNN3D`` is the same idea in 3D (trilinear upsampling, 3x3x3 convolutions, padding 1). It
+covers the grid's *core* (the cells of the finest width); padding cells copy the value of
+the nearest core cell. Padding cells are large and barely sensitive: spending network
+output on them would only add weights, and extending the core outward is what a
+conventional inversion's smoothness does there too.
+
+Every generator returns m as a flat (n_cells,) tensor in discretize's cell order
+(x fastest, z last; z increasing upward); images put the surface in row 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from hpcinv.config import NetworkConfig
+from hpcinv.errors import ConfigError
+from hpcinv.mesh import ModelGrid
+
+
+class Generator(nn.Module):
+    """Base: holds the fixed input z (a buffer: saved with the weights, never trained)."""
+
+    def __init__(self, cfg: NetworkConfig, generator: torch.Generator):
+        super().__init__()
+        z = torch.randn((1, cfg.z_size), generator=generator, dtype=torch.float32) * cfg.z_std
+        self.register_buffer("z", z)
+        self.lo, self.hi = cfg.log_conductivity_min, cfg.log_conductivity_max
+
+    def scale(self, s: torch.Tensor) -> torch.Tensor:
+        # the paper: m = -8 * sigmoid(.), i.e. hi - (hi - lo) * s with (lo, hi) = (-8, 0)
+        return self.hi - (self.hi - self.lo) * s
+
+    def n_weights(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def _init_conv(module: nn.Module, generator: torch.Generator) -> None:
+    """Xavier-uniform convolution weights (the paper), seeded; biases zero."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Conv3d)):
+            fan_in = layer.in_channels * math.prod(layer.kernel_size)
+            fan_out = layer.out_channels * math.prod(layer.kernel_size)
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            with torch.no_grad():
+                layer.weight.uniform_(-bound, bound, generator=generator)
+                layer.bias.zero_()
+        elif isinstance(layer, nn.Linear):
+            bound = 1.0 / math.sqrt(layer.in_features)  # torch's default, but seeded
+            with torch.no_grad():
+                layer.weight.uniform_(-bound, bound, generator=generator)
+                layer.bias.uniform_(-bound, bound, generator=generator)
+
+
+class PaperCNN2D(Generator):
+    """The DIP-Inv network for a 2D grid of shape (nx, nz)."""
+
+    def __init__(self, cfg: NetworkConfig, grid_shape: tuple[int, int], generator):
+        super().__init__(cfg, generator)
+        nx, nz = grid_shape
+        n_blocks = len(cfg.channels)
+        # each block: size -> 2 size - 2; last conv: -2; then crop one column each side
+        grow = 2 ** n_blocks
+        shrink = 2 * (grow - 1) + 2
+        self.h0 = math.ceil((nz + shrink) / grow)
+        self.w0 = math.ceil((nx + 2 + shrink) / grow)
+        self.out_h, self.out_w = grow * self.h0 - shrink, grow * self.w0 - shrink - 2
+        if self.out_h < nz or self.out_w < nx:  # pragma: no cover - arithmetic guard
+            raise ConfigError(f"network output {self.out_w} x {self.out_h} cannot cover the "
+                              f"model grid {nx} x {nz}")
+        self.nx, self.nz = nx, nz
+        self.linear = nn.Linear(cfg.z_size, self.h0 * self.w0)
+        blocks, c_in = [], 1
+        for c in cfg.channels:
+            blocks += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                       nn.Conv2d(c_in, c, 3), nn.LeakyReLU(0.2)]
+            c_in = c
+        self.blocks = nn.Sequential(*blocks)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Conv2d(c_in, 1, 3)
+        _init_conv(self, generator)
+
+    def image(self) -> torch.Tensor:
+        """(nz, nx) ln-conductivity image, surface in row 0."""
+        x = nn.functional.leaky_relu(self.linear(self.z), 0.2).view(1, 1, self.h0, self.w0)
+        x = torch.sigmoid(self.head(self.dropout(self.blocks(x))))[0, 0, :, 1:-1]
+        top = (x.shape[0] - self.nz) // 2
+        left = (x.shape[1] - self.nx) // 2
+        return self.scale(x[top:top + self.nz, left:left + self.nx])
+
+    def forward(self) -> torch.Tensor:
+        return self.image().flip(0).reshape(-1)
+
+
+class CNN3D(Generator):
+    """3D DIP generator over the core of a 3D grid, extended into the padding."""
+
+    def __init__(self, cfg: NetworkConfig, grid: ModelGrid, generator):
+        super().__init__(cfg, generator)
+        core = core_slices(grid)
+        self.core_shape = tuple(s.stop - s.start for s in core)  # (nx, ny, nz)
+        n_blocks = len(cfg.channels)
+        self.start = tuple(max(1, math.ceil(n / 2 ** n_blocks)) for n in self.core_shape)
+        self.linear = nn.Linear(cfg.z_size, math.prod(self.start))
+        blocks, c_in = [], 1
+        for c in cfg.channels:
+            blocks += [nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False),
+                       nn.Conv3d(c_in, c, 3, padding=1), nn.LeakyReLU(0.2)]
+            c_in = c
+        self.blocks = nn.Sequential(*blocks)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Conv3d(c_in, 1, 3, padding=1)
+        # index of the core cell each grid cell copies (itself inside the core)
+        idx = [np.clip(np.arange(n) - s.start, 0, s.stop - s.start - 1)
+               for n, s in zip(grid.shape, core)]
+        ix, iy, iz = np.meshgrid(*idx, indexing="ij")
+        nx, ny, _ = self.core_shape
+        flat = (ix + nx * (iy + ny * iz)).ravel(order="F")
+        self.register_buffer("extend", torch.as_tensor(flat, dtype=torch.long))
+        _init_conv(self, generator)
+
+    def forward(self) -> torch.Tensor:
+        # tensors are (depth, height, width) = (z, y, x) so x is fastest when flattened
+        x = nn.functional.leaky_relu(self.linear(self.z), 0.2)
+        x = x.view(1, 1, self.start[2], self.start[1], self.start[0])
+        x = torch.sigmoid(self.head(self.dropout(self.blocks(x))))[0, 0]
+        nx, ny, nz = self.core_shape
+        top = x.shape[0] - nz  # keep the top: the surface is where the data see the most
+        x = x[top:, :ny, :nx]
+        return self.scale(x.reshape(-1)[self.extend])
+
+
+def core_slices(grid: ModelGrid) -> tuple[slice, ...]:
+    """Per axis, the contiguous run of cells of the finest width (the core)."""
+    out = []
+    for h in grid.mesh.h:
+        fine = np.flatnonzero(np.isclose(h, h.min(), rtol=1e-6))
+        out.append(slice(int(fine[0]), int(fine[-1]) + 1))
+    return tuple(out)
+
+
+def build_generator(cfg: NetworkConfig, grid: ModelGrid, seed_generator=None) -> Generator:
+    """The configured generator for ``grid``, initialised from ``cfg.seed``."""
+    gen = seed_generator or torch.Generator().manual_seed(cfg.seed)
+    kind = cfg.kind
+    if kind == "auto":
+        kind = "paper-cnn-2d" if grid.dim == 2 else "cnn-3d"
+    if kind == "paper-cnn-2d":
+        if grid.dim != 2:
+            raise ConfigError(f"network.kind = 'paper-cnn-2d' needs a 2D model grid; this one "
+                              f"is {grid.dim}D (use 'cnn-3d' or 'auto')")
+        return PaperCNN2D(cfg, grid.shape, gen)
+    if kind == "cnn-3d":
+        if grid.dim != 3:
+            raise ConfigError(f"network.kind = 'cnn-3d' needs a 3D model grid; this one is "
+                              f"{grid.dim}D (use 'paper-cnn-2d' or 'auto')")
+        return CNN3D(cfg, grid, gen)
+    raise ConfigError(f"unknown network.kind {kind!r}")  # pragma: no cover - config validates

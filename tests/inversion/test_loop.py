@@ -1,0 +1,112 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import hpcinv
+from hpcinv.config import InversionConfig, config_from_dict
+from hpcinv.errors import ConfigError, InversionError
+from hpcinv.inversion import DipInversion
+from hpcinv.inversion.objective import beta_at, reference_term, total_loss
+
+
+def tiny_config(**inversion):
+    return config_from_dict({"problem": {"case": "paper-1.1"},
+                             "network": {"channels": [8, 4], "dropout": 0.1},
+                             "inversion": {"learning_rate": 1e-2, **inversion}})
+
+
+def test_beta_schedules():
+    exp = InversionConfig(beta_tau=800.0)
+    assert beta_at(exp, 0) == 1.0
+    assert math.isclose(beta_at(exp, 800), math.exp(-1.0))
+    assert beta_at(InversionConfig(beta_schedule="constant", beta=0.25), 1234) == 0.25
+
+
+def test_reference_terms():
+    m = torch.tensor([0.0, -2.0, 1.0], dtype=torch.float64)
+    ref = dict(reference_model=-1.0)
+    assert float(reference_term(m, InversionConfig(reference_norm="l1", **ref))) == 1 + 1 + 2
+    assert float(reference_term(m, InversionConfig(reference_norm="l2", **ref))) == 0.5 * (1 + 1 + 4)
+    assert float(reference_term(m, InversionConfig(reference_norm="none", **ref))) == 0.0
+    loss, b = total_loss(torch.tensor(10.0), m, InversionConfig(beta_schedule="constant",
+                                                                 beta=0.5, **ref), 7)
+    assert b == 0.5 and float(loss) == 0.5 * 10 + 0.5 * 4
+
+
+def test_loop_lowers_the_misfit_and_records_history(tiny_problem):
+    inv = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem),
+                       tiny_config(beta_schedule="constant", beta=0.0))
+    stopped = inv.run(25)
+    assert stopped == "iterations done" and inv.iteration == 25
+    h = inv.history
+    assert len(h) == 25 and len(h.beta) == 25
+    assert np.allclose(h.chi, np.array(h.phi_d) / (tiny_problem.n_data / 2))
+    assert min(h.phi_d[-5:]) < 0.5 * h.phi_d[0]
+    assert all(s > 0 for s in h.seconds)
+
+
+def test_reported_model_has_dropout_off(tiny_problem):
+    inv = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), tiny_config())
+    a, b = inv.model(), inv.model()
+    assert np.array_equal(a, b) and a.dtype == np.float64
+    assert inv.net.training  # training mode restored for the next iteration
+
+
+def test_target_chi_stops_after_patience(tiny_problem):
+    inv = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem),
+                       tiny_config(target_chi=1e9, target_chi_patience=3))
+    assert inv.run(50).startswith("target chi") and inv.iteration == 3
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_weights(tiny_problem):
+    class Exploding:
+        """Delegates to a real executor but returns NaN from the 3rd call on."""
+
+        def __init__(self, inner):
+            self.inner, self.calls = inner, 0
+
+        def misfit_and_gradient(self, m):
+            self.calls += 1
+            phi, g = self.inner.misfit_and_gradient(m)
+            return (float("nan"), g) if self.calls >= 3 else (phi, g)
+
+    inv = DipInversion(tiny_problem, Exploding(hpcinv.SerialExecutor(tiny_problem)),
+                       tiny_config())
+    inv.run(2)
+    before = {k: v.clone() for k, v in inv.net.state_dict().items()}
+    with pytest.raises(InversionError, match="non-finite loss at iteration 2"):
+        inv.run(10)
+    assert inv.iteration == 2
+    for k, v in inv.net.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_pretrain_fits_m_ref_and_is_cached(tiny_problem, tmp_path):
+    cfg = tiny_config(pretrain=True, pretrain_tolerance=0.05, pretrain_learning_rate=1e-2)
+    inv = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg)
+    cache = tmp_path / "stage1.npz"
+    iterations = inv.pretrain(cache)
+    assert iterations >= 1 and cache.exists()
+    rms = np.sqrt(np.mean((inv.model() - cfg.inversion.reference_model) ** 2))
+    assert rms < 0.1  # dropout on while fitting, off here: close to the tolerance
+    again = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg)
+    assert again.pretrain(cache) == 0  # loaded, not refitted
+    assert np.array_equal(again.model(), inv.model())
+
+
+def test_same_seed_same_run(tiny_problem):
+    runs = []
+    for _ in range(2):
+        inv = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), tiny_config())
+        inv.run(4)
+        runs.append((inv.history.phi_d, inv.model()))
+    assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("bad", [{"learning_rate": 0.0}, {"learning_rate": -1e-3},
+                                 {"optimizer": "lbfgs-x"}, {"beta_tau": 0.0}, {"beta": 1.5}])
+def test_bad_inversion_settings(bad):
+    with pytest.raises(ConfigError, match="inversion."):
+        tiny_config(**bad)

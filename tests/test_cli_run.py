@@ -1,0 +1,78 @@
+"""`hpcinv run`, `export` and `report` end to end on a short paper-1.1 run."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hpcinv.cli import main
+
+SUMMARY_KEYS = {"iterations", "phi_d", "chi", "n_data", "mae_core", "history", "timing",
+                "factorizations", "n_tiles", "n_workers", "device", "config_sha256",
+                "hpcinv_version"}
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "p11"
+    assert main(["run", "examples/paper-1.1.toml", "--out", str(out), "--iterations", "3"]) == 0
+    return out
+
+
+def test_summary_has_the_contract(short_run):
+    s = json.loads((short_run / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(s)
+    assert s["iterations"] == 3 and s["n_data"] == 348
+    assert np.isclose(s["chi"], s["phi_d"] / (348 / 2))
+    assert set(s["history"]) == {"phi_d", "chi", "beta", "seconds"}
+    assert all(len(v) == 3 for v in s["history"].values())
+    assert s["history"]["beta"][0] == 1.0
+    assert set(s["timing"]) >= {"seconds_per_iteration_median", "solve_seconds",
+                                "overhead_fraction"}
+    assert 0.0 <= s["timing"]["overhead_fraction"] < 1.0
+    # one factorization per wavenumber (11) per tile per iteration
+    assert s["factorizations"] == {"per_iteration_max": 11, "per_tile_per_iteration_max": 11}
+    assert 0 < s["mae_core"] < 5 and s["device"] == "cpu" and len(s["config_sha256"]) == 64
+    assert (short_run / "config.toml").read_text().startswith("# DIP-Inv paper, case 1.1")
+
+
+def test_export_writes_one_row_per_cell(short_run, tmp_path):
+    out = tmp_path / "model.csv"
+    assert main(["export", str(short_run), "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "x,z,log_conductivity"
+    table = np.loadtxt(out, delimiter=",", skiprows=1)
+    assert table.shape == (6848, 3)
+    assert np.all((table[:, 2] > -8) & (table[:, 2] < 0))
+    with np.load(short_run / "result.npz") as r:
+        assert np.allclose(table[:, 2], r["model"], rtol=1e-7)
+
+
+def test_report_draws_the_figures(short_run):
+    assert main(["report", str(short_run)]) == 0
+    for name in ("model.png", "convergence.png", "data.png"):
+        png = short_run / "figures" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_refuses_a_directory_that_holds_a_run(short_run, capsys):
+    assert main(["run", "examples/paper-1.1.toml", "--out", str(short_run),
+                 "--iterations", "1"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_export_of_a_missing_run(tmp_path, capsys):
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "m.csv")]) == 2
+    assert "no result yet" in capsys.readouterr().err
+
+
+def test_unknown_generator_exits_2_with_one_line(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[problem]\ncase = "paper-1.1"\n[network]\nkind = "resnet"\n')
+    proc = subprocess.run([sys.executable, "-m", "hpcinv.cli", "run", str(cfg), "--out",
+                           str(tmp_path / "run")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "network.kind = 'resnet' is not allowed" in proc.stderr
+    assert not (tmp_path / "run").exists()

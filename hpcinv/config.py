@@ -55,7 +55,11 @@ class PhysicsConfig:
         "auto", SOLVERS,
         "'auto' takes banded Cholesky for 2.5D lines (fastest on ~10^4 unknowns, measured) "
         "and MUMPS (symmetric mode) in 3D")
-    n_tiles: int = _bounded(1, "number of source tiles", ge=1)
+    n_tiles: int = _bounded(1, "number of tiles (units of parallel work)", ge=1)
+    split: str = _choice(
+        "auto", ("auto", "sources", "wavenumbers"),
+        "what tiles divide: 'auto' takes wavenumbers for 2.5D lines (no two tiles factor the "
+        "same matrix) and sources in 3D")
     nky: int = _bounded(11, "wavenumbers of the 2.5D simulation", ge=3, le=64)
 
 

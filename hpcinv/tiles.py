@@ -33,8 +33,12 @@ class TileSpec:
     projection: (n_mesh_cells, n_grid_cells) sparse map from the model grid to the tile's
         mesh, or None when the tile solves on the model grid itself.
     dobs, weights: (n_data,) observed data (V) and 1 / uncertainty (1/V), or None (forward only).
-    ky_points, ky_weights: 2.5D wavenumbers (1/m) and quadrature weights; None in 3D.
-    solver: "mumps" or "superlu".
+    ky_points, ky_weights: 2.5D wavenumbers (1/m) and quadrature weights of this tile; None
+        in 3D.
+    partial_data: True when the tile holds only some of the wavenumbers of its sources
+        (a 2.5D wavenumber split): its data are partial sums that executors add up over
+        tiles before forming residuals.
+    solver: "mumps", "superlu" or "banded".
     """
 
     index: int
@@ -52,6 +56,7 @@ class TileSpec:
     weights: np.ndarray | None = None
     ky_points: np.ndarray | None = None
     ky_weights: np.ndarray | None = None
+    partial_data: bool = False
     digest: str = field(init=False, default="")
 
     def __post_init__(self):
@@ -78,7 +83,7 @@ class TileSpec:
 
     def _content_hash(self) -> str:
         h = hashlib.sha256()
-        h.update(f"{self.index}|{self.solver}|{self.dim}".encode())
+        h.update(f"{self.index}|{self.solver}|{self.dim}|{self.partial_data}".encode())
         parts = [self.source_ids, self.data_rows, self.src_a, self.src_b, self.datum_source,
                  self.rx_m, self.rx_n, *self.mesh.digest_parts(), self.dobs, self.weights,
                  self.ky_points, self.ky_weights]
@@ -130,13 +135,41 @@ def _bisect(ids, centres, counts, n_tiles):
             + _bisect(ids[cut:], centres, counts, n_tiles - n_left))
 
 
+SPLITS = ("auto", "sources", "wavenumbers")
+
+
+def split_wavenumbers(n_ky: int, n_tiles: int) -> list[np.ndarray]:
+    """Contiguous, balanced groups of wavenumber indices (11 over 2 tiles: 6 + 5)."""
+    if n_tiles > n_ky:
+        raise TileError(f"{n_tiles} tiles for {n_ky} wavenumbers would leave tiles empty; use "
+                        f"at most {n_ky} tiles or physics.split = \"sources\"")
+    return [np.asarray(g) for g in np.array_split(np.arange(n_ky), n_tiles)]
+
+
 def make_tiles(survey: Survey, mesh: MeshSpec, n_tiles: int, solver: str, *,
-               ky_points=None, ky_weights=None, weights=None) -> list[TileSpec]:
+               ky_points=None, ky_weights=None, weights=None,
+               split: str = "sources") -> list[TileSpec]:
     """Split ``survey`` into ``n_tiles`` tiles that all solve on ``mesh`` (the model grid).
 
-    ``weights`` (n_data,) are 1 / uncertainty; with observed data in the survey each tile
-    carries its slice of both.
+    ``split``: "sources" gives each tile a spatially coherent group of sources (all
+    wavenumbers); "wavenumbers" (2.5D) gives each tile all sources and a group of
+    wavenumbers, so no two tiles factor the same matrix. ``weights`` (n_data,) are
+    1 / uncertainty; with observed data in the survey each tile carries its slice of both.
     """
+    if split == "auto":
+        split = "wavenumbers" if ky_points is not None and n_tiles > 1 else "sources"
+    if split == "wavenumbers":
+        if ky_points is None:
+            raise TileError("physics.split = \"wavenumbers\" needs a 2.5D problem; a 3D "
+                            "survey splits by sources")
+        whole = make_tiles(survey, mesh, 1, solver, ky_points=ky_points,
+                           ky_weights=ky_weights, weights=weights)[0]
+        return [_replace(whole, index=t, ky_points=np.asarray(ky_points, float)[group],
+                         ky_weights=np.asarray(ky_weights, float)[group],
+                         partial_data=n_tiles > 1)
+                for t, group in enumerate(split_wavenumbers(len(ky_points), n_tiles))]
+    if split != "sources":
+        raise TileError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     electrodes = survey.electrodes
     nan = np.full(survey.dim, np.nan)
 

@@ -12,9 +12,9 @@ from hpcinv.mesh import padded_tensor_mesh
 from hpcinv.survey import REMOTE, Survey, line_survey, merge_surveys
 
 
-def paper_config(n_tiles=1, solver="auto", case="paper-1.1"):
+def paper_config(n_tiles=1, solver="auto", case="paper-1.1", split="auto"):
     return config_from_dict({"problem": {"case": case},
-                             "physics": {"n_tiles": n_tiles, "solver": solver}})
+                             "physics": {"n_tiles": n_tiles, "solver": solver, "split": split}})
 
 
 @pytest.fixture(scope="session")

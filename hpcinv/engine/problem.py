@@ -74,17 +74,19 @@ def build_problem(config: RunConfig) -> Problem:
     uncertainty = rel * np.abs(dobs) + pc.noise_floor
     return problem_from_survey(case.name, case.mesh, case.survey.with_data(dobs, uncertainty),
                                n_tiles=physics.n_tiles, solver=physics.solver, nky=physics.nky,
+                               split=physics.split,
                                true_model=case.true_model, clean_data=clean,
                                core_mask=case.core_mask)
 
 
 def problem_from_survey(name: str, mesh: TensorMesh, survey: Survey, *, n_tiles: int = 1,
-                        solver: str = "auto", nky: int = 11, true_model=None,
-                        clean_data=None, core_mask=None) -> Problem:
+                        solver: str = "auto", nky: int = 11, split: str = "auto",
+                        true_model=None, clean_data=None, core_mask=None) -> Problem:
     """A problem from a mesh (also the model grid) and a survey carrying data and uncertainties."""
     if survey.dobs is None or survey.uncertainty is None:
         raise DataError(f"{survey.name}: a problem needs observed data and uncertainties")
-    tiles = _tiles(mesh, survey, n_tiles, solver, nky, weights=1.0 / survey.uncertainty)
+    tiles = _tiles(mesh, survey, n_tiles, solver, nky, weights=1.0 / survey.uncertainty,
+                   split=split)
     if true_model is not None and np.shape(true_model) != (mesh.n_cells,):
         raise DataError(f"true model has shape {np.shape(true_model)}; the model grid has "
                         f"{mesh.n_cells} cells")
@@ -93,22 +95,22 @@ def problem_from_survey(name: str, mesh: TensorMesh, survey: Survey, *, n_tiles:
                    clean_data=clean_data, core_mask=core_mask)
 
 
-def _tiles(mesh, survey, n_tiles, solver, nky, weights=None) -> list[TileSpec]:
+def _tiles(mesh, survey, n_tiles, solver, nky, weights=None, split="sources") -> list[TileSpec]:
     check_electrodes_in_mesh(mesh, survey.electrodes, what=survey.name)
     solver = choose_solver(solver, mesh.dim)
     ky_points = ky_weights = None
     if mesh.dim == 2:
         ky_points, ky_weights = wavenumber_quadrature(mesh, nky)
     return make_tiles(survey, MeshSpec.from_mesh(mesh), n_tiles, solver, ky_points=ky_points,
-                      ky_weights=ky_weights, weights=weights)
+                      ky_weights=ky_weights, weights=weights, split=split)
 
 
 def simulate(mesh: TensorMesh, survey: Survey, m: np.ndarray, *, solver: str = "auto",
              nky: int = 11, n_tiles: int = 1) -> np.ndarray:
     """Predicted data (n_data,) of model ``m`` (ln S/m per cell), volts for 1 A, serially."""
-    d = np.empty(survey.n_data)
+    d = np.zeros(survey.n_data)
     for spec in _tiles(mesh, survey, n_tiles, solver, nky):
         physics = TilePhysics(spec)
-        d[spec.data_rows] = physics.predict(m)
+        d[spec.data_rows] += physics.predict(m)
         physics.free()
     return d

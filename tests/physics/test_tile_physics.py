@@ -97,12 +97,13 @@ def test_equals_simpeg_dpred_and_jtvec(problems, dim):
 
 @pytest.mark.parametrize("dim", ["2d", "3d"])
 def test_tiling_does_not_change_phi_or_gradient(dim):
-    make = (lambda n: hpcinv.build_problem(paper_config(n_tiles=n))) if dim == "2d" \
+    make = (lambda n: hpcinv.build_problem(paper_config(n_tiles=n, split="sources"))) \
+        if dim == "2d" \
         else (lambda n: small_3d_problem(n_tiles=n))
     results = []
     for n in (1, 2, 5):
         p = make(n)
-        assert len(p.tiles) == n
+        assert len(p.tiles) == n and not any(t.partial_data for t in p.tiles)
         results.append(hpcinv.SerialExecutor(p).misfit_and_gradient(random_model(p, 6)))
     phi1, g1 = results[0]
     for phi, g in results[1:]:
@@ -112,7 +113,8 @@ def test_tiling_does_not_change_phi_or_gradient(dim):
 
 @pytest.mark.parametrize("dim", ["2d", "3d"])
 def test_exactly_one_factorization_per_tile_per_model(dim):
-    p = hpcinv.build_problem(paper_config(n_tiles=2)) if dim == "2d" else small_3d_problem(n_tiles=3)
+    p = hpcinv.build_problem(paper_config(n_tiles=2, split="sources")) if dim == "2d" \
+        else small_3d_problem(n_tiles=3)
     n_k = 11 if dim == "2d" else 1
     ex = hpcinv.SerialExecutor(p)
     m = random_model(p, 8)
@@ -201,3 +203,22 @@ def test_auto_basis_picks_fewer_solves(paper_problem):
     physics = TilePhysics(paper_problem.tiles[0])
     # 29 electrodes against 26 forward + 26 adjoint source columns
     assert physics.ops.n_electrodes == 29 and physics.basis == "electrode"
+
+
+def test_wavenumber_split_equals_one_tile():
+    whole = hpcinv.build_problem(paper_config(n_tiles=1))
+    m = random_model(whole, 14)
+    phi1, g1 = hpcinv.SerialExecutor(whole).misfit_and_gradient(m)
+    d1 = hpcinv.SerialExecutor(whole).predict(m)
+    for n in (2, 4):
+        split = hpcinv.build_problem(paper_config(n_tiles=n, split="wavenumbers"))
+        assert all(t.partial_data for t in split.tiles) and len(split.tiles) == n
+        assert sum(len(t.ky_points) for t in split.tiles) == 11
+        ex = hpcinv.SerialExecutor(split)
+        phi, g = ex.misfit_and_gradient(m)
+        assert abs(phi - phi1) < 1e-10 * phi1
+        assert np.linalg.norm(g - g1) < 1e-10 * np.linalg.norm(g1)
+        assert np.allclose(ex.predict(m), d1, rtol=1e-12, atol=0)
+        # each tile factors only its own wavenumbers: 11 factorizations in all, not 11 n
+        assert ex.counters()["factorizations"] == 11
+

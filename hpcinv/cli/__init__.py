@@ -36,6 +36,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
 
 
+def _cluster_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster (default: serial, in this process)")
+    g.add_argument("--workers", type=int, default=0,
+                   help="start a local Dask cluster of N worker processes (0: serial)")
+    g.add_argument("--threads-per-worker", type=int, default=None,
+                   help="BLAS/MUMPS threads per worker (default: cores / workers)")
+    g.add_argument("--scheduler-address", help="connect to a running Dask scheduler")
+    g.add_argument("--scheduler-file", help="connect through a Dask scheduler file")
+
+
 def _parser() -> argparse.ArgumentParser:
     from hpcinv.cli import commands
 
@@ -60,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, help="override inversion.iterations")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run that DIR already holds")
+    _cluster_options(p)
     p.set_defaults(func=commands.run)
 
     p = sub.add_parser("export", help="write the latest model as CSV",

@@ -28,7 +28,7 @@ def forward(args) -> int:
 
 
 def run(args) -> int:
-    from hpcinv.cli.run import run_inversion
+    from hpcinv.cli.run import ClusterChoice, run_inversion
 
     config = load_config(args.config)
     if args.iterations is not None and args.iterations < 0:
@@ -37,8 +37,10 @@ def run(args) -> int:
     if run_dir.holds_a_run() and not args.overwrite:
         raise HpcinvError(f"{run_dir.path} already holds a run; choose another --out or pass "
                           f"--overwrite to replace it")
+    cluster = ClusterChoice.from_args(args)
+    cluster.validate()
     summary = run_inversion(config, run_dir, iterations=args.iterations,
-                            config_text=Path(args.config).read_text())
+                            config_text=Path(args.config).read_text(), cluster=cluster)
     mae = summary["mae_core"]
     log.info("done: %d iterations, chi %.3f%s -> %s", summary["iterations"], summary["chi"],
              "" if mae is None else f", MAE(core) {mae:.3f}", run_dir.summary_file)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from hpcinv.config import RunConfig
 from hpcinv.engine import SerialExecutor, build_problem
-from hpcinv.errors import InversionError
+from hpcinv.errors import HpcinvError, InversionError
 from hpcinv.report.rundir import RunDirectory
 from hpcinv.report.summary import build_summary
 
@@ -63,8 +64,53 @@ class _Progress:
             self.bar.close()
 
 
+@dataclass
+class ClusterChoice:
+    """Where tiles run: serial (workers 0), a local cluster, or an existing scheduler."""
+
+    workers: int = 0
+    threads_per_worker: int | None = None
+    scheduler_address: str | None = None
+    scheduler_file: str | None = None
+
+    @classmethod
+    def from_args(cls, args) -> "ClusterChoice":
+        return cls(getattr(args, "workers", 0) or 0, getattr(args, "threads_per_worker", None),
+                   getattr(args, "scheduler_address", None),
+                   getattr(args, "scheduler_file", None))
+
+    def validate(self) -> None:
+        if self.workers < 0:
+            raise HpcinvError(f"--workers {self.workers}: give 0 (serial) or more")
+        if self.threads_per_worker is not None and self.threads_per_worker < 1:
+            raise HpcinvError(f"--threads-per-worker {self.threads_per_worker}: give 1 or more")
+        chosen = [bool(self.workers), bool(self.scheduler_address), bool(self.scheduler_file)]
+        if sum(chosen) > 1:
+            raise HpcinvError("choose one of --workers, --scheduler-address, --scheduler-file")
+
+
+def make_executor(problem, choice: ClusterChoice):
+    """(executor, cluster handle or None) for ``choice``."""
+    choice.validate()
+    if not (choice.workers or choice.scheduler_address or choice.scheduler_file):
+        return SerialExecutor(problem), None
+    from hpcinv.engine.cluster import connect, local_cluster
+    from hpcinv.engine.dask_executor import DaskExecutor
+
+    if choice.workers:
+        handle = local_cluster(choice.workers, choice.threads_per_worker)
+    else:
+        handle = connect(choice.scheduler_address, choice.scheduler_file)
+    print(f"hpcinv: Dask dashboard: {handle.dashboard_link}", file=sys.stderr)
+    try:
+        return DaskExecutor(problem, handle.client), handle
+    except BaseException:
+        handle.close()
+        raise
+
+
 def run_inversion(config: RunConfig, run_dir: RunDirectory, *, iterations: int | None = None,
-                  config_text: str = "") -> dict:
+                  config_text: str = "", cluster: ClusterChoice | None = None) -> dict:
     """Run the configured inversion into ``run_dir``; returns the final summary."""
     t_start = time.perf_counter()
     problem = build_problem(config)
@@ -72,11 +118,13 @@ def run_inversion(config: RunConfig, run_dir: RunDirectory, *, iterations: int |
     run_dir.write_config(config_text)
     if config.inversion.kind == "conventional":
         return _run_conventional(problem, config, run_dir, t_start)
-    executor = SerialExecutor(problem)
+    executor, handle = make_executor(problem, cluster or ClusterChoice())
     try:
         return _run_dip(problem, executor, config, run_dir, iterations, t_start)
     finally:
         executor.close()
+        if handle is not None:
+            handle.close()
 
 
 def _run_dip(problem, executor, config, run_dir, iterations, t_start) -> dict:

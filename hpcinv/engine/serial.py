@@ -10,6 +10,17 @@ from hpcinv.engine.problem import Problem
 from hpcinv.physics import FactorCache, TilePhysics
 
 
+def check_model(problem: Problem, m) -> np.ndarray:
+    """m as float64 (n_cells,), or ValueError naming what is wrong."""
+    m = np.asarray(m, dtype=np.float64)
+    n = problem.model_grid.n_cells
+    if m.shape != (n,):
+        raise ValueError(f"model has shape {m.shape}; the model grid has {n} cells")
+    if not np.all(np.isfinite(m)):
+        raise ValueError("model contains non-finite values")
+    return m
+
+
 def residuals(problem: Problem, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """r = W (d - dobs) and v = W r = dphi/dd, W = 1 / uncertainty."""
     w = 1.0 / problem.uncertainty
@@ -43,13 +54,7 @@ class SerialExecutor:
         return physics
 
     def _check(self, m) -> np.ndarray:
-        m = np.asarray(m, dtype=np.float64)
-        n = self.problem.model_grid.n_cells
-        if m.shape != (n,):
-            raise ValueError(f"model has shape {m.shape}; the model grid has {n} cells")
-        if not np.all(np.isfinite(m)):
-            raise ValueError("model contains non-finite values")
-        return m
+        return check_model(self.problem, m)
 
     def predict(self, m: np.ndarray) -> np.ndarray:
         m = self._check(m)

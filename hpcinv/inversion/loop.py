@@ -103,23 +103,24 @@ class DipInversion:
 
     # --- stage 1 ------------------------------------------------------------------------
     def pretrain(self, cache_file: Path | None = None) -> int:
-        """Fit the network to m_ref (stage 1); weights cached in ``cache_file`` (npz)."""
+        """Stage 1 (the paper's stage_1.py): fit the network, dropout off, to m_ref with Adam on
+        sum |m - m_ref| until rms(m - m_ref) < tolerance; weights cached in ``cache_file``."""
         if cache_file is not None and cache_file.exists():
             self._load_weights(cache_file)
             log.info("stage 1: loaded pretrained weights from %s", cache_file)
             return 0
         opt = torch.optim.Adam(self.net.parameters(), lr=self.cfg.pretrain_learning_rate)
-        target = torch.full((self.problem.model_grid.n_cells,), self.cfg.reference_model,
-                            device=self.device)
-        self.net.train()
+        self.net.eval()
         for it in range(1, self.cfg.pretrain_max_iterations + 1):
             opt.zero_grad()
-            misfit = ((self.net() - target) ** 2).mean()
-            misfit.backward()
+            r = self.net() - self.cfg.reference_model
+            r.abs().sum().backward()
             opt.step()
-            if misfit.item() ** 0.5 < self.cfg.pretrain_tolerance:
+            rms = float(r.detach().pow(2).mean().sqrt())
+            if rms < self.cfg.pretrain_tolerance:
                 break
-        log.info("stage 1: rms(m - m_ref) = %.3g after %d iterations", misfit.item() ** 0.5, it)
+        self.net.train()
+        log.info("stage 1: rms(m - m_ref) = %.3g after %d iterations", rms, it)
         if cache_file is not None:
             arrays = {k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
             tmp = cache_file.with_suffix(".tmp.npz")

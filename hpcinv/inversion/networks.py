@@ -47,13 +47,18 @@ class Generator(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+#: Xavier gain for LeakyReLU(0.2), as the paper's stage 1 initialises its convolutions
+LEAKY_GAIN = math.sqrt(2.0 / (1.0 + 0.2 ** 2))
+
+
 def _init_conv(module: nn.Module, generator: torch.Generator) -> None:
-    """Xavier-uniform convolution weights (the paper), seeded; biases zero."""
+    """Xavier-uniform convolution weights with the LeakyReLU gain (the paper), seeded;
+    biases zero."""
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.Conv3d)):
             fan_in = layer.in_channels * math.prod(layer.kernel_size)
             fan_out = layer.out_channels * math.prod(layer.kernel_size)
-            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            bound = LEAKY_GAIN * math.sqrt(6.0 / (fan_in + fan_out))
             with torch.no_grad():
                 layer.weight.uniform_(-bound, bound, generator=generator)
                 layer.bias.zero_()

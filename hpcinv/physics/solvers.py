@@ -41,6 +41,10 @@ class Factorization:
     def free(self) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def __reduce__(self):
+        raise TypeError("factorizations are not picklable by design: they stay where they "
+                        "were made")
+
 
 class MumpsFactorization(Factorization):
     def __init__(self, A: sp.spmatrix):

@@ -61,6 +61,10 @@ class TileState:
         self.factors.clear()
         self.fields.clear()
 
+    def __reduce__(self):
+        raise TypeError("a tile's factors and fields never leave their process; ship the "
+                        "TileSpec and rebuild")
+
 
 @dataclass
 class TileTimings:
@@ -102,6 +106,12 @@ class TilePhysics:
         self.factorizations = 0  # this tile's own count (the cache's counts all tiles)
         self.timings = TileTimings(build=time.perf_counter() - t0)
         self._rows = np.arange(spec.n_data)
+
+    def __reduce__(self):
+        # a simulation holding factorizations does not pickle, and must not travel: tasks
+        # ship the TileSpec and the worker rebuilds (DESIGN.md, numerics rules)
+        raise TypeError(f"TilePhysics of tile {self.spec.index} is not picklable by design; "
+                        f"ship its TileSpec instead")
 
     # --- model handling ----------------------------------------------------------------
     def tile_model(self, m: np.ndarray) -> np.ndarray:

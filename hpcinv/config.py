@@ -61,6 +61,13 @@ class PhysicsConfig:
         "what tiles divide: 'auto' takes wavenumbers for 2.5D lines (no two tiles factor the "
         "same matrix) and sources in 3D")
     nky: int = _bounded(11, "wavenumbers of the 2.5D simulation", ge=3, le=64)
+    local_meshes: bool = field(default=False, metadata={
+        "doc": "3D: each tile solves on its own mesh, fine around its electrodes, coarse "
+               "elsewhere (data within ~1% of the global mesh on block-3d, measured)"})
+    local_margin: float = _bounded(100.0, "fine region beyond a tile's electrodes, metres",
+                                   ge=0.0)
+    local_pad_factor: float = _bounded(2.0, "growth of local cells outside the fine region",
+                                       gt=1.0, le=4.0)
 
 
 @dataclass(frozen=True)

@@ -114,3 +114,55 @@ def check_electrodes_in_mesh(mesh: TensorMesh, electrodes: np.ndarray, what: str
         i = int(np.flatnonzero(outside)[0])
         raise DataError(f"{what}: electrode {i} at {electrodes[i].tolist()} is outside the mesh "
                         f"(extent {nodes_min.tolist()} .. {nodes_max.tolist()}); enlarge the mesh")
+
+
+def local_tensor_mesh(mesh: TensorMesh, points: np.ndarray, margin: float,
+                      pad_factor: float = 1.4) -> TensorMesh:
+    """A TensorMesh for one tile: the global core's cells around ``points`` (electrodes),
+    growing by ``pad_factor`` outside, over exactly the global mesh's extent.
+
+    Horizontally the fine part spans the points' bounding box plus ``margin`` (clipped to
+    the global core) on the global core's cell boundaries, so the model grid's cells there
+    average onto the local cells exactly. Vertically the local mesh keeps the global one:
+    depth resolution is what every source needs. Fewer, larger cells outside the tile cut
+    the factorization cost superlinearly; tests check the data against the global mesh.
+    """
+    hs, origin = [], []
+    for axis in range(mesh.dim):
+        h = np.asarray(mesh.h[axis], float)
+        nodes = np.r_[0.0, np.cumsum(h)] + mesh.origin[axis]
+        if axis == mesh.dim - 1:
+            hs.append(h)
+            origin.append(mesh.origin[axis])
+            continue
+        fine = np.flatnonzero(np.isclose(h, h.min(), rtol=1e-6))
+        core_lo, core_hi = nodes[fine[0]], nodes[fine[-1] + 1]
+        lo = max(core_lo, points[:, axis].min() - margin)
+        hi = min(core_hi, points[:, axis].max() + margin)
+        i0 = int(np.searchsorted(nodes, lo, side="right") - 1)  # node at or below lo
+        i1 = int(np.searchsorted(nodes, hi, side="left"))       # node at or above hi
+        i0, i1 = max(i0, fine[0]), min(i1, fine[-1] + 1)
+        core = h[i0:i1]
+        left = _padding(core[0], nodes[i0] - nodes[0], pad_factor)
+        right = _padding(core[-1], nodes[-1] - nodes[i1], pad_factor)
+        hs.append(np.r_[left[::-1], core, right])
+        origin.append(nodes[0])
+    return TensorMesh(hs, origin=np.array(origin))
+
+
+def _padding(h0: float, length: float, factor: float) -> np.ndarray:
+    """Cells growing from ``h0`` by ``factor`` that fill ``length`` exactly (the last cell
+    takes the remainder, merged into its neighbour when small)."""
+    if length <= 1e-9:
+        return np.zeros(0)
+    cells, total, h = [], 0.0, h0
+    while total + h * factor < length - 1e-9:
+        h *= factor
+        cells.append(h)
+        total += h
+    rest = length - total
+    if cells and rest < 0.5 * cells[-1]:
+        cells[-1] += rest
+    else:
+        cells.append(rest)
+    return np.array(cells)

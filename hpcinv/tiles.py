@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hpcinv.errors import TileError
-from hpcinv.mesh import MeshSpec
+from hpcinv.mesh import MeshSpec, local_tensor_mesh
 from hpcinv.survey import REMOTE, Survey
 
 
@@ -144,6 +144,21 @@ def split_wavenumbers(n_ky: int, n_tiles: int) -> list[np.ndarray]:
         raise TileError(f"{n_tiles} tiles for {n_ky} wavenumbers would leave tiles empty; use "
                         f"at most {n_ky} tiles or physics.split = \"sources\"")
     return [np.asarray(g) for g in np.array_split(np.arange(n_ky), n_tiles)]
+
+
+def with_local_mesh(spec: TileSpec, margin: float, pad_factor: float) -> TileSpec:
+    """The tile on its own mesh (``local_tensor_mesh`` around its electrodes) with the
+    volume-averaging projection from the model grid (a plain sparse matrix)."""
+    from discretize.utils import volume_average
+
+    grid = spec.mesh.to_mesh() if spec.projection is None else None
+    if grid is None:
+        raise TileError(f"tile {spec.index} already has a local mesh")
+    points = np.vstack([spec.src_a, spec.src_b, spec.rx_m, spec.rx_n])
+    points = points[~np.isnan(points).any(axis=1)]
+    local = local_tensor_mesh(grid, points, margin, pad_factor)
+    projection = sp.csr_matrix(volume_average(grid, local))
+    return _replace(spec, mesh=MeshSpec.from_mesh(local), projection=projection)
 
 
 def make_tiles(survey: Survey, mesh: MeshSpec, n_tiles: int, solver: str, *,

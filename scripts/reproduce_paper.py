@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -32,7 +33,8 @@ PUBLISHED = {"1.1": (0.186, 0.150, 1.08), "1.2": (0.183, 0.152, 1.10),
              "2.2": (0.053, 0.058, 0.85)}
 
 
-def run_case(case: str, kind: str, runs: Path, iterations: int | None, force: bool) -> dict:
+def run_case(case: str, kind: str, runs: Path, iterations: int | None, force: bool,
+             threads: int) -> dict:
     out = runs / f"paper-{case}{'' if kind == 'dip' else '-conventional'}"
     summary_file = out / "summary.json"
     if summary_file.exists() and not force:
@@ -55,8 +57,11 @@ def run_case(case: str, kind: str, runs: Path, iterations: int | None, force: bo
     log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     print(f"[reproduce] {case} {kind}: {' '.join(cmd)}", file=sys.stderr)
+    # concurrent cases share the cores: one BLAS/torch thread each avoids oversubscription
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads)}
     with open(log, "w") as fh:
-        subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
+        subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     print(f"[reproduce] {case} {kind} done in {time.time() - t0:.0f} s", file=sys.stderr)
     return json.loads(summary_file.read_text())
 
@@ -93,9 +98,10 @@ def main(argv=None) -> int:
     tasks = [(c, "dip") for c in args.cases]
     if args.conventional:
         tasks += [(c, "conventional") for c in args.cases]
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {t: pool.submit(run_case, t[0], t[1], args.runs, args.iterations, args.force)
-                   for t in tasks}
+        futures = {t: pool.submit(run_case, t[0], t[1], args.runs, args.iterations, args.force,
+                                  threads) for t in tasks}
         results: dict = {}
         for (case, kind), fut in futures.items():
             results.setdefault(case, {})[kind] = fut.result()

@@ -2,6 +2,7 @@
 
     hpcinv forward CONFIG --out FILE            simulate the configured survey, write its data
     hpcinv run CONFIG --out DIR [--iterations N] [--overwrite]
+    hpcinv plan CONFIG [--worker-memory 4GiB]   tiles and memory estimates as JSON
     hpcinv export DIR --out model.csv           the latest model, one row per cell centre
     hpcinv report DIR                           figures into DIR/figures
 
@@ -44,6 +45,8 @@ def _cluster_options(p: argparse.ArgumentParser) -> None:
                    help="BLAS/MUMPS threads per worker (default: cores / workers)")
     g.add_argument("--scheduler-address", help="connect to a running Dask scheduler")
     g.add_argument("--scheduler-file", help="connect through a Dask scheduler file")
+    g.add_argument("--connect-timeout", type=float, default=60.0,
+                   help="seconds to wait for the scheduler (default 60)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="replace the run that DIR already holds")
     _cluster_options(p)
     p.set_defaults(func=commands.run)
+
+    p = sub.add_parser("plan", help="print tiles and memory estimates as JSON, without solving",
+                       description="Print the tiles of CONFIG (sources, data, cells, nodes) and "
+                       "estimated factorization memory and time per tile as JSON; with "
+                       "--worker-memory, whether they fit and a suggested tile count.")
+    p.add_argument("config", help="TOML run file")
+    p.add_argument("--worker-memory", help="memory per worker, e.g. 4GiB")
+    p.set_defaults(func=commands.plan)
 
     p = sub.add_parser("export", help="write the latest model as CSV",
                        description="Write the run's latest model, one row per cell centre: "

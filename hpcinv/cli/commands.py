@@ -47,6 +47,25 @@ def run(args) -> int:
     return 0
 
 
+def plan(args) -> int:
+    import dataclasses
+    import json
+
+    from hpcinv.engine.plan import parse_memory
+    from hpcinv.engine.plan import plan as make_plan
+
+    config = load_config(args.config)
+    memory = parse_memory(args.worker_memory) if args.worker_memory else None
+    problem = build_problem(config, with_data=False)  # geometry only: no solve
+
+    def tiles_for(n):
+        physics = dataclasses.replace(config.physics, n_tiles=n)
+        return build_problem(dataclasses.replace(config, physics=physics), with_data=False).tiles
+
+    print(json.dumps(make_plan(problem, memory, make_tiles=tiles_for), indent=2))
+    return 0
+
+
 def export(args) -> int:
     result = RunDirectory(args.run_dir).read_result()
     centres, model = result["cell_centers"], result["model"]

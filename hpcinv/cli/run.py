@@ -72,12 +72,14 @@ class ClusterChoice:
     threads_per_worker: int | None = None
     scheduler_address: str | None = None
     scheduler_file: str | None = None
+    connect_timeout: float = 60.0
 
     @classmethod
     def from_args(cls, args) -> "ClusterChoice":
         return cls(getattr(args, "workers", 0) or 0, getattr(args, "threads_per_worker", None),
                    getattr(args, "scheduler_address", None),
-                   getattr(args, "scheduler_file", None))
+                   getattr(args, "scheduler_file", None),
+                   getattr(args, "connect_timeout", 60.0))
 
     def validate(self) -> None:
         if self.workers < 0:
@@ -100,7 +102,8 @@ def make_executor(problem, choice: ClusterChoice):
     if choice.workers:
         handle = local_cluster(choice.workers, choice.threads_per_worker)
     else:
-        handle = connect(choice.scheduler_address, choice.scheduler_file)
+        handle = connect(choice.scheduler_address, choice.scheduler_file,
+                         timeout=choice.connect_timeout)
     print(f"hpcinv: Dask dashboard: {handle.dashboard_link}", file=sys.stderr)
     try:
         return DaskExecutor(problem, handle.client), handle

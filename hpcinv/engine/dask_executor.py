@@ -25,7 +25,9 @@ from concurrent.futures import CancelledError
 
 import numpy as np
 
+from hpcinv.engine.plan import check_tiles_fit
 from hpcinv.engine.problem import Problem
+from hpcinv.errors import TileError
 from hpcinv.engine.serial import check_model, residuals
 from hpcinv.engine.worker import (PLUGIN_NAME, TileCachePlugin, add_results, tile_jtvec,
                                   tile_misfit_and_gradient, tile_predict)
@@ -40,13 +42,19 @@ def _identity(x):
 class DaskExecutor:
     """``predict(m)`` and ``misfit_and_gradient(m)`` of ``problem`` on ``client``'s workers."""
 
-    def __init__(self, problem: Problem, client, *, plugin: TileCachePlugin | None = None):
+    def __init__(self, problem: Problem, client, *, plugin: TileCachePlugin | None = None,
+                 worker_memory: float | None = None):
+        """``worker_memory`` (bytes) overrides the workers' own memory limit in the check
+        that refuses, before any solve, tiles too large for a worker."""
         self.problem = problem
         self.client = client
-        client.register_plugin(plugin or TileCachePlugin(), name=PLUGIN_NAME)
-        workers = sorted(client.scheduler_info()["workers"])
+        info = client.scheduler_info()["workers"]
+        workers = sorted(info)
         if not workers:
-            raise RuntimeError("the Dask cluster has no workers")
+            raise TileError("the Dask cluster has no workers; start some or use --workers N")
+        limits = [w.get("memory_limit") or 0 for w in info.values()]
+        check_tiles_fit(problem.tiles, worker_memory or (min(limits) if all(limits) else None))
+        client.register_plugin(plugin or TileCachePlugin(), name=PLUGIN_NAME)
         self._home = {spec.index: workers[i % len(workers)]
                       for i, spec in enumerate(problem.tiles)}
         # specs go to the workers once, as tasks the scheduler can recompute after a loss

@@ -14,7 +14,7 @@ from hpcinv.errors import ConfigError, DataError
 from hpcinv.mesh import MeshSpec, ModelGrid, check_electrodes_in_mesh
 from hpcinv.physics import TilePhysics, choose_solver, wavenumber_quadrature
 from hpcinv.survey import Survey
-from hpcinv.tiles import TileSpec, make_tiles
+from hpcinv.tiles import TileSpec, make_tiles, with_local_mesh
 
 log = logging.getLogger(__name__)
 
@@ -55,38 +55,55 @@ class Problem:
         return self.mesh.dim
 
 
-def build_problem(config: RunConfig) -> Problem:
-    """Build the problem a config describes; synthetic cases get their data simulated here."""
+def build_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
+    """Build the problem a config describes; synthetic cases get their data simulated here.
+
+    ``with_data=False`` builds geometry and tiles only, without a solve (``hpcinv plan``).
+    """
     pc = config.problem
     if pc.noise_percent == 0 and pc.noise_floor == 0:
         raise ConfigError("problem.noise_percent and problem.noise_floor are both 0: the data "
                           "would have zero uncertainty; set either > 0")
     case = build_case(pc.case)
     physics = config.physics
-    log.info("simulating data of %s (%d data, %d sources)", case.name, case.survey.n_data,
-             case.survey.n_sources)
-    clean = simulate(case.mesh, case.survey, case.true_model, solver=physics.solver,
-                     nky=physics.nky)
-    rng = np.random.default_rng(pc.noise_seed)
-    rel = pc.noise_percent / 100.0
-    dobs = clean + rel * np.abs(clean) * rng.standard_normal(clean.size)
-    # the paper's weighting: W = 1 / (0.05 |dobs|), plus an optional absolute floor
-    uncertainty = rel * np.abs(dobs) + pc.noise_floor
-    return problem_from_survey(case.name, case.mesh, case.survey.with_data(dobs, uncertainty),
-                               n_tiles=physics.n_tiles, solver=physics.solver, nky=physics.nky,
-                               split=physics.split,
+    survey, clean = case.survey, None
+    if with_data:
+        log.info("simulating data of %s (%d data, %d sources)", case.name, case.survey.n_data,
+                 case.survey.n_sources)
+        clean = simulate(case.mesh, case.survey, case.true_model, solver=physics.solver,
+                         nky=physics.nky)
+        rng = np.random.default_rng(pc.noise_seed)
+        rel = pc.noise_percent / 100.0
+        dobs = clean + rel * np.abs(clean) * rng.standard_normal(clean.size)
+        # the paper's weighting: W = 1 / (0.05 |dobs|), plus an optional absolute floor
+        survey = survey.with_data(dobs, rel * np.abs(dobs) + pc.noise_floor)
+    local = None
+    if physics.local_meshes:
+        if case.mesh.dim != 3:
+            raise ConfigError("physics.local_meshes is for 3D surveys; a 2.5D line splits by "
+                              "wavenumbers instead (physics.split)")
+        local = (physics.local_margin, physics.local_pad_factor)
+    return problem_from_survey(case.name, case.mesh, survey, n_tiles=physics.n_tiles, solver=physics.solver, nky=physics.nky,
+                               split=physics.split, local_meshes=local,
                                true_model=case.true_model, clean_data=clean,
                                core_mask=case.core_mask)
 
 
 def problem_from_survey(name: str, mesh: TensorMesh, survey: Survey, *, n_tiles: int = 1,
                         solver: str = "auto", nky: int = 11, split: str = "auto",
-                        true_model=None, clean_data=None, core_mask=None) -> Problem:
-    """A problem from a mesh (also the model grid) and a survey carrying data and uncertainties."""
-    if survey.dobs is None or survey.uncertainty is None:
-        raise DataError(f"{survey.name}: a problem needs observed data and uncertainties")
-    tiles = _tiles(mesh, survey, n_tiles, solver, nky, weights=1.0 / survey.uncertainty,
-                   split=split)
+                        local_meshes: tuple[float, float] | None = None, true_model=None,
+                        clean_data=None, core_mask=None) -> Problem:
+    """A problem from a mesh (also the model grid) and a survey carrying data and uncertainties
+    (or neither: a geometry-only problem for planning and forward modelling).
+
+    ``local_meshes`` = (margin m, pad factor) gives every tile its own mesh (3D).
+    """
+    if (survey.dobs is None) != (survey.uncertainty is None):
+        raise DataError(f"{survey.name}: observed data need uncertainties and vice versa")
+    weights = None if survey.uncertainty is None else 1.0 / survey.uncertainty
+    tiles = _tiles(mesh, survey, n_tiles, solver, nky, weights=weights, split=split)
+    if local_meshes is not None:
+        tiles = [with_local_mesh(t, *local_meshes) for t in tiles]
     if true_model is not None and np.shape(true_model) != (mesh.n_cells,):
         raise DataError(f"true model has shape {np.shape(true_model)}; the model grid has "
                         f"{mesh.n_cells} cells")

@@ -222,3 +222,44 @@ def test_wavenumber_split_equals_one_tile():
         # each tile factors only its own wavenumbers: 11 factorizations in all, not 11 n
         assert ex.counters()["factorizations"] == 11
 
+
+
+@pytest.fixture(scope="module")
+def local_3d():
+    from hpcinv.engine import problem_from_survey
+
+    p = small_3d_problem(n_tiles=2)
+    local = problem_from_survey("small-3d-local", p.mesh, p.survey, n_tiles=2,
+                                local_meshes=(50.0, 2.0), true_model=p.true_model)
+    return p, local
+
+
+def test_local_meshes_are_smaller_and_agree_with_the_global_mesh(local_3d):
+    glob, local = local_3d
+    for spec in local.tiles:
+        assert spec.projection.shape == (spec.mesh.to_mesh().n_cells, glob.mesh.n_cells)
+        # volume averaging: each local cell's weights sum to one
+        assert np.allclose(np.asarray(spec.projection.sum(axis=1)).ravel(), 1.0)
+    d_global = hpcinv.SerialExecutor(glob).predict(glob.true_model)
+    d_local = hpcinv.SerialExecutor(local).predict(glob.true_model)
+    rel = np.abs(d_local - d_global) / np.abs(d_global)
+    # the targets of the engine issue (median < 1%, 95th percentile < 3%)
+    assert np.median(rel) < 0.01 and np.percentile(rel, 95) < 0.03, (np.median(rel), rel.max())
+
+
+def test_local_mesh_gradient_is_exact(local_3d):
+    _, local = local_3d
+    rng = np.random.default_rng(31)
+    m = random_model(local, 32)
+    for spec in local.tiles:
+        physics = TilePhysics(spec)
+        v = rng.standard_normal(local.model_grid.n_cells)
+        w = rng.standard_normal(spec.n_data)
+        jv, jtw = physics.jvec(m, v), physics.jtvec(m, w)
+        scale = np.linalg.norm(jv) * np.linalg.norm(w) + np.linalg.norm(v) * np.linalg.norm(jtw)
+        assert abs(jv @ w - v @ jtw) / scale < 1e-10
+    ex = hpcinv.SerialExecutor(local)
+    dm = 0.3 * rng.standard_normal(m.size)
+    phi0, g = ex.misfit_and_gradient(m)
+    e1 = [abs(ex.misfit_and_gradient(m + h * dm)[0] - phi0 - h * (g @ dm)) for h in (0.1, 0.05, 0.025)]
+    assert np.log2(e1[0] / e1[1]) > 1.8 and np.log2(e1[1] / e1[2]) > 1.8, e1

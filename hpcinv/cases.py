@@ -99,10 +99,25 @@ def block_3d_model(mesh: TensorMesh) -> np.ndarray:
     return m
 
 
+def tiny_2d_case() -> Case:
+    """A 24 x 10-cell line with 7 electrodes: runs an iteration in milliseconds (for trying
+    the tool and for tests that restart runs many times)."""
+    mesh = TensorMesh([[(10.0, 4, -1.3), (10.0, 16), (10.0, 4, 1.3)],
+                       [(10.0, 4, -1.3), (10.0, 6)]], origin="CN")
+    x, z = mesh.cell_centers.T
+    m = np.full(mesh.n_cells, BACKGROUND)
+    m[(np.abs(x) < 20) & (z < -10) & (z > -40)] = TARGET
+    survey = line_survey("dipole-dipole", -60.0, 60.0, 20.0, 3, name="tiny line")
+    return Case("tiny-2d", mesh, survey, m, "a small conductive block under a short line",
+                (np.abs(x) <= 80.0) & (z >= -60.0))
+
+
 def build_case(name: str) -> Case:
     """The built-in case ``name`` (one of ``hpcinv.config.CASE_NAMES``)."""
     if name not in CASE_NAMES:
         raise ConfigError(f"unknown case {name!r}; built-in cases: {', '.join(CASE_NAMES)}")
+    if name == "tiny-2d":
+        return tiny_2d_case()
     if name.startswith("paper-"):
         mesh = paper_mesh()
         x, z = mesh.cell_centers.T

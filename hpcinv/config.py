@@ -19,7 +19,8 @@ from pathlib import Path
 from hpcinv.errors import ConfigError
 
 #: Built-in synthetic cases (``hpcinv.cases`` implements exactly these).
-CASE_NAMES = ("paper-1.1", "paper-1.2", "paper-1.3", "paper-2.1", "paper-2.2", "block-3d")
+CASE_NAMES = ("paper-1.1", "paper-1.2", "paper-1.3", "paper-2.1", "paper-2.2", "block-3d",
+              "tiny-2d")
 SOLVERS = ("auto", "mumps", "superlu", "banded")
 NETWORKS = ("auto", "paper-cnn-2d", "cnn-3d")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -142,10 +143,18 @@ class ConventionalConfig:
 class OutputConfig:
     """What a run writes while it runs."""
 
-    save_every: int = _bounded(100, "write summary.json and result.npz every k iterations",
-                               ge=1)
     progress: str = _choice("auto", ("auto", "bar", "log", "none"),
                             "'auto': a progress bar on a terminal, log lines otherwise")
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """Zarr checkpoints in DIR/checkpoint.zarr (DIP runs)."""
+
+    every: int = _bounded(100, "checkpoint every k iterations (and at the end, and on "
+                               "SIGTERM/SIGUSR1)", ge=1)
+    keep_last: int = _bounded(2, "keep the last k checkpoints", ge=1)
+    keep_every: int = _bounded(0, "also keep every m-th iteration's checkpoint (0: none)", ge=0)
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,7 @@ class RunConfig:
     inversion: InversionConfig = field(default_factory=InversionConfig)
     conventional: ConventionalConfig = field(default_factory=ConventionalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     #: the file's content as parsed (for copies into run directories and resume checks)
     raw: dict = field(default_factory=dict, compare=False)
     #: sha256 of the file's canonical content (sections and keys sorted), for provenance.
@@ -167,7 +177,31 @@ class RunConfig:
 
 _SECTIONS: dict[str, type] = {"problem": ProblemConfig, "physics": PhysicsConfig,
                               "network": NetworkConfig, "inversion": InversionConfig,
-                              "conventional": ConventionalConfig, "output": OutputConfig}
+                              "conventional": ConventionalConfig, "output": OutputConfig,
+                              "checkpoint": CheckpointConfig}
+
+#: Keys a resumed run may change (with --force): they do not alter the iterates.
+HARMLESS_KEYS = ("inversion.iterations", "inversion.target_chi", "inversion.target_chi_patience",
+                 "inversion.device", "output.*", "checkpoint.*", "physics.n_tiles",
+                 "physics.split", "physics.solver")
+
+
+def config_changes(old: "RunConfig", new: "RunConfig") -> tuple[list[str], list[str]]:
+    """(changes that matter, harmless changes) between two configs, as 'key: a -> b'."""
+    matter, harmless = [], []
+    for section in _SECTIONS:
+        a, b = getattr(old, section), getattr(new, section)
+        for f in dataclasses.fields(a):
+            va, vb = getattr(a, f.name), getattr(b, f.name)
+            if va == vb:
+                continue
+            name = f"{section}.{f.name}"
+            line = f"{name}: {va!r} -> {vb!r}"
+            if name in HARMLESS_KEYS or f"{section}.*" in HARMLESS_KEYS:
+                harmless.append(line)
+            else:
+                matter.append(line)
+    return matter, harmless
 
 
 def load_config(path: str | Path) -> RunConfig:

@@ -27,3 +27,9 @@ class CheckpointError(HpcinvError, RuntimeError):
 
 class InversionError(HpcinvError, RuntimeError):
     """The inversion cannot go on: a non-finite loss, a diverging optimiser."""
+
+
+class RunInterrupted(HpcinvError):
+    """A signal (SIGTERM, SIGUSR1) stopped the run after a checkpoint: resume it."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again (hpcinv resume)

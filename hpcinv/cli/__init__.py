@@ -1,7 +1,8 @@
 """Command line: the only place where everything is wired together.
 
     hpcinv forward CONFIG --out FILE            simulate the configured survey, write its data
-    hpcinv run CONFIG --out DIR [--iterations N] [--overwrite]
+    hpcinv run CONFIG --out DIR [--iterations N] [--overwrite | --resume]
+    hpcinv resume DIR [--iterations N] [--force]   continue from the latest checkpoint
     hpcinv plan CONFIG [--worker-memory 4GiB]   tiles and memory estimates as JSON
     hpcinv export DIR --out model.csv           the latest model, one row per cell centre
     hpcinv report DIR                           figures into DIR/figures
@@ -16,7 +17,7 @@ import argparse
 import logging
 import sys
 
-from hpcinv.errors import HpcinvError
+from hpcinv.errors import HpcinvError, RunInterrupted
 from hpcinv.version import __version__
 
 EXIT_USER_ERROR = 2
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                         datefmt="%H:%M:%S", stream=sys.stderr)
     try:
         return args.func(args)
+    except RunInterrupted as exc:
+        print(f"hpcinv: {exc}", file=sys.stderr)
+        return RunInterrupted.exit_code
     except HpcinvError as exc:
         print(f"hpcinv: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -71,10 +75,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="TOML run file")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--iterations", type=int, help="override inversion.iterations")
-    p.add_argument("--overwrite", action="store_true",
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--overwrite", action="store_true",
                    help="replace the run that DIR already holds")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the run that DIR holds (as `hpcinv resume`, with CONFIG)")
+    p.add_argument("--force", action="store_true",
+                   help="with --resume: accept harmless config changes")
     _cluster_options(p)
     p.set_defaults(func=commands.run)
+
+    p = sub.add_parser("resume", help="continue a run from its latest checkpoint",
+                       description="Continue the run in DIR from its latest complete "
+                       "checkpoint, identically to an uninterrupted run. Exit code 75 means "
+                       "the run was stopped by SIGTERM/SIGUSR1 after checkpointing: resume "
+                       "again.")
+    p.add_argument("run_dir", help="run directory")
+    p.add_argument("--iterations", type=int, help="run until this many iterations in total")
+    p.add_argument("--force", action="store_true",
+                   help="accept harmless config changes (iterations, checkpoint interval)")
+    _cluster_options(p)
+    p.set_defaults(func=commands.resume)
 
     p = sub.add_parser("plan", help="print tiles and memory estimates as JSON, without solving",
                        description="Print the tiles of CONFIG (sources, data, cells, nodes) and "

@@ -34,17 +34,52 @@ def run(args) -> int:
     if args.iterations is not None and args.iterations < 0:
         raise HpcinvError(f"--iterations {args.iterations}: give 0 or more")
     run_dir = RunDirectory(args.out)
-    if run_dir.holds_a_run() and not args.overwrite:
-        raise HpcinvError(f"{run_dir.path} already holds a run; choose another --out or pass "
-                          f"--overwrite to replace it")
     cluster = ClusterChoice.from_args(args)
     cluster.validate()
+    if args.resume:
+        from hpcinv.cli.run import resume_run
+
+        summary = resume_run(run_dir, config=config, iterations=args.iterations,
+                             force=args.force, cluster=cluster)
+        _log_done(summary, run_dir)
+        return 0
+    if run_dir.holds_a_run() and not args.overwrite:
+        raise HpcinvError(f"{run_dir.path} already holds a run; choose another --out, pass "
+                          f"--resume to continue it or --overwrite to replace it")
+    if args.overwrite:
+        _clear_run(run_dir)
     summary = run_inversion(config, run_dir, iterations=args.iterations,
                             config_text=Path(args.config).read_text(), cluster=cluster)
+    _log_done(summary, run_dir)
+    return 0
+
+
+def resume(args) -> int:
+    from hpcinv.cli.run import ClusterChoice, resume_run
+
+    if args.iterations is not None and args.iterations < 0:
+        raise HpcinvError(f"--iterations {args.iterations}: give 0 or more")
+    run_dir = RunDirectory(args.run_dir)
+    summary = resume_run(run_dir, iterations=args.iterations, force=args.force,
+                         cluster=ClusterChoice.from_args(args))
+    _log_done(summary, run_dir)
+    return 0
+
+
+def _log_done(summary, run_dir) -> None:
     mae = summary["mae_core"]
     log.info("done: %d iterations, chi %.3f%s -> %s", summary["iterations"], summary["chi"],
              "" if mae is None else f", MAE(core) {mae:.3f}", run_dir.summary_file)
-    return 0
+
+
+def _clear_run(run_dir: RunDirectory) -> None:
+    """--overwrite: remove the previous run's outputs (only hpcinv's own files)."""
+    import shutil
+
+    for path in (run_dir.summary_file, run_dir.result_file, run_dir.stage1_file):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(run_dir.checkpoint_path, ignore_errors=True)
+    shutil.rmtree(run_dir.figures, ignore_errors=True)
 
 
 def plan(args) -> int:

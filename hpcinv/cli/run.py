@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -11,7 +14,7 @@ import numpy as np
 
 from hpcinv.config import RunConfig
 from hpcinv.engine import SerialExecutor, build_problem
-from hpcinv.errors import HpcinvError, InversionError
+from hpcinv.errors import CheckpointError, HpcinvError, InversionError, RunInterrupted
 from hpcinv.report.rundir import RunDirectory
 from hpcinv.report.summary import build_summary
 
@@ -130,7 +133,32 @@ def run_inversion(config: RunConfig, run_dir: RunDirectory, *, iterations: int |
             handle.close()
 
 
-def _run_dip(problem, executor, config, run_dir, iterations, t_start) -> dict:
+class _Signals:
+    """SIGTERM and SIGUSR1 (what SLURM sends before the walltime with --signal) set a flag;
+    the loop checkpoints after the current iteration and stops cleanly."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self):
+        self.received: int | None = None
+        self._old = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def _run_dip(problem, executor, config, run_dir, iterations, t_start, resume=None) -> dict:
+    from hpcinv.checkpoint import CheckpointStore, capture_state, restore_state
     from hpcinv.inversion import DipInversion
 
     inv = DipInversion(problem, executor, config)
@@ -138,7 +166,16 @@ def _run_dip(problem, executor, config, run_dir, iterations, t_start) -> dict:
              "%d tile(s), solver %s", problem.name, problem.n_data, problem.model_grid.n_cells,
              type(inv.net).__name__, inv.net.n_weights(), inv.device, len(problem.tiles),
              problem.solver)
-    if config.inversion.pretrain:
+    cc = config.checkpoint
+    store = CheckpointStore(run_dir.checkpoint_path, keep_last=cc.keep_last,
+                            keep_every=cc.keep_every)
+    pause = float(os.environ.get("HPCINV_CHECKPOINT_PAUSE", "0") or 0)
+    if pause:  # crash-safety tests: widen the window between writing and renaming
+        store.before_rename = lambda: time.sleep(pause)
+    if resume is not None:
+        restore_state(inv, resume[0], resume[1]["meta"])
+        log.info("resumed at iteration %d", inv.iteration)
+    elif config.inversion.pretrain:
         inv.pretrain(run_dir.stage1_file)
     total = config.inversion.iterations if iterations is None else iterations
     fact_per_it, fact_per_tile = [], []
@@ -151,16 +188,18 @@ def _run_dip(problem, executor, config, run_dir, iterations, t_start) -> dict:
         fact_per_tile.append(max(per_tile[i] - last["tiles"].get(i, 0) for i in per_tile))
         last["total"], last["tiles"] = c["factorizations"], dict(per_tile)
 
-    def save(inv, rec, final=False, stopped="running"):
-        model = inv.model()
+    def save(rec, final=False, stopped="running"):
+        """Checkpoint, then result.npz and summary.json (DESIGN: after every checkpoint)."""
+        arrays, meta = capture_state(inv)
+        store.save(inv.iteration, arrays, meta, config.raw, config.sha256)
+        model = arrays["model"]
         if final:
             dpred = executor.predict(model)
-        else:  # between saves the reported data are those of the last (dropout-on) model
-            dpred = np.full(problem.n_data, np.nan)
-        phi_d = rec.phi_d if rec is not None else float("nan")
-        if final:
             r = (dpred - problem.dobs) / problem.uncertainty
             phi_d = 0.5 * float(r @ r)
+        else:  # between saves: the misfit of the last (dropout-on) iterate
+            dpred = np.full(problem.n_data, np.nan)
+            phi_d = rec.phi_d if rec is not None else float("nan")
         summary = build_summary(
             kind="dip", iterations=inv.iteration, phi_d=phi_d, n_data=problem.n_data,
             history=inv.history.as_dict(), model=model, true_model=problem.true_model,
@@ -171,24 +210,68 @@ def _run_dip(problem, executor, config, run_dir, iterations, t_start) -> dict:
             factorizations_per_tile_per_iteration=fact_per_tile, stopped=stopped,
             wall_seconds=time.perf_counter() - t_start,
             extra={"network": type(inv.net).__name__, "n_weights": inv.net.n_weights(),
-                   "problem": problem.name})
+                   "problem": problem.name, "checkpoint_iteration": inv.iteration})
         run_dir.write_result(result_arrays(problem, model, dpred, inv.history.as_dict()))
         run_dir.write_summary(summary)
         return summary
 
-    def periodic_save(inv, rec):
-        if inv.iteration % config.output.save_every == 0 and inv.iteration < total:
-            save(inv, rec)
+    with _Signals() as signals:
+        def checkpoint_hook(inv, rec):
+            if signals.received is not None:
+                name = signal.Signals(signals.received).name
+                save(rec, stopped=f"interrupted by {name}")
+                raise RunInterrupted(
+                    f"received {name}: checkpointed at iteration {inv.iteration} in "
+                    f"{store.path}; continue with `hpcinv resume {run_dir.path}`")
+            if inv.iteration % cc.every == 0 and inv.iteration < total:
+                save(rec)
 
-    progress = _Progress(config.output.progress, total, inv.iteration)
+        progress = _Progress(config.output.progress, total, inv.iteration)
+        try:
+            stopped = inv.run(total, hooks=[count_factorizations, progress, checkpoint_hook])
+        except InversionError as exc:
+            progress.close()
+            save(None, final=True, stopped=f"error: {exc}")
+            raise
+        finally:
+            progress.close()
+        return save(None, final=True, stopped=stopped)
+
+
+def resume_run(run_dir: RunDirectory, *, config: RunConfig | None = None,
+               iterations: int | None = None, force: bool = False,
+               cluster: ClusterChoice | None = None) -> dict:
+    """Continue the run in ``run_dir`` from its latest complete checkpoint."""
+    from hpcinv.checkpoint import CheckpointStore
+    from hpcinv.config import config_changes, config_from_dict, load_config
+
+    store = CheckpointStore(run_dir.checkpoint_path)
+    if not store.exists():
+        raise CheckpointError(f"{run_dir.path}: no checkpoint.zarr to resume from; start the "
+                              f"run with `hpcinv run CONFIG --out {run_dir.path}`")
+    store.clean_stale()
+    arrays, attrs = store.load_latest()
+    saved = config_from_dict(attrs["config"])
+    current = config or load_config(run_dir.config_file)
+    matter, harmless = config_changes(saved, current)
+    if matter:
+        raise CheckpointError(
+            "the configuration changed in ways that alter the inversion since the checkpoint: "
+            + "; ".join(matter) + ". Start a new run (another --out) instead")
+    if harmless and not force:
+        raise CheckpointError("the configuration changed since the checkpoint: "
+                              + "; ".join(harmless) + ". These are harmless: pass --force "
+                              "to resume with them")
+    t_start = time.perf_counter()
+    problem = build_problem(current)
+    executor, handle = make_executor(problem, cluster or ClusterChoice())
     try:
-        stopped = inv.run(total, hooks=[count_factorizations, progress, periodic_save])
-    except InversionError as exc:
-        progress.close()
-        save(inv, None, final=True, stopped=f"error: {exc}")
-        raise
-    progress.close()
-    return save(inv, None, final=True, stopped=stopped)
+        return _run_dip(problem, executor, current, run_dir, iterations, t_start,
+                        resume=(arrays, attrs))
+    finally:
+        executor.close()
+        if handle is not None:
+            handle.close()
 
 
 def _solve_seconds(executor) -> float:

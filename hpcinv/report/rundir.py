@@ -3,6 +3,7 @@
     DIR/config.toml     the run file, as given
     DIR/summary.json    metrics (contract in DESIGN.md), rewritten after saves and at the end
     DIR/result.npz      the latest model and what the report draws (NumPy, no pickles)
+    DIR/checkpoint.zarr the checkpoints (``hpcinv.checkpoint``)
     DIR/stage1.npz      stage-1 (pretrained) network weights, when used
     DIR/figures/*.png   drawn by ``hpcinv report``
 """
@@ -70,11 +71,16 @@ class RunDirectory:
         return self.path / "figures"
 
     @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoint.zarr"
+
+    @property
     def stage1_file(self) -> Path:
         return self.path / "stage1.npz"
 
     def holds_a_run(self) -> bool:
-        return self.summary_file.exists() or self.result_file.exists()
+        return (self.summary_file.exists() or self.result_file.exists()
+                or self.checkpoint_path.exists())
 
     def write_summary(self, summary: dict) -> None:
         atomic_write(self.summary_file,

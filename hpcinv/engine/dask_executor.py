@@ -78,6 +78,7 @@ class DaskExecutor:
                 for i in self._specs]
 
     def _tree_sum(self, futures):
+        # the pairing of ``pairwise_reduce`` (bitwise equal to the serial executor's sums);
         # every level's futures stay referenced until the sum arrives: if a worker dies
         # holding a partial sum, the scheduler recomputes it from its (still wanted) inputs
         held = list(futures)

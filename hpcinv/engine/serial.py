@@ -10,6 +10,17 @@ from hpcinv.engine.problem import Problem
 from hpcinv.physics import FactorCache, TilePhysics
 
 
+def pairwise_reduce(items: list, add):
+    """Sum ``items`` in the pairing every executor uses: (0+1), (2+3), ... level by level,
+    an odd last item carried up. Floating-point sums depend on their order; one order for
+    all executors makes the Dask executor's results bitwise equal to the serial one's."""
+    items = list(items)
+    while len(items) > 1:
+        paired = [add(a, b) for a, b in zip(items[::2], items[1::2])]
+        items = paired + ([items[-1]] if len(items) % 2 else [])
+    return items[0]
+
+
 def check_model(problem: Problem, m) -> np.ndarray:
     """m as float64 (n_cells,), or ValueError naming what is wrong."""
     m = np.asarray(m, dtype=np.float64)
@@ -67,24 +78,23 @@ class SerialExecutor:
         m = self._check(m)
         t0 = time.perf_counter()
         per_tile = {}
-        g = np.zeros_like(m)
-        if any(spec.partial_data for spec in self.problem.tiles):
+        partial = any(spec.partial_data for spec in self.problem.tiles)
+        if partial:
             # residuals need every wavenumber's contribution: forward everywhere first; the
             # gradient round then reuses each tile's cached factors and fields
             r, v = residuals(self.problem, self.predict(m))
+        results = []
+        for spec in self.problem.tiles:
+            t = time.perf_counter()
+            physics = self._tile(spec)
+            if partial:
+                results.append((0.0, physics.jtvec(m, v[spec.data_rows])))
+            else:
+                results.append(physics.misfit_and_gradient(m))
+            per_tile[spec.index] = time.perf_counter() - t
+        phi, g = pairwise_reduce(results, lambda a, b: (a[0] + b[0], a[1] + b[1]))
+        if partial:
             phi = 0.5 * float(r @ r)
-            for spec in self.problem.tiles:
-                t = time.perf_counter()
-                g += self._tile(spec).jtvec(m, v[spec.data_rows])
-                per_tile[spec.index] = time.perf_counter() - t
-        else:
-            phi = 0.0
-            for spec in self.problem.tiles:
-                t = time.perf_counter()
-                phi_i, g_i = self._tile(spec).misfit_and_gradient(m)
-                phi += phi_i
-                g += g_i
-                per_tile[spec.index] = time.perf_counter() - t
         self.last_seconds = {"total": time.perf_counter() - t0, "per_tile": per_tile}
         return phi, g
 

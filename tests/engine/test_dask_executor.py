@@ -51,7 +51,9 @@ def test_dask_equals_serial(make, label, cluster, request):
     serial = hpcinv.SerialExecutor(problem)
     dask_ex = DaskExecutor(problem, client)
     _same(serial.misfit_and_gradient(m), dask_ex.misfit_and_gradient(m))
-    assert np.array_equal(serial.predict(m), dask_ex.predict(m))
+    # workers run one BLAS thread, this process two: MUMPS's sums may round differently
+    d_serial, d_dask = serial.predict(m), dask_ex.predict(m)
+    assert np.max(np.abs(d_serial - d_dask)) <= 1e-12 * np.max(np.abs(d_serial))
     # one factorization per tile per model (per wavenumber in 2.5D)
     n_k = [len(t.ky_points) if t.ky_points is not None else 1 for t in problem.tiles]
     assert dask_ex.per_tile_factorizations == {t.index: k for t, k in zip(problem.tiles, n_k)}

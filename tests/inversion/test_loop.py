@@ -36,14 +36,18 @@ def test_reference_terms():
 
 
 def test_loop_lowers_the_misfit_and_records_history(tiny_problem):
+    # from the stage-1 network (m ~ m_ref, phi_d ~ 3.6e3) the data term alone brings phi_d
+    # down by > 10x within 25 iterations (measured ~160)
     inv = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem),
-                       tiny_config(beta_schedule="constant", beta=0.0))
+                       tiny_config(beta_schedule="constant", beta=0.0, pretrain=True,
+                                   pretrain_learning_rate=1e-2, pretrain_tolerance=0.05))
+    inv.pretrain()
     stopped = inv.run(25)
     assert stopped == "iterations done" and inv.iteration == 25
     h = inv.history
     assert len(h) == 25 and len(h.beta) == 25
     assert np.allclose(h.chi, np.array(h.phi_d) / (tiny_problem.n_data / 2))
-    assert min(h.phi_d[-5:]) < 0.5 * h.phi_d[0]
+    assert min(h.phi_d[-5:]) < 0.1 * h.phi_d[0]
     assert all(s > 0 for s in h.seconds)
 
 

@@ -115,3 +115,19 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
                  "--connect-timeout", "2"])
     assert code == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
+def test_block_3d_runs_and_reports(tmp_path):
+    # the 3D path end to end: cnn-3d, local tile meshes, checkpoint, 3D figures, export
+    out = tmp_path / "b3d"
+    text = open("examples/block-3d.toml").read().replace("pretrain = true", "pretrain = false")
+    cfg = tmp_path / "b3d.toml"
+    cfg.write_text(text)
+    assert main(["run", str(cfg), "--out", str(out), "--iterations", "2"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["n_tiles"] == 4 and s["network"] == "CNN3D" and s["iterations"] == 2
+    assert s["factorizations"]["per_tile_per_iteration_max"] == 1
+    assert main(["report", str(out)]) == 0
+    assert (out / "figures" / "model.png").stat().st_size > 10_000
+    assert main(["export", str(out), "--out", str(tmp_path / "m.csv")]) == 0
+    assert (tmp_path / "m.csv").read_text().splitlines()[0] == "x,y,z,log_conductivity"

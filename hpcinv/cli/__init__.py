@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
                        "--worker-memory, whether they fit and a suggested tile count.")
     p.add_argument("config", help="TOML run file")
     p.add_argument("--worker-memory", help="memory per worker, e.g. 4GiB")
+    p.add_argument("--cores", type=int, default=None,
+                   help="cores available (default: this machine's) for the workers x threads "
+                        "suggestion")
     p.set_defaults(func=commands.plan)
 
     p = sub.add_parser("export", help="write the latest model as CSV",

@@ -97,7 +97,10 @@ def plan(args) -> int:
         physics = dataclasses.replace(config.physics, n_tiles=n)
         return build_problem(dataclasses.replace(config, physics=physics), with_data=False).tiles
 
-    print(json.dumps(make_plan(problem, memory, make_tiles=tiles_for), indent=2))
+    import os
+
+    cores = args.cores or os.cpu_count() or 1
+    print(json.dumps(make_plan(problem, memory, make_tiles=tiles_for, cores=cores), indent=2))
     return 0
 
 

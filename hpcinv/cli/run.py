@@ -211,6 +211,9 @@ def _run_dip(problem, executor, config, run_dir, iterations, t_start, resume=Non
             wall_seconds=time.perf_counter() - t_start,
             extra={"network": type(inv.net).__name__, "n_weights": inv.net.n_weights(),
                    "problem": problem.name, "checkpoint_iteration": inv.iteration})
+        summary["timing"]["per_tile_seconds_last_iteration"] = {
+            str(i): round(t, 4)
+            for i, t in getattr(executor, "last_seconds", {}).get("per_tile", {}).items()}
         run_dir.write_result(result_arrays(problem, model, dpred, inv.history.as_dict()))
         run_dir.write_summary(summary)
         return summary

@@ -63,3 +63,13 @@ def test_parse_memory(text, value):
 def test_parse_memory_rejects_nonsense():
     with pytest.raises(TileError, match="cannot read memory size"):
         parse_memory("lots")
+
+
+def test_layout_suggestion_prefers_workers_per_tile():
+    from hpcinv.engine.plan import suggest_layout
+
+    tiles = [{"estimated_factor_seconds": 1.0}] * 4
+    assert suggest_layout(tiles, 16)["workers"] == 4 and suggest_layout(tiles, 16)["threads_per_worker"] == 4
+    two = suggest_layout(tiles, 2)
+    assert (two["workers"], two["threads_per_worker"]) == (2, 1)
+    assert two["estimated_factor_seconds_per_iteration"] == 2.0

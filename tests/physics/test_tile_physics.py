@@ -43,17 +43,20 @@ def test_system_matrix_equals_simpegs(problems, dim):
 def test_adjoint_dot_product_per_tile(dim, solver):
     p = hpcinv.build_problem(paper_config(n_tiles=2, solver=solver)) if dim == "2d" \
         else small_3d_problem(n_tiles=2, solver=solver)
-    rng = np.random.default_rng(11)
-    m = random_model(p, 2)
-    for spec in p.tiles:
+    assert_tiles_adjoint(p, random_model(p, 2), np.random.default_rng(11))
+
+
+def assert_tiles_adjoint(problem, m, rng):
+    """<J v, w> = <v, J^T w> for every tile, with random v (model grid) and w (tile data)."""
+    for spec in problem.tiles:
         physics = TilePhysics(spec)
-        v = rng.standard_normal(p.model_grid.n_cells)
+        v = rng.standard_normal(problem.model_grid.n_cells)
         w = rng.standard_normal(spec.n_data)
         jv, jtw = physics.jvec(m, v), physics.jtvec(m, w)
         lhs, rhs = jv @ w, v @ jtw
         scale = np.linalg.norm(jv) * np.linalg.norm(w) + np.linalg.norm(v) * np.linalg.norm(jtw)
         # both sides use the same factors: they agree to round-off, far below 1e-10
-        assert abs(lhs - rhs) / scale < 1e-10, (lhs, rhs)
+        assert abs(lhs - rhs) / scale < 1e-10, (spec.index, lhs, rhs)
 
 
 @pytest.mark.parametrize("dim", ["2d", "3d"])
@@ -251,13 +254,7 @@ def test_local_mesh_gradient_is_exact(local_3d):
     _, local = local_3d
     rng = np.random.default_rng(31)
     m = random_model(local, 32)
-    for spec in local.tiles:
-        physics = TilePhysics(spec)
-        v = rng.standard_normal(local.model_grid.n_cells)
-        w = rng.standard_normal(spec.n_data)
-        jv, jtw = physics.jvec(m, v), physics.jtvec(m, w)
-        scale = np.linalg.norm(jv) * np.linalg.norm(w) + np.linalg.norm(v) * np.linalg.norm(jtw)
-        assert abs(jv @ w - v @ jtw) / scale < 1e-10
+    assert_tiles_adjoint(local, m, rng)
     ex = hpcinv.SerialExecutor(local)
     dm = 0.3 * rng.standard_normal(m.size)
     phi0, g = ex.misfit_and_gradient(m)

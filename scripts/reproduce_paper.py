@@ -31,6 +31,8 @@ CASES = ("1.1", "1.2", "1.3", "2.1", "2.2")
 PUBLISHED = {"1.1": (0.186, 0.150, 1.08), "1.2": (0.183, 0.152, 1.10),
              "1.3": (0.169, 0.156, 1.03), "2.1": (0.131, 0.100, 0.93),
              "2.2": (0.053, 0.058, 0.85)}
+#: Acceptance: the published DIP-Inv MAE + 10%, as the DIP-Inv issue states them
+MAE_LIMITS = {"1.1": 0.165, "1.2": 0.168, "1.3": 0.172, "2.1": 0.110, "2.2": 0.064}
 
 
 def run_case(case: str, kind: str, runs: Path, iterations: int | None, force: bool,
@@ -73,13 +75,13 @@ def table(results: dict) -> str:
     for case, res in results.items():
         s = res["dip"]
         conv_paper, dip_mae, dip_chi = PUBLISHED[case]
-        limit = round(1.1 * dip_mae, 3)
+        limit = MAE_LIMITS[case]
         ok = 0.8 <= s["chi"] <= 1.3 and s["mae_core"] <= limit
         conv = res.get("conventional")
         conv_txt = (f"{conv['mae_core']:.3f} / {conv_paper:.3f}" if conv
                     else f"- / {conv_paper:.3f}")
         wall = s["timing"].get("wall_seconds") or 0.0
-        rows.append(f"| {case} | {s['chi']:.2f} | {s['mae_core']:.3f} | {wall / 60:.1f} min | "
+        rows.append(f"| {case} | {s['chi']:.2f} | {s['mae_core']:.4f} | {wall / 60:.1f} min | "
                     f"{s['timing']['seconds_per_iteration_median']:.3f} | {dip_chi:.2f} | "
                     f"{dip_mae:.3f} | {limit:.3f} | {'yes' if ok else 'NO'} | {conv_txt} |")
     return "\n".join(rows) + "\n"

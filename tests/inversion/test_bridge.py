@@ -13,8 +13,10 @@ def test_gradcheck_float64(tiny_problem):
     rng = np.random.default_rng(0)
     m = torch.tensor(np.log(0.01) + 0.3 * rng.standard_normal(tiny_problem.model_grid.n_cells),
                      dtype=torch.float64, requires_grad=True)
-    # central differences with eps 1e-6 on phi ~ 1e2: truncation ~ 1e-10, round-off ~ 1e-8
-    assert torch.autograd.gradcheck(lambda x: DataMisfit.apply(x, ex), (m,), eps=1e-6,
+    # central differences on phi ~ 3e3: with eps 1e-6 round-off in the solves used 44% of the
+    # tolerance here and exceeded it with another LAPACK (scipy-openblas, on a GPU machine);
+    # eps 1e-4 uses 0.3% (truncation error ~ eps^2 is still far below the tolerance)
+    assert torch.autograd.gradcheck(lambda x: DataMisfit.apply(x, ex), (m,), eps=1e-4,
                                     atol=1e-6, rtol=1e-4, fast_mode=False)
 
 

@@ -57,6 +57,12 @@ def models(n_cells: int, repeats: int) -> list[np.ndarray]:
 
 
 def _peak_rss_mib() -> float:
+    # VmHWM: this process's own peak. ru_maxrss is not: a spawned Dask worker inherits the
+    # peak of the process it was forked from (it read the same 855 MiB on every worker).
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

@@ -44,12 +44,16 @@ def _same(a, b):
     (lambda: small_3d_problem(n_tiles=5), "3D, 5 tiles"),
 ])
 @pytest.mark.parametrize("cluster", ["one_worker", "two_workers"])
-def test_dask_equals_serial(make, label, cluster, request):
+@pytest.mark.parametrize("traffic", ["small", "scattered"])
+def test_dask_equals_serial(make, label, cluster, traffic, request):
     client = request.getfixturevalue(cluster)
     problem = make()
     m = random_model(problem, 21)
     serial = hpcinv.SerialExecutor(problem)
-    dask_ex = DaskExecutor(problem, client)
+    # "scattered": the path of large models (scatter once, sum on the workers)
+    dask_ex = DaskExecutor(problem, client, small_traffic_bytes=0 if traffic == "scattered"
+                           else 2 ** 30)
+    assert dask_ex.scatter_models == (traffic == "scattered")
     _same(serial.misfit_and_gradient(m), dask_ex.misfit_and_gradient(m))
     # workers run one BLAS thread, this process two: MUMPS's sums may round differently
     d_serial, d_dask = serial.predict(m), dask_ex.predict(m)
@@ -79,7 +83,8 @@ def test_simulations_and_factors_never_pickle(tiny_problem):
             pickle.dumps(obj)
 
 
-def test_killed_worker_costs_a_retry_not_the_result():
+@pytest.mark.parametrize("traffic", ["small", "scattered"])
+def test_killed_worker_costs_a_retry_not_the_result(traffic):
     """A worker process is SIGKILLed mid-iteration; the run ends on the same model."""
     from hpcinv.config import config_from_dict
     from hpcinv.inversion import DipInversion
@@ -95,7 +100,9 @@ def test_killed_worker_costs_a_retry_not_the_result():
     handle = local_cluster(2, threads_per_worker=1, dashboard=False)
     try:
         client = handle.client
-        inv = DipInversion(problem, DaskExecutor(problem, client), cfg)
+        ex = DaskExecutor(problem, client,
+                          small_traffic_bytes=0 if traffic == "scattered" else 2 ** 30)
+        inv = DipInversion(problem, ex, cfg)
         inv.run(1)
         client.run(set_delay, delay=0.6)  # every tile task now lasts >= 0.6 s
         pids = client.run(os.getpid)

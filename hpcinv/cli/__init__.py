@@ -51,6 +51,27 @@ def _cluster_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler-file", help="connect through a Dask scheduler file")
     g.add_argument("--connect-timeout", type=float, default=60.0,
                    help="seconds to wait for the scheduler (default 60)")
+    s = p.add_argument_group("SLURM workers (--slurm: --workers N worker jobs through "
+                             "dask-jobqueue, --threads-per-worker CPUs each)")
+    s.add_argument("--slurm", action="store_true", help="submit the workers as SLURM jobs")
+    s.add_argument("--slurm-partition", help="partition of the worker jobs")
+    s.add_argument("--slurm-account", help="account of the worker jobs")
+    s.add_argument("--slurm-memory", default="4GiB", help="memory per worker job (4GiB)")
+    s.add_argument("--slurm-walltime", default="01:00:00",
+                   help="time limit per worker job (01:00:00); workers leave 5 min before it")
+    s.add_argument("--slurm-directive", action="append", default=[],
+                   help="extra #SBATCH directive, e.g. --slurm-directive='--constraint=cpu' "
+                        "(repeatable)")
+    s.add_argument("--slurm-prologue", action="append", default=[],
+                   help="shell line run before each worker, e.g. 'module load mumps' "
+                        "(repeatable)")
+    s.add_argument("--slurm-wait-seconds", type=float, default=300.0,
+                   help="give up if the workers have not joined by then (300)")
+    s.add_argument("--slurm-scheduler-host", help="address the scheduler binds (default: "
+                   "this host's); 127.0.0.1 for a one-node Slurm")
+    s.add_argument("--slurm-no-tls", action="store_true",
+                   help="plain TCP instead of TLS with per-run certificates (not on shared "
+                        "clusters: anyone reaching the port could run code as you)")
 
 
 def _parser() -> argparse.ArgumentParser:

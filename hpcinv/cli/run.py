@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -76,13 +77,24 @@ class ClusterChoice:
     scheduler_address: str | None = None
     scheduler_file: str | None = None
     connect_timeout: float = 60.0
+    #: submit the workers as SLURM jobs with these settings (``--slurm``)
+    slurm: dict | None = None
 
     @classmethod
     def from_args(cls, args) -> "ClusterChoice":
+        slurm = None
+        if getattr(args, "slurm", False):
+            slurm = {"partition": args.slurm_partition, "account": args.slurm_account,
+                     "memory": args.slurm_memory, "walltime": args.slurm_walltime,
+                     "job_directives": tuple(args.slurm_directive),
+                     "prologue": tuple(args.slurm_prologue),
+                     "wait_seconds": args.slurm_wait_seconds,
+                     "scheduler_host": args.slurm_scheduler_host,
+                     "tls": not args.slurm_no_tls}
         return cls(getattr(args, "workers", 0) or 0, getattr(args, "threads_per_worker", None),
                    getattr(args, "scheduler_address", None),
                    getattr(args, "scheduler_file", None),
-                   getattr(args, "connect_timeout", 60.0))
+                   getattr(args, "connect_timeout", 60.0), slurm)
 
     def validate(self) -> None:
         if self.workers < 0:
@@ -92,17 +104,25 @@ class ClusterChoice:
         chosen = [bool(self.workers), bool(self.scheduler_address), bool(self.scheduler_file)]
         if sum(chosen) > 1:
             raise HpcinvError("choose one of --workers, --scheduler-address, --scheduler-file")
+        if self.slurm is not None and self.workers < 1:
+            raise HpcinvError("--slurm needs --workers N (the number of worker jobs, >= 1)")
 
 
-def make_executor(problem, choice: ClusterChoice):
-    """(executor, cluster handle or None) for ``choice``."""
+def make_executor(problem, choice: ClusterChoice, run_path=None):
+    """(executor, cluster handle or None) for ``choice``; SLURM's TLS certificates go to
+    ``run_path`` (shared with the compute nodes)."""
     choice.validate()
     if not (choice.workers or choice.scheduler_address or choice.scheduler_file):
         return SerialExecutor(problem), None
-    from hpcinv.engine.cluster import connect, local_cluster
+    from hpcinv.engine.cluster import SlurmWorkers, connect, local_cluster, slurm_cluster
     from hpcinv.engine.dask_executor import DaskExecutor
 
-    if choice.workers:
+    if choice.slurm is not None:
+        spec = SlurmWorkers(jobs=choice.workers, cores=choice.threads_per_worker or 1,
+                            log_directory=str(Path(run_path or ".") / "slurm-logs"),
+                            **choice.slurm)
+        handle = slurm_cluster(spec, shared_directory=str(run_path or "."))
+    elif choice.workers:
         handle = local_cluster(choice.workers, choice.threads_per_worker)
     else:
         handle = connect(choice.scheduler_address, choice.scheduler_file,
@@ -124,7 +144,7 @@ def run_inversion(config: RunConfig, run_dir: RunDirectory, *, iterations: int |
     run_dir.write_config(config_text)
     if config.inversion.kind == "conventional":
         return _run_conventional(problem, config, run_dir, t_start)
-    executor, handle = make_executor(problem, cluster or ClusterChoice())
+    executor, handle = make_executor(problem, cluster or ClusterChoice(), run_dir.path)
     try:
         return _run_dip(problem, executor, config, run_dir, iterations, t_start)
     finally:
@@ -267,7 +287,7 @@ def resume_run(run_dir: RunDirectory, *, config: RunConfig | None = None,
                               "to resume with them")
     t_start = time.perf_counter()
     problem = build_problem(current)
-    executor, handle = make_executor(problem, cluster or ClusterChoice())
+    executor, handle = make_executor(problem, cluster or ClusterChoice(), run_dir.path)
     try:
         return _run_dip(problem, executor, current, run_dir, iterations, t_start,
                         resume=(arrays, attrs))

@@ -1,5 +1,5 @@
-"""Dask clusters: a local one (the embedded default), or an existing one by address or
-scheduler file. SLURM (dask-jobqueue) plugs in here too.
+"""Dask clusters: a local one (the embedded default), an existing one by address or
+scheduler file, or workers submitted as SLURM jobs (dask-jobqueue).
 
 Workers run one Dask thread each: MUMPS is not thread-safe, and a tile task is one big
 factorization whose BLAS uses the cores. Dask's nanny would set OMP/OPENBLAS/MKL threads to
@@ -86,3 +86,131 @@ def connect(scheduler_address: str | None = None, scheduler_file: str | None = N
              client.scheduler.address, len(client.scheduler_info()["workers"]),
              client.dashboard_link)
     return ClusterHandle(client)
+
+
+def _walltime_seconds(walltime: str) -> int:
+    """Seconds of a Slurm time string: MM, MM:SS, HH:MM:SS or D-HH[:MM[:SS]]."""
+    days, _, rest = walltime.partition("-") if "-" in walltime else ("0", "", walltime)
+    parts = [int(p) for p in rest.split(":")]
+    if "-" in walltime:
+        h, m, s = (parts + [0, 0])[:3]
+    elif len(parts) == 3:
+        h, m, s = parts
+    elif len(parts) == 2:
+        h, m, s = 0, parts[0], parts[1]
+    else:
+        h, m, s = 0, parts[0], 0
+    return ((int(days) * 24 + h) * 60 + m) * 60 + s
+
+
+@dataclass(frozen=True)
+class SlurmWorkers:
+    """Dask workers as SLURM jobs (dask-jobqueue): one worker per job, one Dask thread each,
+    ``cores`` BLAS/MUMPS threads (the job's CPUs)."""
+
+    jobs: int
+    cores: int = 1
+    memory: str = "4GiB"
+    walltime: str = "01:00:00"
+    partition: str | None = None
+    account: str | None = None
+    job_directives: tuple[str, ...] = ()
+    prologue: tuple[str, ...] = ()
+    log_directory: str | None = None
+    tls: bool = True
+    wait_seconds: float = 300.0
+    #: address the scheduler binds (default: the host's; 127.0.0.1 for a one-node Slurm)
+    scheduler_host: str | None = None
+
+
+def slurm_cluster(spec: SlurmWorkers, *, shared_directory: str) -> ClusterHandle:
+    """Submit ``spec.jobs`` worker jobs and wait until they have joined (or fail clearly).
+
+    TLS by default: a scheduler reachable by other users of a shared cluster would otherwise
+    run their code as you. The temporary certificates go to ``shared_directory`` (the run
+    directory: it must be on a file system the compute nodes see).
+    """
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise HpcinvError("--slurm needs dask-jobqueue (pip install dask-jobqueue)") from None
+    from distributed import Client
+    from distributed.security import Security
+
+    if spec.jobs < 1:
+        raise HpcinvError(f"--workers {spec.jobs}: --slurm needs at least one worker job")
+    env = worker_environment(spec.cores)
+    prologue = [f"export {k}={v}" for k, v in env.items()] + list(spec.prologue)
+    seconds = _walltime_seconds(spec.walltime)
+    worker_args = []
+    if seconds >= 600:
+        # workers leave (staggered) before Slurm kills them; the scheduler moves their tiles
+        worker_args = ["--lifetime", f"{seconds - 300}s", "--lifetime-stagger", "120s"]
+    kwargs = dict(cores=1, processes=1, memory=spec.memory, walltime=spec.walltime,
+                  queue=spec.partition, account=spec.account,
+                  job_cpu=spec.cores, job_extra_directives=list(spec.job_directives),
+                  job_script_prologue=prologue, worker_extra_args=worker_args,
+                  log_directory=spec.log_directory,
+                  # the dashboard stays on localhost (reach it through an ssh tunnel)
+                  scheduler_options={"dashboard_address": "127.0.0.1:0",
+                                     **({"host": spec.scheduler_host}
+                                        if spec.scheduler_host else {})})
+    if spec.tls:
+        kwargs.update(security=Security.temporary(), protocol="tls://",
+                      shared_temp_directory=shared_directory)
+    try:
+        cluster = SLURMCluster(**kwargs)
+    except Exception as exc:  # a bad directive fails here, with Slurm's own words
+        raise HpcinvError(f"could not set up SLURM workers: {exc}") from None
+    script = cluster.job_script()
+    log.info("SLURM worker job script:\n%s", script)
+    problem = _sbatch_test_only(script)
+    if problem:
+        cluster.close()
+        raise HpcinvError(f"Slurm refuses the worker job: {problem} (fix --slurm-partition, "
+                          f"--slurm-memory, --slurm-walltime or --slurm-directive)")
+    client = Client(cluster, security=cluster.security)
+    try:
+        cluster.scale(jobs=spec.jobs)
+        client.wait_for_workers(spec.jobs, timeout=spec.wait_seconds)
+    except Exception as exc:
+        detail = _slurm_failure(cluster) or str(exc) or type(exc).__name__
+        client.close()
+        cluster.close()
+        raise HpcinvError(f"SLURM workers did not start within {spec.wait_seconds:.0f} s: "
+                          f"{detail} (check `squeue --me`, the partition, memory and time "
+                          f"limits; --slurm-wait-seconds waits longer)") from None
+    log.info("SLURM cluster: %d worker jobs x %d cores; dashboard %s", spec.jobs, spec.cores,
+             client.dashboard_link)
+    return ClusterHandle(client, cluster)
+
+
+def _sbatch_test_only(script: str) -> str | None:
+    """Slurm's own message if it would refuse ``script`` (``sbatch --test-only``), else None:
+    an unknown partition or too much memory fails here, before anything waits for workers."""
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".sh") as f:
+        f.write(script)
+        f.flush()
+        try:
+            out = subprocess.run(["sbatch", "--test-only", f.name], capture_output=True,
+                                 text=True, timeout=60)
+        except FileNotFoundError:
+            return "sbatch is not on PATH (is this a Slurm login node?)"
+        except subprocess.TimeoutExpired:
+            return None  # a slow controller is not a refusal; the worker wait decides
+    if out.returncode == 0:
+        return None
+    lines = [ln.removeprefix("sbatch: error: ") for ln in out.stderr.splitlines() if ln.strip()]
+    return "; ".join(lines) or f"sbatch --test-only exited with {out.returncode}"
+
+
+def _slurm_failure(cluster) -> str | None:
+    """Slurm's own message for a worker job that could not be submitted, if any."""
+    for job in getattr(cluster, "workers", {}).values():
+        exc = getattr(job, "_exception", None) or getattr(job, "exception", None)
+        if exc:
+            return str(exc)
+    return None

@@ -1,0 +1,103 @@
+"""Dask workers as SLURM jobs, against a real Slurm (``bash slurm/local-cluster.sh start``).
+
+Marked ``slurm``; where no Slurm answers, each test is skipped with that reason (visible in
+pytest's summary), never silently. CI starts the local Slurm before the tests.
+"""
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from hpcinv.cli import main
+from hpcinv.engine.cluster import SlurmWorkers, slurm_cluster
+from hpcinv.errors import HpcinvError
+
+
+def _slurm_answers() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and any(s in out.stdout for s in ("idle", "mixed", "alloc"))
+
+
+pytestmark = [pytest.mark.slurm,
+              pytest.mark.skipif(not _slurm_answers(),
+                                 reason="no Slurm answers here (start one: bash "
+                                        "slurm/local-cluster.sh start)")]
+
+LOCAL = ["--slurm-scheduler-host", "127.0.0.1", "--slurm-memory", "2GiB",
+         "--slurm-walltime", "00:10:00", "--slurm-wait-seconds", "120"]
+
+
+def _queue() -> str:
+    return subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True,
+                          text=True).stdout
+
+
+def test_workers_are_slurm_jobs_and_tls_refuses_a_client_without_credentials(tmp_path):
+    from distributed import Client
+
+    spec = SlurmWorkers(jobs=2, memory="1GiB", walltime="00:05:00", wait_seconds=120,
+                        scheduler_host="127.0.0.1", log_directory=str(tmp_path))
+    handle = slurm_cluster(spec, shared_directory=str(tmp_path))
+    try:
+        import os
+        job_ids = handle.client.run(lambda: os.environ.get("SLURM_JOB_ID"))
+        assert len(job_ids) == 2 and all(j and j.isdigit() for j in job_ids.values())
+        queued = _queue()
+        assert all(j in queued for j in job_ids.values())
+        address = handle.client.scheduler.address
+        assert address.startswith("tls://127.0.0.1:")
+        # without the run's certificates the scheduler does not talk to us
+        with pytest.raises(Exception):
+            Client(address.replace("tls://", "tcp://"), timeout=3)
+        with pytest.raises(Exception):
+            Client(address, timeout=3)
+    finally:
+        handle.close()
+
+
+def test_run_with_slurm_workers_equals_serial(tmp_path):
+    text = open("examples/paper-1.1.toml").read().replace("pretrain = true", "pretrain = false")
+    cfg = tmp_path / "p11.toml"
+    cfg.write_text(text)
+    serial, slurm = tmp_path / "serial", tmp_path / "slurm"
+    assert main(["run", str(cfg), "--out", str(serial), "--iterations", "3"]) == 0
+    assert main(["run", str(cfg), "--out", str(slurm), "--iterations", "3", "--slurm",
+                 "--workers", "2", "--threads-per-worker", "1", *LOCAL]) == 0
+    a = json.loads((serial / "summary.json").read_text())
+    b = json.loads((slurm / "summary.json").read_text())
+    assert b["n_workers"] == 2
+    assert b["history"]["phi_d"] == a["history"]["phi_d"] and b["chi"] == a["chi"]
+    assert any((slurm / "slurm-logs").iterdir())  # the worker jobs' own logs
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"partition": "no-such-partition"}, "invalid partition"),
+    ({"memory": "100000GiB"}, "not available|can not be satisfied"),
+])
+def test_bad_site_settings_fail_at_submit_with_slurms_words(tmp_path, settings, words):
+    with pytest.raises(HpcinvError, match=f"Slurm refuses the worker job: .*({words})"):
+        slurm_cluster(SlurmWorkers(jobs=1, wait_seconds=20, scheduler_host="127.0.0.1",
+                                   log_directory=str(tmp_path), **settings),
+                      shared_directory=str(tmp_path))
+    assert "no-such" not in _queue()
+
+
+def test_slurm_needs_a_worker_count(tmp_path, capsys):
+    assert main(["run", "examples/paper-1.1.toml", "--out", str(tmp_path / "x"), "--slurm"]) == 2
+    assert "--slurm needs --workers" in capsys.readouterr().err
+
+
+def test_workers_that_never_start_stop_the_driver_with_a_clear_error(tmp_path):
+    # a job held until tomorrow: accepted by Slurm, never running
+    spec = SlurmWorkers(jobs=1, wait_seconds=5, scheduler_host="127.0.0.1",
+                        job_directives=("--begin=now+1day",), log_directory=str(tmp_path))
+    with pytest.raises(HpcinvError, match="did not start within 5 s"):
+        slurm_cluster(spec, shared_directory=str(tmp_path))
+    assert "PENDING" not in _queue()  # the held job was cancelled, not left behind

@@ -101,3 +101,49 @@ def test_workers_that_never_start_stop_the_driver_with_a_clear_error(tmp_path):
     with pytest.raises(HpcinvError, match="did not start within 5 s"):
         slurm_cluster(spec, shared_directory=str(tmp_path))
     assert "PENDING" not in _queue()  # the held job was cancelled, not left behind
+
+
+def test_a_worker_job_cancelled_mid_run_costs_a_retry_not_the_result(tmp_path):
+    import os
+    import threading
+    import time
+
+    import numpy as np
+
+    import hpcinv
+    from hpcinv.config import config_from_dict
+    from hpcinv.engine.dask_executor import DaskExecutor
+    from hpcinv.engine.worker import set_delay
+    from hpcinv.inversion import DipInversion
+
+    cfg = config_from_dict({"problem": {"case": "tiny-2d"},
+                            "physics": {"n_tiles": 4, "split": "sources"},
+                            "network": {"channels": [8, 4]},
+                            "inversion": {"learning_rate": 1e-3}})
+    problem = hpcinv.build_problem(cfg)
+    reference = DipInversion(problem, hpcinv.SerialExecutor(problem), cfg)
+    reference.run(4)
+
+    spec = SlurmWorkers(jobs=2, memory="1GiB", walltime="00:10:00", wait_seconds=120,
+                        scheduler_host="127.0.0.1", log_directory=str(tmp_path))
+    handle = slurm_cluster(spec, shared_directory=str(tmp_path))
+    try:
+        client = handle.client
+        inv = DipInversion(problem, DaskExecutor(problem, client), cfg)
+        inv.run(1)
+        client.run(set_delay, delay=0.6)  # every tile task now lasts >= 0.6 s
+        job = sorted(client.run(lambda: os.environ["SLURM_JOB_ID"]).values())[0]
+
+        def cancel_soon():
+            time.sleep(0.8)  # inside iteration 2
+            subprocess.run(["scancel", job], check=True)
+
+        canceller = threading.Thread(target=cancel_soon)
+        canceller.start()
+        inv.run(4)
+        canceller.join()
+        assert job not in _queue().split()
+    finally:
+        handle.close()
+    assert inv.history.phi_d == reference.history.phi_d
+    assert np.array_equal(inv.model(), reference.model())

@@ -95,14 +95,15 @@ wait_idle() {
     sleep 0.5
   done
   log "Slurm did not come up; see ${LOG_DIR}/slurmctld.log and ${LOG_DIR}/slurmd.log"
-  tail -5 "${LOG_DIR}/slurmctld.log" "${LOG_DIR}/slurmd.log" >&2 || true
+  tail -n 5 "${LOG_DIR}/slurmctld.log" "${LOG_DIR}/slurmd.log" >&2 || true
   return 1
 }
 
 case "${1:-}" in
   start)
     install_packages
-    if ! pgrep -x slurmctld >/dev/null || ! pgrep -x slurmd >/dev/null; then
+    if ! pgrep -x slurmctld >/dev/null || ! pgrep -x slurmd >/dev/null \
+        || [ ! -f "$CONF_DIR/slurm.conf" ]; then
       write_config
       start_munge
       pgrep -x slurmctld >/dev/null || $sudo_cmd /usr/sbin/slurmctld
@@ -115,9 +116,15 @@ case "${1:-}" in
     ;;
   stop)
     scancel --user="$(id -un)" >/dev/null 2>&1 || true
-    $sudo_cmd pkill -x slurmd || true
-    $sudo_cmd pkill -x slurmctld || true
-    $sudo_cmd pkill -x munged || true
+    for daemon in slurmd slurmctld munged; do
+      $sudo_cmd pkill -x "$daemon" || true
+    done
+    # wait until they are gone, so that an immediate `start` starts fresh ones
+    for _ in $(seq 1 40); do
+      pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null || pgrep -x munged >/dev/null \
+        || break
+      sleep 0.25
+    done
     log "stopped"
     ;;
   *)

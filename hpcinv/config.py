@@ -158,6 +158,40 @@ class CheckpointConfig:
 
 
 @dataclass(frozen=True)
+class SlurmConfig:
+    """SLURM settings for ``--slurm`` worker jobs and ``hpcinv submit`` driver jobs.
+
+    Precedence: command-line flags, then this section, then a site profile (``--site FILE``
+    or ``$HPCINV_SITE``: a TOML file with the same ``[slurm]`` table), then these defaults.
+    """
+
+    partition: str = field(default="", metadata={
+        "doc": "partition of the jobs ('' : Slurm's default)"})
+    account: str = field(default="", metadata={"doc": "account charged ('' : none given)"})
+    worker_memory: str = field(default="4GiB", metadata={"doc": "memory per worker job"})
+    worker_walltime: str = field(default="01:00:00", metadata={
+        "doc": "time limit per worker job; workers leave (staggered) 5 min before it"})
+    directives: tuple[str, ...] = field(default=(), metadata={
+        "doc": "extra #SBATCH directives of every job, e.g. ['--constraint=cpu']"})
+    prologue: tuple[str, ...] = field(default=(), metadata={
+        "doc": "shell lines run before hpcinv in every job (module load, venv activate)"})
+    wait_seconds: float = _bounded(300.0, "give up when the workers have not joined by then",
+                                   gt=0.0)
+    scheduler_host: str = field(default="", metadata={
+        "doc": "address the Dask scheduler binds ('' : this host's; 127.0.0.1 on one node)"})
+    tls: bool = field(default=True, metadata={
+        "doc": "TLS with per-run certificates (plain TCP lets anyone reaching the port run "
+               "code as you)"})
+    driver_memory: str = field(default="8GiB", metadata={"doc": "memory of the driver job"})
+    driver_cpus: int = _bounded(2, "CPUs of the driver job (the network, the reduction)", ge=1)
+    signal_lead_seconds: int = _bounded(
+        300, "the driver gets SIGUSR1 this long before its walltime, checkpoints and requeues",
+        ge=60)
+    gpu_directive: str = field(default="--gres=gpu:1", metadata={
+        "doc": "#SBATCH directive that asks for one GPU (hpcinv submit --gpu)"})
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A whole run file."""
 
@@ -168,6 +202,7 @@ class RunConfig:
     conventional: ConventionalConfig = field(default_factory=ConventionalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
     #: the file's content as parsed (for copies into run directories and resume checks)
     raw: dict = field(default_factory=dict, compare=False)
     #: sha256 of the file's canonical content (sections and keys sorted), for provenance.
@@ -178,12 +213,12 @@ class RunConfig:
 _SECTIONS: dict[str, type] = {"problem": ProblemConfig, "physics": PhysicsConfig,
                               "network": NetworkConfig, "inversion": InversionConfig,
                               "conventional": ConventionalConfig, "output": OutputConfig,
-                              "checkpoint": CheckpointConfig}
+                              "checkpoint": CheckpointConfig, "slurm": SlurmConfig}
 
 #: Keys a resumed run may change (with --force): they do not alter the iterates.
 HARMLESS_KEYS = ("inversion.iterations", "inversion.target_chi", "inversion.target_chi_patience",
                  "inversion.device", "output.*", "checkpoint.*", "physics.n_tiles",
-                 "physics.split", "physics.solver")
+                 "physics.split", "physics.solver", "slurm.*")
 
 
 def config_changes(old: "RunConfig", new: "RunConfig") -> tuple[list[str], list[str]]:

@@ -1,0 +1,17 @@
+"""Field-data readers and writers: UBC-GIF DCIP2D/DCIP3D, pyGIMLi unified data, CSV.
+
+``read_survey`` returns a ``FieldData``: the ``Survey`` (local coordinates, values in the
+file's units), what was dropped and why, and notes. ``to_resistance`` converts the values to
+the V/A the inversion fits; ``assign_uncertainty`` sets standard deviations; ``summarize``
+is what ``hpcinv data`` prints. Errors name the file, the 1-based line and the column.
+"""
+
+from hpcinv.readers.fielddata import DATA_TYPES, FORMATS, DroppedRow, FieldData
+from hpcinv.readers.formats import detect_format, read_survey, write_survey
+from hpcinv.readers.geometric import geometric_factors, to_resistance
+from hpcinv.readers.summary import summarize
+from hpcinv.readers.uncertainty import assign_uncertainty
+
+__all__ = ["read_survey", "write_survey", "detect_format", "to_resistance",
+           "assign_uncertainty", "geometric_factors", "summarize", "FieldData", "DroppedRow",
+           "FORMATS", "DATA_TYPES"]

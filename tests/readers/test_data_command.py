@@ -1,0 +1,51 @@
+"""`hpcinv data FILE`: the JSON summary of the Century files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from hpcinv.cli.data import add_parser, data
+from hpcinv.errors import DataError
+
+from readers_support import CENTURY_2D, CENTURY_3D, write
+
+
+def run(capsys, *argv) -> dict:
+    parser = argparse.ArgumentParser(prog="hpcinv")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["data", *map(str, argv)])
+    assert args.func(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_century_3d_summary(capsys):
+    summary = run(capsys, CENTURY_3D)
+    assert summary | {"format": "ubc-3d", "dimension": "3D", "n_electrodes": 177,
+                      "n_sources": 141, "n_data": 942, "data_type": "resistance",
+                      "dropped": [], "origin": [0.0, 0.0, 0.0]} == summary
+    assert summary["uncertainty"]["uncertainty_min"] > 0
+    assert any("DCIP3D general" in note for note in summary["notes"])
+
+
+def test_century_2d_summary_with_explicit_format(capsys):
+    summary = run(capsys, CENTURY_2D, "--format", "ubc-2d", "--dimension", "2d")
+    assert (summary["dimension"], summary["n_sources"], summary["n_data"],
+            summary["n_electrodes"]) == ("2D line", 27, 151, 33)
+
+
+def test_dropped_rows_are_reported(capsys, tmp_path):
+    path = write(tmp_path, "d.ohm", "3\n# x z\n0 0\n1 0\n2 0\n2\n# a b m n u i valid\n"
+                                    "1 0 2 3 0.5 1.0 1\n2 0 1 3 0.2 2.0 0\n")
+    summary = run(capsys, path)
+    assert summary["dropped"] == [{"line": 9, "reason": "flagged invalid (valid=0)"}]
+    assert summary["data_type"] == "volts" and summary["uncertainty"] is None
+    assert summary["to_resistance"] == "divided by the file's currents"
+
+
+def test_bad_file_raises_a_data_error(tmp_path):
+    path = write(tmp_path, "bad.csv", "a_x,a_z\n")
+    with pytest.raises(DataError, match="missing column"):
+        data(argparse.Namespace(file=str(path), format="auto", dimension="auto"))

@@ -183,10 +183,12 @@ class SlurmConfig:
         "doc": "TLS with per-run certificates (plain TCP lets anyone reaching the port run "
                "code as you)"})
     driver_memory: str = field(default="8GiB", metadata={"doc": "memory of the driver job"})
+    driver_walltime: str = field(default="12:00:00", metadata={
+        "doc": "time limit of the driver job (hpcinv submit); it requeues itself until done"})
     driver_cpus: int = _bounded(2, "CPUs of the driver job (the network, the reduction)", ge=1)
     signal_lead_seconds: int = _bounded(
-        300, "the driver gets SIGUSR1 this long before its walltime, checkpoints and requeues",
-        ge=60)
+        300, "the driver gets SIGUSR1 this long before its walltime, checkpoints and requeues "
+        "(Slurm may send it up to a minute early)", ge=10)
     gpu_directive: str = field(default="--gres=gpu:1", metadata={
         "doc": "#SBATCH directive that asks for one GPU (hpcinv submit --gpu)"})
 
@@ -279,6 +281,41 @@ def config_from_dict(raw: dict, path: str | None = None) -> RunConfig:
             raise ConfigError(f"'{name}' must be a table ([{name}]), got {type(table).__name__}")
         sections[name] = _parse_section(cls, table, name)
     return RunConfig(**sections, raw=copy.deepcopy(raw), sha256=config_digest(raw), path=path)
+
+
+def load_site_profile(path: str | Path) -> dict:
+    """The ``[slurm]`` table of a site profile (a TOML file a cluster's users share)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such site profile") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    unknown = sorted(set(raw) - {"slurm"})
+    if unknown:
+        raise ConfigError(f"{path}: a site profile holds only a [slurm] table, found "
+                          f"{', '.join(unknown)}")
+    try:
+        _parse_section(SlurmConfig, raw.get("slurm", {}), "slurm")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return dict(raw.get("slurm", {}))
+
+
+def slurm_settings(config: RunConfig | None, site: dict | None = None,
+                   overrides: dict | None = None) -> SlurmConfig:
+    """SLURM settings: ``overrides`` (command-line flags; None = not given) over the run's
+    ``[slurm]`` over the site profile's over the defaults. List flags add to the lists."""
+    merged = {**(site or {}), **(config.raw.get("slurm", {}) if config else {})}
+    for key, value in (overrides or {}).items():
+        if value is None or value == ():
+            continue
+        if isinstance(value, tuple):
+            merged[key] = list(merged.get(key, [])) + list(value)
+        else:
+            merged[key] = value
+    return _parse_section(SlurmConfig, merged, "slurm")
 
 
 def config_digest(raw: dict) -> str:

@@ -11,7 +11,9 @@
 # without DefMemPerCPU a job that asks for no memory takes the whole node; batch_sched_delay=0
 # starts batch jobs at once; SlurmdParameters=config_overrides lets the node advertise more CPUs
 # than it has (workers are oversubscribed on purpose in tests); proctrack/linuxproc and
-# task/none work without cgroups; there is no accounting (use `scontrol show job`).
+# task/none work without cgroups; there is no accounting (use `scontrol show job`); a requeued
+# job waits AuthInfo's cred_expire (default 120 s) before it may start again: 10 s here, so the
+# walltime/requeue test does not idle for two minutes.
 set -euo pipefail
 
 CPUS=${HPCINV_SLURM_CPUS:-8}              # advertised; more than the cores is fine for tests
@@ -37,15 +39,16 @@ install_packages() {
   fi
 }
 
-write_config() {
-  $sudo_cmd mkdir -p "$CONF_DIR" "$LOG_DIR" /var/spool/slurmctld /var/spool/slurmd /run/munge
-  $sudo_cmd tee "$CONF_DIR/slurm.conf" >/dev/null <<EOF
+# Prints the configuration; `start` writes it when the file differs (and restarts daemons).
+render_config() {
+  cat <<EOF
 # written by hpcinv's slurm/local-cluster.sh: one node, no accounting, no cgroups
 ClusterName=hpcinv-local
 SlurmctldHost=${NODE}(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+AuthInfo=cred_expire=10
 StateSaveLocation=/var/spool/slurmctld
 SlurmdSpoolDir=/var/spool/slurmd
 SlurmctldPidFile=/run/slurmctld.pid
@@ -70,6 +73,17 @@ DefMemPerCPU=$(( MEM_MB / CPUS ))
 NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=${CPUS} RealMemory=${MEM_MB} State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
+}
+
+# Writes slurm.conf; returns 0 when it changed (or was missing), 1 when already current.
+write_config() {
+  $sudo_cmd mkdir -p "$CONF_DIR" "$LOG_DIR" /var/spool/slurmctld /var/spool/slurmd /run/munge
+  local wanted
+  wanted=$(render_config)
+  if [ -f "$CONF_DIR/slurm.conf" ] && [ "$(cat "$CONF_DIR/slurm.conf")" = "$wanted" ]; then
+    return 1
+  fi
+  printf '%s\n' "$wanted" | $sudo_cmd tee "$CONF_DIR/slurm.conf" >/dev/null
 }
 
 start_munge() {
@@ -102,9 +116,19 @@ wait_idle() {
 case "${1:-}" in
   start)
     install_packages
-    if ! pgrep -x slurmctld >/dev/null || ! pgrep -x slurmd >/dev/null \
-        || [ ! -f "$CONF_DIR/slurm.conf" ]; then
-      write_config
+    changed=0
+    write_config && changed=1
+    if [ "$changed" = 1 ] && pgrep -x slurmctld >/dev/null && pgrep -x slurmd >/dev/null; then
+      # running daemons with an outdated configuration: restart them with the new one
+      log "configuration changed; restarting the daemons"
+      $sudo_cmd pkill -x slurmd || true
+      $sudo_cmd pkill -x slurmctld || true
+      for _ in $(seq 1 40); do
+        pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null || break
+        sleep 0.25
+      done
+    fi
+    if ! pgrep -x slurmctld >/dev/null || ! pgrep -x slurmd >/dev/null; then
       start_munge
       pgrep -x slurmctld >/dev/null || $sudo_cmd /usr/sbin/slurmctld
       pgrep -x slurmd >/dev/null || $sudo_cmd /usr/sbin/slurmd

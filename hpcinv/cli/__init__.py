@@ -3,9 +3,11 @@
     hpcinv forward CONFIG --out FILE            simulate the configured survey, write its data
     hpcinv run CONFIG --out DIR [--iterations N] [--overwrite | --resume]
     hpcinv resume DIR [--iterations N] [--force]   continue from the latest checkpoint
+    hpcinv submit CONFIG --out DIR [--time T] [--gpu] [--dry-run]   a SLURM driver job
     hpcinv plan CONFIG [--worker-memory 4GiB]   tiles and memory estimates as JSON
     hpcinv export DIR --out model.csv           the latest model, one row per cell centre
     hpcinv report DIR                           figures into DIR/figures
+    hpcinv data FILE [--format F]               read a field-data file, print a JSON summary
 
 Errors a user can cause end with one line on stderr and exit code 2; files are written to
 a temporary name and renamed, so nothing is ever half-written.
@@ -26,6 +28,9 @@ log = logging.getLogger("hpcinv")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hpcinv.cli.run import catch_walltime_signal_early
+
+    catch_walltime_signal_early()
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -51,22 +56,30 @@ def _cluster_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler-file", help="connect through a Dask scheduler file")
     g.add_argument("--connect-timeout", type=float, default=60.0,
                    help="seconds to wait for the scheduler (default 60)")
-    s = p.add_argument_group("SLURM workers (--slurm: --workers N worker jobs through "
-                             "dask-jobqueue, --threads-per-worker CPUs each)")
+    s = p.add_argument_group(
+        "SLURM (--slurm: --workers N worker jobs through dask-jobqueue, --threads-per-worker "
+        "CPUs each; settings from these flags, else the config's [slurm], else the site "
+        "profile, else defaults)")
     s.add_argument("--slurm", action="store_true", help="submit the workers as SLURM jobs")
+    s.add_argument("--slurm-runner", action="store_true",
+                   help="one allocation: run as every task of `srun -n N` (task 0 scheduler, "
+                        "task 1 driver, the rest workers)")
+    s.add_argument("--site", help="site profile: a TOML file with a [slurm] table (default: "
+                   "$HPCINV_SITE)")
     s.add_argument("--slurm-partition", help="partition of the worker jobs")
     s.add_argument("--slurm-account", help="account of the worker jobs")
-    s.add_argument("--slurm-memory", default="4GiB", help="memory per worker job (4GiB)")
-    s.add_argument("--slurm-walltime", default="01:00:00",
-                   help="time limit per worker job (01:00:00); workers leave 5 min before it")
+    s.add_argument("--slurm-memory", help="memory per worker job (default 4GiB)")
+    s.add_argument("--slurm-walltime",
+                   help="time limit per worker job (default 01:00:00); workers leave 5 min "
+                        "before it")
     s.add_argument("--slurm-directive", action="append", default=[],
                    help="extra #SBATCH directive, e.g. --slurm-directive='--constraint=cpu' "
                         "(repeatable)")
     s.add_argument("--slurm-prologue", action="append", default=[],
                    help="shell line run before each worker, e.g. 'module load mumps' "
                         "(repeatable)")
-    s.add_argument("--slurm-wait-seconds", type=float, default=300.0,
-                   help="give up if the workers have not joined by then (300)")
+    s.add_argument("--slurm-wait-seconds", type=float,
+                   help="give up if the workers have not joined by then (default 300)")
     s.add_argument("--slurm-scheduler-host", help="address the scheduler binds (default: "
                    "this host's); 127.0.0.1 for a one-node Slurm")
     s.add_argument("--slurm-no-tls", action="store_true",
@@ -75,7 +88,7 @@ def _cluster_options(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from hpcinv.cli import commands
+    from hpcinv.cli import commands, data
 
     parser = argparse.ArgumentParser(
         prog="hpcinv", description="DC resistivity inversion with a deep image prior.")
@@ -105,6 +118,38 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --resume: accept harmless config changes")
     _cluster_options(p)
     p.set_defaults(func=commands.run)
+
+    p = sub.add_parser(
+        "submit", help="write a SLURM driver batch script and sbatch it",
+        description="Render a driver batch script for CONFIG (hpcinv/cli/templates/"
+        "driver.sbatch) into DIR/hpcinv-driver.sbatch and submit it with sbatch; prints the job "
+        "id. The job gets SIGUSR1 --signal-lead seconds before its time limit, checkpoints and "
+        "requeues itself; the requeued job resumes. --dry-run prints the script instead.")
+    p.add_argument("config", help="TOML run file")
+    p.add_argument("--out", required=True, help="run directory (on a shared file system)")
+    p.add_argument("--iterations", type=int, help="override inversion.iterations")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the run that DIR already holds (at submission)")
+    g.add_argument("--resume", action="store_true", help="continue the run that DIR holds")
+    p.add_argument("--dry-run", action="store_true", help="print the script, submit nothing")
+    p.add_argument("--nodes", type=int, default=1,
+                   help="nodes of the allocation (more than 1 with --slurm-runner)")
+    p.add_argument("--partition", help="partition of the driver job (default: [slurm])")
+    p.add_argument("--account", help="account of the driver job (default: [slurm])")
+    p.add_argument("--time", help="time limit of the driver job (default: slurm."
+                   "driver_walltime, 12:00:00); the job requeues itself until the run is done")
+    p.add_argument("--memory", help="memory of the driver job (default: slurm.driver_memory)")
+    p.add_argument("--cpus", type=int, help="CPUs of the driver job (default: slurm.driver_cpus"
+                   "; with a local cluster: workers x threads)")
+    p.add_argument("--gpu", action="store_true",
+                   help="ask for a GPU for the network (slurm.gpu_directive, --gres=gpu:1)")
+    p.add_argument("--signal-lead", type=int,
+                   help="seconds before the time limit that the driver checkpoints (default: "
+                        "slurm.signal_lead_seconds, 300)")
+    p.add_argument("--job-name", help="job name (default: hpcinv-CONFIG)")
+    _cluster_options(p)
+    p.set_defaults(func=commands.submit)
 
     p = sub.add_parser("resume", help="continue a run from its latest checkpoint",
                        description="Continue the run in DIR from its latest complete "
@@ -139,6 +184,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="draw the run's figures into DIR/figures")
     p.add_argument("run_dir", help="run directory")
     p.set_defaults(func=commands.report)
+
+    data.add_parser(sub)
     return parser
 
 

@@ -34,8 +34,9 @@ def run(args) -> int:
     if args.iterations is not None and args.iterations < 0:
         raise HpcinvError(f"--iterations {args.iterations}: give 0 or more")
     run_dir = RunDirectory(args.out)
-    cluster = ClusterChoice.from_args(args)
+    cluster = ClusterChoice.from_args(args, config)
     cluster.validate()
+    cluster.join_runner(run_dir.path)  # --slurm-runner: only the driver task goes on
     if args.resume:
         from hpcinv.cli.run import resume_run
 
@@ -60,9 +61,52 @@ def resume(args) -> int:
     if args.iterations is not None and args.iterations < 0:
         raise HpcinvError(f"--iterations {args.iterations}: give 0 or more")
     run_dir = RunDirectory(args.run_dir)
+    config = load_config(run_dir.config_file) if run_dir.config_file.exists() else None
+    cluster = ClusterChoice.from_args(args, config)
+    cluster.validate()
+    cluster.join_runner(run_dir.path)  # --slurm-runner: only the driver task goes on
     summary = resume_run(run_dir, iterations=args.iterations, force=args.force,
-                         cluster=ClusterChoice.from_args(args))
+                         cluster=cluster)
     _log_done(summary, run_dir)
+    return 0
+
+
+def submit(args) -> int:
+    from hpcinv.cli.run import slurm_settings_from_args
+    from hpcinv.cli.submit import (build_driver_job, forwarded_options,
+                                   render_driver_script, sbatch)
+
+    config = load_config(args.config)
+    if args.iterations is not None and args.iterations < 0:
+        raise HpcinvError(f"--iterations {args.iterations}: give 0 or more")
+    if args.slurm_runner and args.slurm:
+        raise HpcinvError("choose one of --slurm (workers as jobs) and --slurm-runner (one "
+                          "allocation)")
+    if args.slurm and not args.workers:
+        raise HpcinvError("--slurm needs --workers N (the number of worker jobs, >= 1)")
+    run_dir = RunDirectory(args.out)
+    if run_dir.holds_a_run() and not (args.overwrite or args.resume):
+        raise HpcinvError(f"{run_dir.path} already holds a run; choose another --out, pass "
+                          f"--resume to continue it or --overwrite to replace it")
+    if args.resume and not run_dir.checkpoint_path.exists():
+        raise HpcinvError(f"--resume: {run_dir.path} holds no checkpoint to continue")
+    settings = slurm_settings_from_args(args, config, worker_flags=False)
+    run_options, resume_options = forwarded_options(args)
+    job = build_driver_job(args, settings, run_options, resume_options)
+    script = render_driver_script(job)
+    if args.dry_run:
+        print(script, end="")
+        return 0
+    if args.overwrite:
+        _clear_run(run_dir)  # else the script would resume the old checkpoint
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    script_path = Path(job.script_path)
+    atomic_write(script_path, lambda tmp: tmp.write_text(script))
+    script_path.chmod(0o755)
+    job_id = sbatch(script_path)
+    print(job_id)
+    log.info("submitted driver job %s (%s); follow it with `squeue -j %s` and %s", job_id,
+             script_path, job_id, run_dir.path / f"slurm-driver-{job_id}.out")
     return 0
 
 

@@ -68,56 +68,104 @@ class _Progress:
             self.bar.close()
 
 
+def slurm_settings_from_args(args, config: RunConfig | None, *, worker_flags: bool = True):
+    """The SLURM settings for this command: flags over the config over the site profile.
+
+    ``worker_flags=False`` leaves out --slurm-directive/--slurm-prologue (worker-job lines),
+    for the driver job of ``hpcinv submit``."""
+    from hpcinv.config import load_site_profile, slurm_settings
+
+    site_path = getattr(args, "site", None) or os.environ.get("HPCINV_SITE")
+    site = load_site_profile(site_path) if site_path else None
+    overrides = {
+        "partition": getattr(args, "slurm_partition", None),
+        "account": getattr(args, "slurm_account", None),
+        "worker_memory": getattr(args, "slurm_memory", None),
+        "worker_walltime": getattr(args, "slurm_walltime", None),
+        "directives": tuple(getattr(args, "slurm_directive", ()) or ()) if worker_flags else (),
+        "prologue": tuple(getattr(args, "slurm_prologue", ()) or ()) if worker_flags else (),
+        "wait_seconds": getattr(args, "slurm_wait_seconds", None),
+        "scheduler_host": getattr(args, "slurm_scheduler_host", None),
+        "tls": False if getattr(args, "slurm_no_tls", False) else None,
+    }
+    return slurm_settings(config, site, overrides)
+
+
 @dataclass
 class ClusterChoice:
-    """Where tiles run: serial (workers 0), a local cluster, or an existing scheduler."""
+    """Where tiles run: serial (workers 0), a local cluster, an existing scheduler, SLURM
+    worker jobs (``slurm``) or the tasks of one allocation (``runner``)."""
 
     workers: int = 0
     threads_per_worker: int | None = None
     scheduler_address: str | None = None
     scheduler_file: str | None = None
     connect_timeout: float = 60.0
-    #: submit the workers as SLURM jobs with these settings (``--slurm``)
+    #: submit the workers as SLURM jobs with these ``SlurmWorkers`` settings (``--slurm``)
     slurm: dict | None = None
+    #: ``--slurm-runner``: {"tls": bool, "wait_seconds": float}
+    runner: dict | None = None
+    #: a cluster joined before the run started (the driver task of ``--slurm-runner``)
+    handle: object | None = None
 
     @classmethod
-    def from_args(cls, args) -> "ClusterChoice":
-        slurm = None
-        if getattr(args, "slurm", False):
-            slurm = {"partition": args.slurm_partition, "account": args.slurm_account,
-                     "memory": args.slurm_memory, "walltime": args.slurm_walltime,
-                     "job_directives": tuple(args.slurm_directive),
-                     "prologue": tuple(args.slurm_prologue),
-                     "wait_seconds": args.slurm_wait_seconds,
-                     "scheduler_host": args.slurm_scheduler_host,
-                     "tls": not args.slurm_no_tls}
+    def from_args(cls, args, config: RunConfig | None = None) -> "ClusterChoice":
+        slurm = runner = None
+        wants_slurm = getattr(args, "slurm", False)
+        wants_runner = getattr(args, "slurm_runner", False)
+        if wants_slurm or wants_runner:
+            s = slurm_settings_from_args(args, config)
+            if wants_slurm:
+                slurm = {"partition": s.partition or None, "account": s.account or None,
+                         "memory": s.worker_memory, "walltime": s.worker_walltime,
+                         "job_directives": s.directives, "prologue": s.prologue,
+                         "wait_seconds": s.wait_seconds,
+                         "scheduler_host": s.scheduler_host or None, "tls": s.tls}
+            if wants_runner:
+                runner = {"tls": s.tls, "wait_seconds": s.wait_seconds}
         return cls(getattr(args, "workers", 0) or 0, getattr(args, "threads_per_worker", None),
                    getattr(args, "scheduler_address", None),
                    getattr(args, "scheduler_file", None),
-                   getattr(args, "connect_timeout", 60.0), slurm)
+                   getattr(args, "connect_timeout", 60.0), slurm, runner)
 
     def validate(self) -> None:
         if self.workers < 0:
             raise HpcinvError(f"--workers {self.workers}: give 0 (serial) or more")
         if self.threads_per_worker is not None and self.threads_per_worker < 1:
             raise HpcinvError(f"--threads-per-worker {self.threads_per_worker}: give 1 or more")
-        chosen = [bool(self.workers), bool(self.scheduler_address), bool(self.scheduler_file)]
+        chosen = [bool(self.workers), bool(self.scheduler_address), bool(self.scheduler_file),
+                  self.runner is not None]
         if sum(chosen) > 1:
-            raise HpcinvError("choose one of --workers, --scheduler-address, --scheduler-file")
+            raise HpcinvError("choose one of --workers, --scheduler-address, --scheduler-file, "
+                              "--slurm-runner (the runner's workers are the srun tasks)")
         if self.slurm is not None and self.workers < 1:
             raise HpcinvError("--slurm needs --workers N (the number of worker jobs, >= 1)")
+
+    def join_runner(self, run_path) -> None:
+        """``--slurm-runner``: the scheduler and worker tasks serve here and exit; the driver
+        task returns with the cluster joined. Call before touching the run directory."""
+        if self.runner is None or self.handle is not None:
+            return
+        from hpcinv.engine.slurm_runner import slurm_runner
+
+        self.handle = slurm_runner(run_path, **self.runner)
 
 
 def make_executor(problem, choice: ClusterChoice, run_path=None):
     """(executor, cluster handle or None) for ``choice``; SLURM's TLS certificates go to
     ``run_path`` (shared with the compute nodes)."""
     choice.validate()
-    if not (choice.workers or choice.scheduler_address or choice.scheduler_file):
+    if choice.runner is not None:
+        choice.join_runner(run_path)
+    if choice.handle is None and not (choice.workers or choice.scheduler_address
+                                      or choice.scheduler_file):
         return SerialExecutor(problem), None
     from hpcinv.engine.cluster import SlurmWorkers, connect, local_cluster, slurm_cluster
     from hpcinv.engine.dask_executor import DaskExecutor
 
-    if choice.slurm is not None:
+    if choice.handle is not None:
+        handle = choice.handle
+    elif choice.slurm is not None:
         spec = SlurmWorkers(jobs=choice.workers, cores=choice.threads_per_worker or 1,
                             log_directory=str(Path(run_path or ".") / "slurm-logs"),
                             **choice.slurm)
@@ -153,6 +201,17 @@ def run_inversion(config: RunConfig, run_dir: RunDirectory, *, iterations: int |
             handle.close()
 
 
+_early_signals: list[int] = []
+
+
+def catch_walltime_signal_early() -> None:
+    """Record SIGUSR1 from process start on: its default action kills the process, and a
+    batch job's walltime warning may arrive while the problem is still being built. The
+    inversion loop acts on it at its first iteration."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGUSR1, lambda signum, frame: _early_signals.append(signum))
+
+
 class _Signals:
     """SIGTERM and SIGUSR1 (what SLURM sends before the walltime with --signal) set a flag;
     the loop checkpoints after the current iteration and stops cleanly."""
@@ -167,6 +226,8 @@ class _Signals:
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._old[sig] = signal.signal(sig, self._handle)
+        if _early_signals:
+            self.received = _early_signals.pop()
         return self
 
     def _handle(self, signum, frame):

@@ -4,40 +4,16 @@ Marked ``slurm``; where no Slurm answers, each test is skipped with that reason 
 pytest's summary), never silently. CI starts the local Slurm before the tests.
 """
 import json
-import shutil
 import subprocess
 
 import pytest
+from slurm_helpers import LOCAL, SLURM_MARKS, queue
 
 from hpcinv.cli import main
 from hpcinv.engine.cluster import SlurmWorkers, slurm_cluster
 from hpcinv.errors import HpcinvError
 
-
-def _slurm_answers() -> bool:
-    if shutil.which("sinfo") is None:
-        return False
-    try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
-                             timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.returncode == 0 and any(s in out.stdout for s in ("idle", "mixed", "alloc"))
-
-
-pytestmark = [pytest.mark.slurm,
-              pytest.mark.skipif(not _slurm_answers(),
-                                 reason="no Slurm answers here (start one: bash "
-                                        "slurm/local-cluster.sh start)")]
-
-LOCAL = ["--slurm-scheduler-host", "127.0.0.1", "--slurm-memory", "2GiB",
-         "--slurm-walltime", "00:10:00", "--slurm-wait-seconds", "120"]
-
-
-def _queue() -> str:
-    return subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True,
-                          text=True).stdout
-
+pytestmark = SLURM_MARKS
 
 def test_workers_are_slurm_jobs_and_tls_refuses_a_client_without_credentials(tmp_path):
     from distributed import Client
@@ -49,7 +25,7 @@ def test_workers_are_slurm_jobs_and_tls_refuses_a_client_without_credentials(tmp
         import os
         job_ids = handle.client.run(lambda: os.environ.get("SLURM_JOB_ID"))
         assert len(job_ids) == 2 and all(j and j.isdigit() for j in job_ids.values())
-        queued = _queue()
+        queued = queue()
         assert all(j in queued for j in job_ids.values())
         address = handle.client.scheduler.address
         assert address.startswith("tls://127.0.0.1:")
@@ -86,7 +62,7 @@ def test_bad_site_settings_fail_at_submit_with_slurms_words(tmp_path, settings, 
         slurm_cluster(SlurmWorkers(jobs=1, wait_seconds=20, scheduler_host="127.0.0.1",
                                    log_directory=str(tmp_path), **settings),
                       shared_directory=str(tmp_path))
-    assert "no-such" not in _queue()
+    assert "no-such" not in queue()
 
 
 def test_slurm_needs_a_worker_count(tmp_path, capsys):
@@ -100,7 +76,7 @@ def test_workers_that_never_start_stop_the_driver_with_a_clear_error(tmp_path):
                         job_directives=("--begin=now+1day",), log_directory=str(tmp_path))
     with pytest.raises(HpcinvError, match="did not start within 5 s"):
         slurm_cluster(spec, shared_directory=str(tmp_path))
-    assert "PENDING" not in _queue()  # the held job was cancelled, not left behind
+    assert "PENDING" not in queue()  # the held job was cancelled, not left behind
 
 
 def test_a_worker_job_cancelled_mid_run_costs_a_retry_not_the_result(tmp_path):
@@ -142,7 +118,7 @@ def test_a_worker_job_cancelled_mid_run_costs_a_retry_not_the_result(tmp_path):
         canceller.start()
         inv.run(4)
         canceller.join()
-        assert job not in _queue().split()
+        assert job not in queue().split()
     finally:
         handle.close()
     assert inv.history.phi_d == reference.history.phi_d

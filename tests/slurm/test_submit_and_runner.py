@@ -1,0 +1,105 @@
+"""``hpcinv submit`` driver jobs and the one-allocation runner, against a real Slurm.
+
+The walltime test gives the driver job a 2-minute limit with the signal 60 s before it:
+hpcinv checkpoints on the signal, the job requeues itself (slurm/local-cluster.sh sets a
+10 s requeue delay instead of Slurm's 120 s) and the resumed run must end exactly where an
+uninterrupted run ends.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from slurm_helpers import LOCAL, SLURM_MARKS, job_field, wait_for_job
+
+from hpcinv.cli import main
+
+pytestmark = SLURM_MARKS
+
+
+def _paper_config(tmp_path):
+    text = open("examples/paper-1.1.toml").read().replace("pretrain = true", "pretrain = false")
+    cfg = tmp_path / "p11.toml"
+    cfg.write_text(text)
+    return cfg
+
+
+def _submit(capsys, *argv) -> str:
+    assert main(["submit", *argv]) == 0
+    job_id = capsys.readouterr().out.strip().splitlines()[-1]
+    assert job_id.isdigit()
+    return job_id
+
+
+def _history(run_dir):
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def test_submitted_driver_with_slurm_workers_equals_the_local_cluster_run(tmp_path, capsys):
+    cfg = _paper_config(tmp_path)
+    local, submitted = tmp_path / "local", tmp_path / "submitted"
+    assert main(["run", str(cfg), "--out", str(local), "--iterations", "3", "--workers", "2",
+                 "--threads-per-worker", "1"]) == 0
+    job = _submit(capsys, str(cfg), "--out", str(submitted), "--iterations", "3",
+                  "--time", "00:10:00", "--memory", "2GiB", "--cpus", "1", "--slurm",
+                  "--workers", "2", "--threads-per-worker", "1", *LOCAL)
+    assert wait_for_job(job, timeout=300) == "COMPLETED", \
+        (submitted / f"slurm-driver-{job}.out").read_text()
+    a, b = _history(local), _history(submitted)
+    assert b["n_workers"] == 2 and b["iterations"] == 3
+    assert b["history"]["phi_d"] == a["history"]["phi_d"] and b["chi"] == a["chi"]
+    logs = list((submitted / "slurm-logs").iterdir())
+    assert logs  # the worker jobs wrote their own logs: they were Slurm jobs of their own
+    assert "finished with exit code 0" in (submitted / f"slurm-driver-{job}.out").read_text()
+
+
+def test_walltime_signal_checkpoints_requeues_and_resumes_identically(tmp_path, capsys):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text('[problem]\ncase = "tiny-2d"\n[network]\nchannels = [8, 4]\n'
+                   '[inversion]\niterations = 1200\nlearning_rate = 1e-3\n'
+                   '[checkpoint]\nevery = 400\n[output]\nprogress = "log"\n')
+    submitted, uninterrupted = tmp_path / "submitted", tmp_path / "uninterrupted"
+    job = _submit(capsys, str(cfg), "--out", str(submitted), "--time", "2",
+                  "--signal-lead", "60", "--cpus", "2", "--memory", "2GiB")
+    # the reference, meanwhile, with the thread count the job has
+    env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2")
+    subprocess.run([sys.executable, "-m", "hpcinv", "run", str(cfg), "--out",
+                    str(uninterrupted)], env=env, check=True, capture_output=True)
+    state = wait_for_job(job, timeout=600)
+    log_text = (submitted / f"slurm-driver-{job}.out").read_text()
+    assert state == "COMPLETED", log_text
+    assert int(job_field(job, "Restarts")) >= 1, log_text
+    assert "requeueing job" in log_text and "received SIGUSR1: checkpointed" in log_text
+    a, b = _history(uninterrupted), _history(submitted)
+    assert b["iterations"] == 1200
+    assert b["history"]["phi_d"] == a["history"]["phi_d"]
+    ma = np.load(uninterrupted / "result.npz")["model"]
+    mb = np.load(submitted / "result.npz")["model"]
+    assert np.array_equal(ma, mb)
+
+
+def test_one_allocation_runner_equals_serial(tmp_path):
+    cfg = _paper_config(tmp_path)
+    serial, runner = tmp_path / "serial", tmp_path / "runner"
+    assert main(["run", str(cfg), "--out", str(serial), "--iterations", "3"]) == 0
+    hpcinv = f"{sys.executable} -m hpcinv"
+    out = subprocess.run(
+        ["sbatch", "--wait", "-n", "4", "--mem-per-cpu=1G", "--time=10",
+         "-o", str(tmp_path / "runner-%j.out"),
+         "--wrap", f"srun {hpcinv} run {cfg} --out {runner} --iterations 3 --slurm-runner"],
+        capture_output=True, text=True, timeout=600)
+    log_text = "".join(p.read_text() for p in tmp_path.glob("runner-*.out"))
+    assert out.returncode == 0, out.stderr + log_text
+    a, b = _history(serial), _history(runner)
+    assert b["n_workers"] == 2  # 4 tasks: scheduler, driver, two workers
+    assert b["history"]["phi_d"] == a["history"]["phi_d"] and b["chi"] == a["chi"]
+    assert "task 0 of 4 (scheduler)" in log_text and "task 1 of 4 (driver)" in log_text
+    assert not list(runner.glob(".dask-*"))  # certificates removed with the step
+
+
+def test_runner_outside_srun_says_how_to_start_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SLURM_PROCID", raising=False)
+    assert main(["run", "examples/paper-1.1.toml", "--out", str(tmp_path / "x"),
+                 "--slurm-runner"]) == 2
+    assert "srun -n N hpcinv run" in capsys.readouterr().err

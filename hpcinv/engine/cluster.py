@@ -121,6 +121,10 @@ class SlurmWorkers:
     wait_seconds: float = 300.0
     #: address the scheduler binds (default: the host's; 127.0.0.1 for a one-node Slurm)
     scheduler_host: str | None = None
+    #: seconds a worker serves before leaving for a fresh job (None: walltime - 5 min when
+    #: the walltime is >= 10 min, else never); departures are staggered by ``stagger``
+    lifetime: float | None = None
+    stagger: float = 120.0
 
 
 def slurm_cluster(spec: SlurmWorkers, *, shared_directory: str) -> ClusterHandle:
@@ -141,11 +145,14 @@ def slurm_cluster(spec: SlurmWorkers, *, shared_directory: str) -> ClusterHandle
         raise HpcinvError(f"--workers {spec.jobs}: --slurm needs at least one worker job")
     env = worker_environment(spec.cores)
     prologue = [f"export {k}={v}" for k, v in env.items()] + list(spec.prologue)
-    seconds = _walltime_seconds(spec.walltime)
+    lifetime = spec.lifetime
+    if lifetime is None and _walltime_seconds(spec.walltime) >= 600:
+        lifetime = _walltime_seconds(spec.walltime) - 300
     worker_args = []
-    if seconds >= 600:
-        # workers leave (staggered) before Slurm kills them; the scheduler moves their tiles
-        worker_args = ["--lifetime", f"{seconds - 300}s", "--lifetime-stagger", "120s"]
+    if lifetime is not None:
+        # workers leave (staggered) before Slurm kills them; their tiles move to the others
+        # and the adaptive target below submits a fresh job for each one that left
+        worker_args = ["--lifetime", f"{lifetime:g}s", "--lifetime-stagger", f"{spec.stagger:g}s"]
     kwargs = dict(cores=1, processes=1, memory=spec.memory, walltime=spec.walltime,
                   queue=spec.partition, account=spec.account,
                   job_cpu=spec.cores, job_extra_directives=list(spec.job_directives),
@@ -173,6 +180,10 @@ def slurm_cluster(spec: SlurmWorkers, *, shared_directory: str) -> ClusterHandle
     try:
         cluster.scale(jobs=spec.jobs)
         client.wait_for_workers(spec.jobs, timeout=spec.wait_seconds)
+        if lifetime is not None:
+            # a fixed scale() does not replace a job that ended; an adaptive target with
+            # minimum = maximum does (checked against Slurm in tests/slurm)
+            cluster.adapt(minimum_jobs=spec.jobs, maximum_jobs=spec.jobs)
     except Exception as exc:
         detail = _slurm_failure(cluster) or str(exc) or type(exc).__name__
         client.close()

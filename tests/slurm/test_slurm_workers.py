@@ -123,3 +123,29 @@ def test_a_worker_job_cancelled_mid_run_costs_a_retry_not_the_result(tmp_path):
         handle.close()
     assert inv.history.phi_d == reference.history.phi_d
     assert np.array_equal(inv.model(), reference.model())
+
+
+def test_workers_past_their_lifetime_are_replaced_by_fresh_jobs(tmp_path):
+    import os
+    import time
+
+    # a fixed scale(jobs=N) leaves the cluster empty once lifetimes end (measured); the
+    # adaptive target with minimum = maximum = N submits a fresh job for each that left
+    spec = SlurmWorkers(jobs=2, memory="1GiB", walltime="00:05:00", wait_seconds=120,
+                        scheduler_host="127.0.0.1", log_directory=str(tmp_path),
+                        lifetime=10, stagger=0)
+    handle = slurm_cluster(spec, shared_directory=str(tmp_path))
+    try:
+        client = handle.client
+        first = set(client.run(lambda: os.environ["SLURM_JOB_ID"]).values())
+        deadline = time.monotonic() + 150
+        jobs = first
+        while time.monotonic() < deadline:
+            time.sleep(3)
+            jobs = set(client.run(lambda: os.environ["SLURM_JOB_ID"]).values())
+            if len(jobs) == 2 and not jobs & first:
+                break
+        assert len(jobs) == 2 and not jobs & first, (first, jobs)
+        assert client.submit(sum, [1, 2]).result(timeout=60) == 3  # the new workers work
+    finally:
+        handle.close()

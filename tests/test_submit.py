@@ -124,3 +124,14 @@ def test_the_template_rejects_unknown_placeholders():
     with pytest.raises(Exception, match="unknown placeholder"):
         render_driver_script(job, template="#!/bin/bash\n{{nonsense}}\n")
     assert os.path.basename(job.script_path) == "hpcinv-driver.sbatch"
+
+
+def test_the_shipped_site_profile_example_is_valid_and_typos_are_caught(tmp_path):
+    from hpcinv.config import load_site_profile
+    from hpcinv.errors import ConfigError
+
+    assert load_site_profile("slurm/site-example.toml")["partition"] == "cpu"
+    bad = tmp_path / "site.toml"
+    bad.write_text('[slurm]\npartiton = "cpu"\n')
+    with pytest.raises(ConfigError, match="slurm.partiton"):
+        load_site_profile(bad)

@@ -103,3 +103,11 @@ def test_runner_outside_srun_says_how_to_start_it(tmp_path, capsys, monkeypatch)
     assert main(["run", "examples/paper-1.1.toml", "--out", str(tmp_path / "x"),
                  "--slurm-runner"]) == 2
     assert "srun -n N hpcinv run" in capsys.readouterr().err
+
+
+def test_submit_with_a_bad_partition_fails_with_slurms_words(tmp_path, capsys):
+    cfg = _paper_config(tmp_path)
+    assert main(["submit", str(cfg), "--out", str(tmp_path / "r"), "--partition",
+                 "no-such-partition"]) == 2
+    err = capsys.readouterr().err
+    assert "sbatch refused" in err and "invalid partition" in err.lower(), err

@@ -49,3 +49,19 @@ def test_bad_file_raises_a_data_error(tmp_path):
     path = write(tmp_path, "bad.csv", "a_x,a_z\n")
     with pytest.raises(DataError, match="missing column"):
         data(argparse.Namespace(file=str(path), format="auto", dimension="auto"))
+
+
+def test_the_installed_command_prints_json_and_bad_input_exits_2_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "hpcinv", "data", str(CENTURY_3D)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["n_data"] == 942
+    bad = write(tmp_path, "bad.dat", "! a DCIP3D file\n0 0 0 10 0 0 2\n20 0 0 30 0 0 0.5 x\n")
+    out = subprocess.run([sys.executable, "-m", "hpcinv", "data", str(bad), "--format",
+                          "ubc-3d"], capture_output=True, text=True)
+    assert out.returncode == 2
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("hpcinv: error:")]
+    assert len(errors) == 1 and "line 3" in errors[0] and "bad.dat" in errors[0], out.stderr

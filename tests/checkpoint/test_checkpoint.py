@@ -194,3 +194,15 @@ def test_run_into_an_existing_run_needs_resume_or_overwrite(config_file, straigh
 def test_resume_without_a_checkpoint(tmp_path, capsys):
     assert main(["resume", str(tmp_path)]) == 2
     assert "no checkpoint.zarr" in capsys.readouterr().err
+
+
+def test_all_zero_arrays_are_saved_not_mistaken_for_lost_data(tmp_path):
+    # zarr skips chunks equal to the fill value; a constant beta of 0 gave an all-zero history
+    from hpcinv.checkpoint import CheckpointStore
+
+    store = CheckpointStore(tmp_path / "checkpoint.zarr")
+    arrays = {"history/beta": np.zeros(4), "model": np.arange(3.0), "step": np.array(0.0)}
+    store.save(4, arrays, {}, {"problem": {"case": "tiny-2d"}}, "sha")
+    loaded, _ = store.load_latest()
+    for key, value in arrays.items():
+        assert np.array_equal(loaded[key], value)

@@ -37,15 +37,85 @@ def _bounded(default, doc, *, gt=None, ge=None, le=None):
 
 @dataclass(frozen=True)
 class ProblemConfig:
-    """What is inverted: a built-in synthetic case (field data files come with readers)."""
+    """What is inverted: a built-in synthetic case or a field-data file (exactly one)."""
 
-    case: str = _choice(None, CASE_NAMES, "built-in synthetic case")
+    case: str | None = field(default=None, metadata={
+        "choices": CASE_NAMES, "optional": True,
+        "doc": "built-in synthetic case (or give problem.data instead)"})
+    data: str = field(default="", metadata={
+        "doc": "field-data file, relative to the config file's directory (or give "
+               "problem.case instead)"})
+    format: str = field(default="auto", metadata={
+        "doc": "reader format of problem.data; 'auto' recognises it from the content"})
+    dimension: str = _choice(
+        "auto", ("auto", "2d", "3d"),
+        "'auto': electrodes on one straight line run as a 2.5D line on a 2D mesh in line "
+        "coordinates, others in 3D; '3d' forces a 3D mesh")
+    uncertainty_percent: float = _bounded(
+        5.0, "field data: percent of |d| in the uncertainty when the file has none (or "
+        "problem.use_file_uncertainty = false)", ge=0.0, le=100.0)
+    uncertainty_floor: float = _bounded(
+        0.0, "field data: absolute floor of the uncertainty, V/A (0: automatic, a percentile "
+        "of |d|)", ge=0.0)
+    uncertainty_floor_percentile: float = _bounded(
+        10.0, "field data: percentile of |d| that the automatic floor takes", ge=0.0, le=100.0)
+    use_file_uncertainty: bool = field(default=True, metadata={
+        "doc": "field data: use the file's standard deviations where it has them"})
     noise_percent: float = _bounded(
         5.0, "Gaussian noise added to synthetic data, percent of |d|; also the uncertainty",
         ge=0.0, le=100.0)
     noise_floor: float = _bounded(
         0.0, "absolute floor added to the uncertainty of synthetic data, volts", ge=0.0)
     noise_seed: int = _bounded(20240, "seed of the synthetic noise", ge=0)
+
+    def __post_init__(self):
+        if (self.case is None) == (not self.data):
+            given = "both" if self.case is not None else "neither"
+            raise ConfigError(
+                f"[problem] gives {given} of problem.case and problem.data; set exactly one: "
+                f"case = a built-in synthetic case ({', '.join(CASE_NAMES)}) or data = a "
+                f"field-data file (relative to the config file)")
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    """The mesh made from field data (ignored by built-in cases, which bring their own).
+
+    Zeros mean automatic: sizes from the electrode spacing and the survey's extent.
+    """
+
+    cell_size: float = _bounded(
+        0.0, "horizontal core cell width, m (0: half the median distance from an electrode "
+        "to its nearest neighbour)", ge=0.0)
+    cell_size_z: float = _bounded(0.0, "vertical core cell height, m (0: as the horizontal)",
+                                  ge=0.0)
+    core_depth: float = _bounded(
+        0.0, "depth of the core below the lowest electrode, m (0: 0.4 x the largest "
+        "electrode separation of a datum)", ge=0.0)
+    core_margin: float = _bounded(
+        0.0, "horizontal core beyond the outermost electrodes, m (0: two core cells)", ge=0.0)
+    padding_distance: float = _bounded(
+        0.0, "padding reaches at least this far beyond the core, sideways and below, m "
+        "(0: 3 x the survey's largest horizontal extent)", ge=0.0)
+    pad_factor: float = _bounded(1.5, "growth of padding cells", gt=1.0, le=3.0)
+    topography: str = field(default="", metadata={
+        "doc": "CSV of x,[y,]z surface points (file coordinates), relative to the config "
+               "file ('': the electrode elevations, interpolated)"})
+    air_conductivity: float = _bounded(1e-8, "conductivity of the air cells above the "
+                                             "topography, S/m (fixed, never inverted)", gt=0.0)
+    correct_data: bool = field(default=False, metadata={
+        "doc": "flat ground: scale each datum by (this mesh's / the analytic) half-space "
+               "response, a numeric geometric factor that removes most of the mesh's error "
+               "at short offsets (measured on Century, 50 m cells: 18% at n = 1 -> 0)"})
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What ``hpcinv report`` draws beyond the defaults."""
+
+    overlay: str = field(default="", metadata={
+        "doc": "Leapfrog polyline CSV (x = distance along the line in file coordinates, "
+               "z = elevation) drawn over a 2D section, relative to the config file"})
 
 
 @dataclass(frozen=True)
@@ -205,6 +275,8 @@ class RunConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     #: the file's content as parsed (for copies into run directories and resume checks)
     raw: dict = field(default_factory=dict, compare=False)
     #: sha256 of the file's canonical content (sections and keys sorted), for provenance.
@@ -215,12 +287,13 @@ class RunConfig:
 _SECTIONS: dict[str, type] = {"problem": ProblemConfig, "physics": PhysicsConfig,
                               "network": NetworkConfig, "inversion": InversionConfig,
                               "conventional": ConventionalConfig, "output": OutputConfig,
-                              "checkpoint": CheckpointConfig, "slurm": SlurmConfig}
+                              "checkpoint": CheckpointConfig, "slurm": SlurmConfig,
+                              "mesh": MeshConfig, "report": ReportConfig}
 
 #: Keys a resumed run may change (with --force): they do not alter the iterates.
 HARMLESS_KEYS = ("inversion.iterations", "inversion.target_chi", "inversion.target_chi_patience",
                  "inversion.device", "output.*", "checkpoint.*", "physics.n_tiles",
-                 "physics.split", "physics.solver", "slurm.*")
+                 "physics.split", "physics.solver", "slurm.*", "report.*")
 
 
 def config_changes(old: "RunConfig", new: "RunConfig") -> tuple[list[str], list[str]]:
@@ -273,7 +346,8 @@ def config_from_dict(raw: dict, path: str | None = None) -> RunConfig:
             f"unknown section(s) {', '.join(repr(u) for u in unknown)}; "
             f"allowed sections: {', '.join(_SECTIONS)}")
     if "problem" not in raw:
-        raise ConfigError("missing section [problem] (set problem.case, e.g. case = \"paper-1.1\")")
+        raise ConfigError("missing section [problem] (set problem.case, e.g. case = \"paper-1.1\", "
+                          "or problem.data, a field-data file)")
     sections = {}
     for name, cls in _SECTIONS.items():
         table = raw.get(name, {})
@@ -343,7 +417,8 @@ def _parse_section(cls, table: dict, section: str):
     for name, f in fields.items():
         key = f"{section}.{name}"
         if name not in table:
-            if f.default is None and f.metadata.get("choices"):
+            if (f.default is None and f.metadata.get("choices")
+                    and not f.metadata.get("optional")):
                 raise ConfigError(
                     f"missing key {key}; allowed values: {', '.join(f.metadata['choices'])}")
             continue

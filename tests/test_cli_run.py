@@ -1,6 +1,7 @@
 """`hpcinv run`, `export` and `report` end to end on a short paper-1.1 run."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -30,7 +31,7 @@ def short_run(tmp_path_factory, quick_config):
     return out
 
 
-def test_summary_has_the_contract(short_run):
+def test_summary_has_the_contract(short_run, quick_config):
     s = json.loads((short_run / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(s)
     assert s["iterations"] == 3 and s["n_data"] == 348
@@ -44,7 +45,10 @@ def test_summary_has_the_contract(short_run):
     # one factorization per wavenumber (11) per tile per iteration
     assert s["factorizations"] == {"per_iteration_max": 11, "per_tile_per_iteration_max": 11}
     assert 0 < s["mae_core"] < 5 and s["device"] == "cpu" and len(s["config_sha256"]) == 64
-    assert (short_run / "config.toml").read_text().startswith("# DIP-Inv paper, case 1.1")
+    # the run file as given, after one comment line naming it (resume resolves its paths)
+    source, copied = (short_run / "config.toml").read_text().split("\n", 1)
+    assert source == f"# hpcinv: copied from {Path(quick_config).resolve()}"
+    assert copied == Path(quick_config).read_text()
 
 
 def test_export_writes_one_row_per_cell(short_run, tmp_path):

@@ -29,7 +29,13 @@ def test_digest_ignores_key_order():
     ({"problem": {"case": "paper-1.1"}, "phisics": {}}, ["unknown section", "'phisics'", "physics"]),
     ({"problem": {"case": "paper-1.1", "noise": 5}}, ["problem.noise", "noise_percent"]),
     ({"problem": {"case": "paper-9"}}, ["problem.case", "paper-1.1", "block-3d"]),
-    ({"problem": {}}, ["missing key problem.case"]),
+    ({"problem": {}}, ["neither", "problem.case", "problem.data"]),
+    ({"problem": {"case": "tiny-2d", "data": "d.obs"}}, ["both", "problem.case",
+                                                        "problem.data"]),
+    ({"problem": {"data": "d.obs", "dimension": "4d"}}, ["problem.dimension", "2d", "3d"]),
+    ({"problem": {"data": "d.obs"}, "mesh": {"pad_factor": 1.0}}, ["mesh.pad_factor", "> 1"]),
+    ({"problem": {"data": "d.obs"}, "mesh": {"cell": 5.0}}, ["mesh.cell", "cell_size"]),
+    ({"problem": {"data": "d.obs"}, "report": {"overlay": 3}}, ["report.overlay", "str"]),
     ({"physics": {}}, ["missing section [problem]"]),
     ({"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": "two"}}, ["physics.n_tiles", "int"]),
     ({"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": 0}}, ["physics.n_tiles", ">= 1"]),
@@ -71,3 +77,11 @@ def test_case_names_all_buildable():
     for name in CASE_NAMES:
         case = build_case(name)
         assert case.true_model.shape == (case.mesh.n_cells,)
+
+
+def test_field_data_config_defaults():
+    cfg = config_from_dict({"problem": {"data": "data/line.obs"}})
+    assert cfg.problem.case is None and cfg.problem.data == "data/line.obs"
+    assert cfg.problem.dimension == "auto" and cfg.problem.use_file_uncertainty
+    assert cfg.mesh.cell_size == 0.0 and cfg.mesh.air_conductivity == 1e-8
+    assert cfg.report.overlay == ""

@@ -56,12 +56,12 @@ def run(args) -> int:
 
 
 def resume(args) -> int:
-    from hpcinv.cli.run import ClusterChoice, resume_run
+    from hpcinv.cli.run import ClusterChoice, load_run_config, resume_run
 
     if args.iterations is not None and args.iterations < 0:
         raise HpcinvError(f"--iterations {args.iterations}: give 0 or more")
     run_dir = RunDirectory(args.run_dir)
-    config = load_config(run_dir.config_file) if run_dir.config_file.exists() else None
+    config = load_run_config(run_dir) if run_dir.config_file.exists() else None
     cluster = ClusterChoice.from_args(args, config)
     cluster.validate()
     cluster.join_runner(run_dir.path)  # --slurm-runner: only the driver task goes on
@@ -151,6 +151,12 @@ def plan(args) -> int:
 def export(args) -> int:
     result = RunDirectory(args.run_dir).read_result()
     centres, model = result["cell_centers"], result["model"]
+    active = result.get("active")
+    if active is not None:  # air cells are fixed, not part of the model
+        keep = active.astype(bool)
+        centres, model = centres[keep], model[keep]
+    if result.get("origin") is not None:  # field data: back to the file's coordinates
+        centres = centres + result["origin"]
     names = ["x", "z"] if centres.shape[1] == 2 else ["x", "y", "z"]
     table = np.column_stack([centres, model])
     out = Path(args.out)
@@ -173,10 +179,12 @@ def data_columns(problem) -> dict[str, np.ndarray]:
     """Electrode coordinates (NaN for a remote pole), data and uncertainty, one row per datum."""
     survey = problem.survey
     axes = "xz" if survey.dim == 2 else "xyz"
+    origin = np.zeros(survey.dim) if problem.origin is None else problem.origin
     cols = {}
     for k, label in enumerate("abmn"):
         idx = survey.abmn[:, k]
-        loc = np.where((idx == REMOTE)[:, None], np.nan, survey.electrodes[np.maximum(idx, 0)])
+        loc = np.where((idx == REMOTE)[:, None], np.nan,
+                       survey.electrodes[np.maximum(idx, 0)] + origin)
         for j, axis in enumerate(axes):
             cols[f"{label}_{axis}"] = loc[:, j]
     cols["dobs"] = problem.dobs

@@ -30,6 +30,8 @@ def result_arrays(problem, model, dpred, history: dict) -> dict:
         "electrodes": problem.survey.electrodes, "abmn": problem.survey.abmn,
         "mesh_origin": problem.mesh.origin, "true_model": problem.true_model,
         "core_mask": problem.core_mask,
+        # field data: add origin to local coordinates for the file's; air cells are inactive
+        "origin": problem.origin, "active": problem.active, "overlay": problem.overlay,
     }
     for i, h in enumerate(problem.mesh.h):
         arrays[f"mesh_h{i}"] = h
@@ -189,7 +191,7 @@ def run_inversion(config: RunConfig, run_dir: RunDirectory, *, iterations: int |
     t_start = time.perf_counter()
     problem = build_problem(config)
     run_dir.path.mkdir(parents=True, exist_ok=True)
-    run_dir.write_config(config_text)
+    run_dir.write_config(config_text, source=config.path)
     if config.inversion.kind == "conventional":
         return _run_conventional(problem, config, run_dir, t_start)
     executor, handle = make_executor(problem, cluster or ClusterChoice(), run_dir.path)
@@ -291,7 +293,8 @@ def _run_dip(problem, executor, config, run_dir, iterations, t_start, resume=Non
             factorizations_per_tile_per_iteration=fact_per_tile, stopped=stopped,
             wall_seconds=time.perf_counter() - t_start,
             extra={"network": type(inv.net).__name__, "n_weights": inv.net.n_weights(),
-                   "problem": problem.name, "checkpoint_iteration": inv.iteration})
+                   "problem": problem.name, "checkpoint_iteration": inv.iteration,
+                   **_field_notes(problem)})
         summary["timing"]["per_tile_seconds_last_iteration"] = {
             str(i): round(t, 4)
             for i, t in getattr(executor, "last_seconds", {}).get("per_tile", {}).items()}
@@ -322,6 +325,18 @@ def _run_dip(problem, executor, config, run_dir, iterations, t_start, resume=Non
         return save(None, final=True, stopped=stopped)
 
 
+def load_run_config(run_dir: RunDirectory) -> RunConfig:
+    """DIR/config.toml, with its relative paths (problem.data, mesh.topography,
+    report.overlay) resolved against the run file it was copied from, as the run did."""
+    import dataclasses
+
+    from hpcinv.config import load_config
+
+    config = load_config(run_dir.config_file)
+    source = run_dir.config_source()
+    return config if source is None else dataclasses.replace(config, path=str(source))
+
+
 def resume_run(run_dir: RunDirectory, *, config: RunConfig | None = None,
                iterations: int | None = None, force: bool = False,
                cluster: ClusterChoice | None = None) -> dict:
@@ -336,7 +351,7 @@ def resume_run(run_dir: RunDirectory, *, config: RunConfig | None = None,
     store.clean_stale()
     arrays, attrs = store.load_latest()
     saved = config_from_dict(attrs["config"])
-    current = config or load_config(run_dir.config_file)
+    current = config or load_run_config(run_dir)
     matter, harmless = config_changes(saved, current)
     if matter:
         raise CheckpointError(
@@ -358,6 +373,13 @@ def resume_run(run_dir: RunDirectory, *, config: RunConfig | None = None,
             handle.close()
 
 
+def _field_notes(problem) -> dict:
+    """summary.json's ``field_data``: what was read and decided (file, format, data type,
+    uncertainties, mesh), for field-data problems."""
+    notes = getattr(problem, "notes", None)
+    return {"field_data": notes} if notes else {}
+
+
 def _solve_seconds(executor) -> float:
     c = executor.counters()
     return float(c.get("factor_seconds", 0.0) + c.get("solve_seconds", 0.0))
@@ -377,7 +399,7 @@ def _run_conventional(problem, config, run_dir, t_start) -> dict:
         device="cpu", config_sha256=config.sha256, solve_seconds=0.0,
         factorizations_per_iteration=[], factorizations_per_tile_per_iteration=[],
         stopped="SimPEG IRLS finished", wall_seconds=time.perf_counter() - t_start,
-        extra={"problem": problem.name})
+        extra={"problem": problem.name, **_field_notes(problem)})
     run_dir.write_result(result_arrays(problem, out["model"], out["dpred"], out["history"]))
     run_dir.write_summary(summary)
     return summary

@@ -143,7 +143,7 @@ class DaskExecutor:
         self._record(total["tiles"])
         self.last_seconds = {"total": time.perf_counter() - t0,
                              "per_tile": {i: s["seconds"] for i, s in total["tiles"].items()}}
-        return phi, total["g"]
+        return phi, self.problem.mask_gradient(total["g"])
 
     def _misfit_and_gradient(self, m_future, scatter: bool):
         if self._partial:

@@ -1,4 +1,9 @@
-"""A problem: survey with data, model grid, true model and tiles, built from a run config."""
+"""A problem: survey with data, model grid, true model and tiles, built from a run config.
+
+Built-in cases bring their mesh and simulate their data; field data (``problem.data``) are
+read from a file, converted to V/A with uncertainties assigned, and get a mesh made from
+their electrodes (``hpcinv.meshing``), with air cells above the topography.
+"""
 
 from __future__ import annotations
 
@@ -35,8 +40,22 @@ class Problem:
     tiles: list[TileSpec]
     solver: str
     clean_data: np.ndarray | None = None
-    #: (n_cells,) bool: the cells the MAE scores; None scores every cell
+    #: (n_cells,) bool: the cells the MAE scores (field data: the mesh's core, for figures);
+    #: None scores every cell
     core_mask: np.ndarray | None = None
+    #: (n_cells,) bool: cells below the ground; the others (air) stay at ``inactive_value``
+    #: whatever the model says, and their gradient is zero. None: every cell is active.
+    active: np.ndarray | None = None
+    #: ln(S/m) of the inactive (air) cells
+    inactive_value: float = float(np.log(1e-8))
+    #: (dim,) metres: add to local coordinates (electrodes, mesh) to get the file's
+    #: coordinates; None for built-in cases (their coordinates are the local ones)
+    origin: np.ndarray | None = None
+    #: field data: what was read and decided (file, format, data type, uncertainty, mesh)
+    notes: dict | None = None
+    #: (n, 2) local (x, z) polylines drawn over a 2D section (interpreted geology), NaN rows
+    #: between polylines; None without one
+    overlay: np.ndarray | None = None
 
     @property
     def n_data(self) -> int:
@@ -54,6 +73,19 @@ class Problem:
     def dim(self) -> int:
         return self.mesh.dim
 
+    def fix_inactive(self, m: np.ndarray) -> np.ndarray:
+        """m (n_cells,) with the inactive (air) cells set to ``inactive_value`` (a copy when
+        any cell is inactive; m itself otherwise)."""
+        if self.active is None:
+            return m
+        return np.where(self.active, m, self.inactive_value)
+
+    def mask_gradient(self, g: np.ndarray) -> np.ndarray:
+        """dphi/dm with zeros at the inactive cells (their value is fixed, not inverted)."""
+        if self.active is None:
+            return g
+        return np.where(self.active, g, 0.0)
+
 
 def build_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
     """Build the problem a config describes; synthetic cases get their data simulated here.
@@ -61,6 +93,10 @@ def build_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
     ``with_data=False`` builds geometry and tiles only, without a solve (``hpcinv plan``).
     """
     pc = config.problem
+    if pc.data:
+        from hpcinv.engine.field import field_problem  # it builds on this module's functions
+
+        return field_problem(config, with_data=with_data)
     if pc.noise_percent == 0 and pc.noise_floor == 0:
         raise ConfigError("problem.noise_percent and problem.noise_floor are both 0: the data "
                           "would have zero uncertainty; set either > 0")
@@ -92,11 +128,14 @@ def build_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
 def problem_from_survey(name: str, mesh: TensorMesh, survey: Survey, *, n_tiles: int = 1,
                         solver: str = "auto", nky: int = 11, split: str = "auto",
                         local_meshes: tuple[float, float] | None = None, true_model=None,
-                        clean_data=None, core_mask=None) -> Problem:
+                        clean_data=None, core_mask=None, active=None,
+                        inactive_value: float = float(np.log(1e-8)), origin=None,
+                        notes=None, overlay=None) -> Problem:
     """A problem from a mesh (also the model grid) and a survey carrying data and uncertainties
     (or neither: a geometry-only problem for planning and forward modelling).
 
     ``local_meshes`` = (margin m, pad factor) gives every tile its own mesh (3D).
+    ``active`` (n_cells,) bool marks the ground cells; the others stay at ``inactive_value``.
     """
     if (survey.dobs is None) != (survey.uncertainty is None):
         raise DataError(f"{survey.name}: observed data need uncertainties and vice versa")
@@ -107,9 +146,19 @@ def problem_from_survey(name: str, mesh: TensorMesh, survey: Survey, *, n_tiles:
     if true_model is not None and np.shape(true_model) != (mesh.n_cells,):
         raise DataError(f"true model has shape {np.shape(true_model)}; the model grid has "
                         f"{mesh.n_cells} cells")
+    if active is not None:
+        active = np.asarray(active, bool)
+        if active.shape != (mesh.n_cells,):
+            raise DataError(f"active mask has shape {active.shape}; the model grid has "
+                            f"{mesh.n_cells} cells")
+        if active.all():
+            active = None
     return Problem(name=name, survey=survey, mesh=mesh, model_grid=ModelGrid(mesh),
                    true_model=true_model, tiles=tiles, solver=tiles[0].solver,
-                   clean_data=clean_data, core_mask=core_mask)
+                   clean_data=clean_data, core_mask=core_mask, active=active,
+                   inactive_value=float(inactive_value),
+                   origin=None if origin is None else np.asarray(origin, float), notes=notes,
+                   overlay=overlay)
 
 
 def _tiles(mesh, survey, n_tiles, solver, nky, weights=None, split="sources") -> list[TileSpec]:

@@ -22,14 +22,15 @@ def pairwise_reduce(items: list, add):
 
 
 def check_model(problem: Problem, m) -> np.ndarray:
-    """m as float64 (n_cells,), or ValueError naming what is wrong."""
+    """m as float64 (n_cells,) with the inactive (air) cells at their fixed value, or
+    ValueError naming what is wrong."""
     m = np.asarray(m, dtype=np.float64)
     n = problem.model_grid.n_cells
     if m.shape != (n,):
         raise ValueError(f"model has shape {m.shape}; the model grid has {n} cells")
     if not np.all(np.isfinite(m)):
         raise ValueError("model contains non-finite values")
-    return m
+    return problem.fix_inactive(m)
 
 
 def residuals(problem: Problem, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +97,7 @@ class SerialExecutor:
         if partial:
             phi = 0.5 * float(r @ r)
         self.last_seconds = {"total": time.perf_counter() - t0, "per_tile": per_tile}
-        return phi, g
+        return phi, self.problem.mask_gradient(g)
 
     def counters(self) -> dict:
         """Factorizations, solves and seconds, summed over tiles, since this executor began."""

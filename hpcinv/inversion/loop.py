@@ -100,6 +100,10 @@ class DipInversion:
                                         self.cfg.learning_rate)
         # dropout draws from torch's global generator: seed it so runs are repeatable
         torch.manual_seed(config.network.seed + 1)
+        # air cells (field data over topography) are fixed, not inverted: the network's output
+        # there is replaced, so they get no gradient and the reference term skips them
+        active = getattr(problem, "active", None)
+        self._active = None if active is None else torch.as_tensor(active, device=self.device)
         self.history = History()
         self.iteration = 0  # iterations done
         self._chi_streak = 0
@@ -145,11 +149,12 @@ class DipInversion:
         t = self.iteration
         t0 = time.perf_counter()
         self.net.train()
-        m = self.net().double()
+        m = self._fixed(self.net().double())
         p0 = time.perf_counter()
         phi_d = data_misfit(m, self.executor)
         physics = time.perf_counter() - p0
-        loss, beta = total_loss(phi_d, m, self.cfg, t)
+        loss, beta = total_loss(phi_d, m if self._active is None else m[self._active],
+                                self.cfg, t)
         if not torch.isfinite(loss):
             raise InversionError(
                 f"non-finite loss at iteration {t} (phi_d = {phi_d.item()}); the weights of "
@@ -179,6 +184,12 @@ class DipInversion:
         """The reported model (dropout off), (n_cells,) float64 ln(S/m)."""
         self.net.eval()
         with torch.no_grad():
-            m = self.net().double().cpu().numpy()
+            m = self._fixed(self.net().double()).cpu().numpy()
         self.net.train()
         return m
+
+    def _fixed(self, m: torch.Tensor) -> torch.Tensor:
+        """m with the inactive (air) cells at the problem's fixed value."""
+        if self._active is None:
+            return m
+        return torch.where(self._active, m, m.new_tensor(self.problem.inactive_value))

@@ -3,6 +3,11 @@
 Drawn from ``result.npz`` and ``summary.json`` alone, with matplotlib's Agg backend (no
 display needed). 2D lines get a section and pseudosections; 3D surveys depth slices, a
 vertical section and a data cross-plot.
+
+Field data: coordinates are drawn as in the data file (``origin`` added back), air cells
+(``active`` false) are left blank, 3D models get vertical sections along the survey's most
+occupied electrode lines, and a 2D section gets the ``overlay`` polylines (interpreted
+geology, NaN rows between polylines) drawn over it.
 """
 
 from __future__ import annotations
@@ -22,8 +27,31 @@ CMAP = "Spectral_r"
 
 
 def _mesh(result) -> TensorMesh:
+    """The model grid in the data file's coordinates (local + ``origin``)."""
     hs = [result[f"mesh_h{i}"] for i in range(3) if f"mesh_h{i}" in result.arrays]
-    return TensorMesh(hs, origin=result["mesh_origin"])
+    return TensorMesh(hs, origin=result["mesh_origin"] + _origin(result, len(hs)))
+
+
+def _origin(result, dim) -> np.ndarray:
+    origin = result.get("origin")
+    return np.zeros(dim) if origin is None else np.asarray(origin, float)
+
+
+def _shown(result, m):
+    """The model with air cells (``active`` false) as NaN: drawn blank."""
+    active = result.get("active")
+    if active is None:
+        return m
+    return np.where(np.asarray(active, bool), m, np.nan)
+
+
+def _line_positions(values, n) -> list[float]:
+    """Up to ``n`` coordinates shared by the most electrodes (the survey's lines): each at
+    least half as many as the most shared one, and three or more."""
+    uniq, counts = np.unique(np.round(values, 3), return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:n]
+    floor = max(3, 0.5 * counts.max())
+    return sorted(float(uniq[i]) for i in order if counts[i] >= floor)
 
 
 def draw_report(run: RunDirectory) -> list[Path]:
@@ -40,25 +68,37 @@ def _core_limits(result, mesh):
     core = result.get("core_mask")
     cc = mesh.cell_centers
     pts = cc[core.astype(bool)] if core is not None else cc
-    return pts.min(axis=0), pts.max(axis=0)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    if "true_model" not in result.arrays:  # field data: whole core cells, up to the ground
+        half = 0.5 * np.array([h.min() for h in mesh.h])
+        lo, hi = lo - half, hi + half
+        hi[-1] = mesh.nodes[:, -1].max()
+    return lo, hi
 
 
 def _models(run, result, mesh) -> Path:
-    models = [("recovered", result["model"])]
+    models = [("recovered", _shown(result, result["model"]))]
     if "true_model" in result.arrays:
-        models.append(("true", result["true_model"]))
+        models.append(("true", _shown(result, result["true_model"])))
     lo, hi = _core_limits(result, mesh)
-    vmin = min(np.percentile(m, 1) for _, m in models)
-    vmax = max(np.percentile(m, 99) for _, m in models)
-    electrodes = result["electrodes"]
+    vmin = min(np.nanpercentile(m, 1) for _, m in models)
+    vmax = max(np.nanpercentile(m, 99) for _, m in models)
+    electrodes = result["electrodes"] + _origin(result, mesh.dim)
     if mesh.dim == 2:
         fig, axes = plt.subplots(len(models), 1, figsize=(10, 3.2 * len(models)), squeeze=False)
+        overlay = result.get("overlay")
         for ax, (title, m) in zip(axes[:, 0], models):
             im = mesh.plot_image(m, ax=ax, pcolor_opts={"cmap": CMAP, "vmin": vmin, "vmax": vmax})[0]
             ax.plot(electrodes[:, 0], electrodes[:, 1], "kv", ms=3)
+            if overlay is not None:
+                xz = np.asarray(overlay, float) + _origin(result, 2)
+                ax.plot(xz[:, 0], xz[:, 1], "k-", lw=1.2, label="interpreted geology")
+                ax.legend(loc="lower right", fontsize=8)
             ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1] + 5), title=f"{title} model",
                    xlabel="x (m)", ylabel="z (m)", aspect="equal")
             fig.colorbar(im, ax=ax, label="ln conductivity (S/m)", shrink=0.8)
+    elif "true_model" not in result.arrays:
+        fig = _field_3d(mesh, models[0][1], electrodes, lo, hi, vmin, vmax)
     else:
         depths = np.linspace(hi[2], lo[2], 5)[1:4]
         fig, axes = plt.subplots(len(models), 4, figsize=(16, 3.6 * len(models)), squeeze=False)
@@ -81,6 +121,37 @@ def _models(run, result, mesh) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _field_3d(mesh, m, electrodes, lo, hi, vmin, vmax):
+    """A 3D field model: three depth slices over the survey, then vertical sections (full
+    width) along the two most occupied electrode lines of each horizontal direction."""
+    opts = {"cmap": CMAP, "vmin": vmin, "vmax": vmax}
+    depths = np.linspace(hi[2], lo[2], 5)[1:4]
+    sections = ([("X", x) for x in _line_positions(electrodes[:, 0], 2)]
+                + [("Y", y) for y in _line_positions(electrodes[:, 1], 2)])
+    fig = plt.figure(figsize=(15, 4.6 + 2.0 * len(sections)))
+    grid = fig.add_gridspec(1 + len(sections), 3, height_ratios=[4.6] + [2.0] * len(sections))
+    for col, depth in enumerate(depths):
+        ax = fig.add_subplot(grid[0, col])
+        k = int(np.argmin(np.abs(mesh.cell_centers_z - depth)))
+        im = mesh.plot_slice(m, ax=ax, normal="Z", ind=k, pcolor_opts=opts)[0]
+        ax.plot(electrodes[:, 0], electrodes[:, 1], "k.", ms=2)
+        ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), aspect="equal", xlabel="x (m)",
+               ylabel="y (m)", title=f"depth slice z = {mesh.cell_centers_z[k]:.0f} m")
+    fig.colorbar(im, ax=ax, label="ln conductivity (S/m)", shrink=0.8)
+    for row, (normal, value) in enumerate(sections, start=1):
+        ax = fig.add_subplot(grid[row, :])
+        centres = mesh.cell_centers_x if normal == "X" else mesh.cell_centers_y
+        j = int(np.argmin(np.abs(centres - value)))
+        mesh.plot_slice(m, ax=ax, normal=normal, ind=j, pcolor_opts=opts)
+        axis = 1 if normal == "X" else 0
+        on = np.abs(electrodes[:, 1 - axis] - value) < 1e-3
+        ax.plot(electrodes[on, axis], electrodes[on, 2], "kv", ms=3)
+        ax.set(xlim=(lo[axis], hi[axis]), ylim=(lo[2], hi[2] + 10), aspect="equal",
+               xlabel=f"{'y' if normal == 'X' else 'x'} (m)", ylabel="z (m)",
+               title=f"section along the line {normal.lower()} = {value:.0f} m")
+    return fig
 
 
 def _curves(run, summary) -> Path:
@@ -107,7 +178,7 @@ def _curves(run, summary) -> Path:
 def _data(run, result, dim) -> Path:
     dobs, dpred = result["dobs"], result["dpred"]
     if dim == 2:
-        el, abmn = result["electrodes"], result["abmn"]
+        el, abmn = result["electrodes"] + _origin(result, 2), result["abmn"]
         x = lambda i: np.where(i >= 0, el[np.maximum(i, 0), 0], np.nan)  # noqa: E731
         src = np.nanmean([x(abmn[:, 0]), x(abmn[:, 1])], axis=0)
         rx = np.nanmean([x(abmn[:, 2]), x(abmn[:, 3])], axis=0)

@@ -1,6 +1,7 @@
 """The files of a run directory and how they are written (atomically) and read.
 
-    DIR/config.toml     the run file, as given
+    DIR/config.toml     the run file, as given, after a comment line naming where it came
+                        from (its relative paths, e.g. problem.data, are relative to there)
     DIR/summary.json    metrics (contract in DESIGN.md), rewritten after saves and at the end
     DIR/result.npz      the latest model and what the report draws (NumPy, no pickles)
     DIR/checkpoint.zarr the checkpoints (``hpcinv.checkpoint``)
@@ -104,5 +105,21 @@ class RunDirectory:
         with np.load(self.result_file, allow_pickle=False) as data:
             return RunResult({k: data[k] for k in data.files})
 
-    def write_config(self, text: str) -> None:
+    def write_config(self, text: str, source: str | Path | None = None) -> None:
+        """Copy the run file; ``source`` (its path) goes into a first comment line, so that
+        ``hpcinv resume DIR`` resolves the file's relative paths as the run did."""
+        if source is not None:
+            text = f"{_SOURCE_PREFIX}{Path(source).resolve()}\n{text}"
         atomic_write(self.config_file, lambda tmp: tmp.write_text(text))
+
+    def config_source(self) -> Path | None:
+        """The run file this run directory's config.toml was copied from, if recorded."""
+        if not self.config_file.exists():
+            return None
+        with open(self.config_file) as fh:
+            first = fh.readline().rstrip("\n")
+        return Path(first[len(_SOURCE_PREFIX):]) if first.startswith(_SOURCE_PREFIX) else None
+
+
+#: first line of DIR/config.toml: a TOML comment, so the copy parses (and hashes) as given
+_SOURCE_PREFIX = "# hpcinv: copied from "

@@ -1,0 +1,183 @@
+"""Field data through ``build_problem``: a file written from a synthetic survey is read,
+meshed, converted and inverted; coordinates come back as in the file."""
+
+import math
+
+import numpy as np
+import pytest
+
+import hpcinv
+from hpcinv.config import load_config
+from hpcinv.engine import simulate
+from hpcinv.errors import ConfigError
+from hpcinv.inversion import DipInversion
+from hpcinv.meshing import mesh_from_survey
+from hpcinv.readers import write_survey
+from hpcinv.survey import Survey, line_survey
+
+#: file coordinates far from zero: the reader moves them to a local origin
+EASTING = 500_000.0
+
+
+def _write_config(tmp_path, data_name, extra=""):
+    cfg = tmp_path / "run" / "field.toml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(f"""
+[problem]
+data = "../data/{data_name}"
+[mesh]
+cell_size = 10.0
+padding_distance = 300.0
+[network]
+channels = [8, 4]
+dropout = 0.0
+[inversion]
+learning_rate = 1e-2
+beta_schedule = "constant"
+beta = 0.0
+{extra}
+""")
+    return cfg
+
+
+def _line_data(tmp_path, slope=0.0, data_type="resistance"):
+    """A dipole-dipole line (20 m spacing) over a conductive block, written to CSV in file
+    coordinates; returns (path, local survey with the clean data)."""
+    survey = line_survey("dipole-dipole", 0.0, 200.0, 20.0, 4)
+    electrodes = survey.electrodes.copy()
+    electrodes[:, 1] = slope * electrodes[:, 0]
+    made = mesh_from_survey(electrodes, survey.abmn, cell_size=10.0, padding_distance=300.0)
+    local = Survey(made.electrodes, survey.abmn)
+    x, z = made.mesh.cell_centers.T
+    m = np.where(made.active, np.log(0.01), np.log(1e-8))
+    m[made.active & (np.abs(x - 100) < 30) & (z < -20) & (z > -50)] = np.log(0.1)
+    clean = simulate(made.mesh, local, m)
+    path = tmp_path / "data" / "line.csv"
+    path.parent.mkdir(exist_ok=True)
+    file_survey = Survey(made.electrodes + [EASTING, 0.0], survey.abmn, clean,
+                         0.05 * np.abs(clean))
+    write_survey(file_survey, path, "csv")
+    return path, local.with_data(clean, 0.05 * np.abs(clean))
+
+
+def test_round_trip_reads_meshes_and_inverts(tmp_path):
+    path, truth = _line_data(tmp_path)
+    config = load_config(_write_config(tmp_path, path.name))
+    problem = hpcinv.build_problem(config)
+    assert problem.dim == 2 and problem.n_data == truth.n_data
+    assert problem.true_model is None and problem.active is None  # flat: no air
+    # local electrodes plus the origin are the file's coordinates
+    assert np.allclose(problem.survey.electrodes + problem.origin,
+                       truth.electrodes + [EASTING, 0.0])
+    assert np.allclose(problem.dobs, truth.dobs, rtol=1e-6)
+    assert np.allclose(problem.uncertainty, truth.uncertainty, rtol=1e-6)
+    assert problem.notes["uncertainty"]["source"] == "file"
+    assert problem.core_mask.any() and problem.mesh.h[0].min() == 10.0
+    inv = DipInversion(problem, hpcinv.SerialExecutor(problem), config)
+    chis = [inv.step().chi for _ in range(6)]
+    assert all(math.isfinite(c) for c in chis) and chis[-1] < chis[0]
+
+
+def test_uncertainty_from_config_when_the_file_is_ignored(tmp_path):
+    path, truth = _line_data(tmp_path)
+    config = load_config(_write_config(tmp_path, path.name))
+    raw = config.raw
+    raw["problem"].update(use_file_uncertainty=False, uncertainty_percent=3.0,
+                          uncertainty_floor=1e-4)
+    from hpcinv.config import config_from_dict
+
+    config = config_from_dict(raw, path=config.path)
+    problem = hpcinv.build_problem(config)
+    assert np.allclose(problem.uncertainty, 0.03 * np.abs(truth.dobs) + 1e-4, rtol=1e-6)
+
+
+def test_apparent_resistivity_over_topography_uses_numeric_factors(tmp_path):
+    # a uniform 100 ohm m ground seen through numeric geometric factors: every apparent
+    # resistivity is 100, and the data in V/A are those of 0.01 S/m under the slope
+    path, truth = _line_data(tmp_path, slope=0.2)
+    survey = line_survey("dipole-dipole", 0.0, 200.0, 20.0, 4)
+    rho_a = np.full(survey.n_data, 100.0)
+    electrodes = truth.electrodes + [EASTING, 0.0]
+    write_survey(Survey(electrodes, survey.abmn, rho_a, 0.05 * rho_a), path, "csv",
+                 data_type="apparent_resistivity")
+    problem = hpcinv.build_problem(load_config(_write_config(tmp_path, path.name)))
+    assert problem.active is not None and (~problem.active).any()
+    uniform = np.where(problem.active, np.log(0.01), problem.inactive_value)
+    d = simulate(problem.mesh, problem.survey, uniform)
+    # not exactly: the air (1e-8 S/m) is 1e-8 of the 1 S/m ground the factors were computed
+    # with but 1e-6 of 0.01 S/m, which leaks into the data at ~1e-6 (measured 1.1e-6)
+    assert np.allclose(problem.dobs, d, rtol=1e-5)
+    assert not np.allclose(problem.dobs, 1.2 * d, rtol=1e-5)
+    assert problem.notes["halfspace_conductivity"] == pytest.approx(0.01, rel=1e-5)
+
+
+def test_missing_data_file_is_a_config_error(tmp_path):
+    config = load_config(_write_config(tmp_path, "nowhere.dat"))
+    with pytest.raises(ConfigError, match="problem.data: no such file .*nowhere.dat"):
+        hpcinv.build_problem(config)
+
+
+def test_overlay_is_read_in_local_coordinates(tmp_path):
+    path, _ = _line_data(tmp_path)
+    overlay = tmp_path / "run" / "geology.csv"
+    overlay.parent.mkdir(exist_ok=True)
+    overlay.write_text("#Leapfrog 3D bezier polyline file (v1.2).\n#Point X, Point Y, Point Z\n"
+                       f"{EASTING + 50}, 0, -10, 0\n{EASTING + 150}, 0, -60, 0\nEnd\n"
+                       f"{EASTING + 20}, 0, -5, 0\nEnd\n")
+    config = load_config(_write_config(tmp_path, path.name,
+                                       extra='[report]\noverlay = "geology.csv"'))
+    problem = hpcinv.build_problem(config, with_data=False)
+    xz = problem.overlay + problem.origin
+    assert np.allclose(xz[[0, 1, 3]], [[EASTING + 50, -10], [EASTING + 150, -60],
+                                       [EASTING + 20, -5]])
+    assert np.isnan(xz[2]).all() and np.isnan(xz[4]).all()
+
+
+def test_correct_data_removes_the_mesh_error_of_a_half_space(tmp_path):
+    # analytic data of a uniform 0.01 S/m half-space; on a coarse mesh (10 m cells, 20 m
+    # dipoles) the mesh's response differs from them by percents at short offsets; with
+    # mesh.correct_data the corrected data are exactly what the mesh gives
+    from hpcinv.engine.field import halfspace_response
+
+    survey = line_survey("dipole-dipole", 0.0, 200.0, 20.0, 4)
+    analytic = halfspace_response(survey) / 0.01
+    # the formula: a pole-pole pair 20 m apart on 1 S/m gives 1 / (2 pi 20) V/A
+    pole = Survey(np.array([[0.0, 0.0], [20.0, 0.0]]), [[0, -1, 1, -1]])
+    assert halfspace_response(pole)[0] == pytest.approx(1.0 / (2 * np.pi * 20.0))
+    path = tmp_path / "data" / "line.csv"
+    path.parent.mkdir()
+    electrodes = survey.electrodes + [EASTING, 0.0]
+    write_survey(Survey(electrodes, survey.abmn, analytic, 0.05 * np.abs(analytic)), path, "csv")
+    plain = hpcinv.build_problem(load_config(_write_config(tmp_path, path.name)))
+    mesh_data = simulate(plain.mesh, plain.survey, np.full(plain.mesh.n_cells, np.log(0.01)))
+    assert np.max(np.abs(plain.dobs / mesh_data - 1)) > 0.01  # the mesh error is real
+    config = load_config(_write_config(tmp_path, path.name))
+    config.raw["mesh"]["correct_data"] = True
+    from hpcinv.config import config_from_dict
+
+    fixed = hpcinv.build_problem(config_from_dict(config.raw, path=config.path))
+    assert fixed.notes["data_correction"]["applied"]
+    assert np.allclose(fixed.dobs, mesh_data, rtol=1e-8)
+    assert np.allclose(fixed.uncertainty / np.abs(fixed.dobs), 0.05)
+
+
+def test_cli_run_resume_and_export_of_a_field_data_run(tmp_path, capsys):
+    """`hpcinv resume DIR` finds the data file the run file names relative to itself (not
+    relative to DIR), and `export` writes ground cells only, in the file's coordinates."""
+    import json
+
+    from hpcinv.cli import main
+
+    path, _ = _line_data(tmp_path, slope=0.1)
+    cfg = _write_config(tmp_path, path.name, "[checkpoint]\nevery = 2\n")
+    out = tmp_path / "elsewhere" / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--iterations", "2"]) == 0
+    assert main(["resume", str(out), "--iterations", "4", "--force"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["iterations"] == 4 and summary["field_data"]
+    csv = tmp_path / "model.csv"
+    assert main(["export", str(out), "--out", str(csv)]) == 0
+    table = np.loadtxt(csv, delimiter=",", skiprows=1)
+    result = np.load(out / "result.npz")
+    assert len(table) == int(result["active"].sum()) < len(result["model"])
+    assert table[:, 0].min() > EASTING - 1000  # x back in the file's (easting) coordinates

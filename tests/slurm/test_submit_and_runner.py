@@ -1,9 +1,13 @@
 """``hpcinv submit`` driver jobs and the one-allocation runner, against a real Slurm.
 
-The walltime test gives the driver job a 2-minute limit with the signal 60 s before it:
-hpcinv checkpoints on the signal, the job requeues itself (slurm/local-cluster.sh sets a
-10 s requeue delay instead of Slurm's 120 s) and the resumed run must end exactly where an
-uninterrupted run ends.
+References run in fresh processes with the thread counts the jobs have: results agree
+bitwise only between processes set up alike (the in-process reference of a long pytest
+session differed from the jobs' in the 10th digit).
+
+The walltime test gives the driver job a 2-minute limit with the signal 60 s before it, and
+a run sized (by a timed calibration run) to need about 100 s: hpcinv checkpoints on the
+signal, the job requeues itself (slurm/local-cluster.sh sets a 10 s requeue delay instead of
+Slurm's 120 s) and the resumed run must end exactly where an uninterrupted run ends.
 """
 import json
 import os
@@ -36,13 +40,29 @@ def _history(run_dir):
     return json.loads((run_dir / "summary.json").read_text())
 
 
+#: the thread counts of the driver processes (submit --cpus 2; runner: exported)
+THREADS = {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+
+
+def _hpcinv(*argv, background=False):
+    """``python -m hpcinv ...`` in a fresh process with the jobs' thread counts."""
+    cmd = [sys.executable, "-m", "hpcinv", *map(str, argv)]
+    env = dict(os.environ, **THREADS)
+    if background:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out
+
+
 def test_submitted_driver_with_slurm_workers_equals_the_local_cluster_run(tmp_path, capsys):
     cfg = _paper_config(tmp_path)
     local, submitted = tmp_path / "local", tmp_path / "submitted"
-    assert main(["run", str(cfg), "--out", str(local), "--iterations", "3", "--workers", "2",
-                 "--threads-per-worker", "1"]) == 0
+    _hpcinv("run", cfg, "--out", local, "--iterations", "3", "--workers", "2",
+            "--threads-per-worker", "1")
     job = _submit(capsys, str(cfg), "--out", str(submitted), "--iterations", "3",
-                  "--time", "00:10:00", "--memory", "2GiB", "--cpus", "1", "--slurm",
+                  "--time", "00:10:00", "--memory", "2GiB", "--cpus", "2", "--slurm",
                   "--workers", "2", "--threads-per-worker", "1", *LOCAL)
     assert wait_for_job(job, timeout=300) == "COMPLETED", \
         (submitted / f"slurm-driver-{job}.out").read_text()
@@ -54,25 +74,34 @@ def test_submitted_driver_with_slurm_workers_equals_the_local_cluster_run(tmp_pa
     assert "finished with exit code 0" in (submitted / f"slurm-driver-{job}.out").read_text()
 
 
+def _tiny_config(path, iterations):
+    path.write_text('[problem]\ncase = "tiny-2d"\n[network]\nchannels = [8, 4]\n'
+                    f'[inversion]\niterations = {iterations}\nlearning_rate = 1e-3\n'
+                    f'[checkpoint]\nevery = {max(1, iterations // 3)}\n'
+                    '[output]\nprogress = "log"\n')
+    return path
+
+
 def test_walltime_signal_checkpoints_requeues_and_resumes_identically(tmp_path, capsys):
-    cfg = tmp_path / "tiny.toml"
-    cfg.write_text('[problem]\ncase = "tiny-2d"\n[network]\nchannels = [8, 4]\n'
-                   '[inversion]\niterations = 1200\nlearning_rate = 1e-3\n'
-                   '[checkpoint]\nevery = 400\n[output]\nprogress = "log"\n')
+    # size the run to ~100 s of work on this machine, so the signal (30-60 s into a
+    # 2-minute job) surely comes before the end
+    calibration = _tiny_config(tmp_path / "calibrate.toml", 200)
+    _hpcinv("run", calibration, "--out", tmp_path / "calibrate")
+    per_iteration = _history(tmp_path / "calibrate")["timing"]["seconds_per_iteration_median"]
+    iterations = int(min(20000, max(1200, 100.0 / per_iteration)))
+    cfg = _tiny_config(tmp_path / "tiny.toml", iterations)
     submitted, uninterrupted = tmp_path / "submitted", tmp_path / "uninterrupted"
     job = _submit(capsys, str(cfg), "--out", str(submitted), "--time", "2",
                   "--signal-lead", "60", "--cpus", "2", "--memory", "2GiB")
-    # the reference, meanwhile, with the thread count the job has
-    env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2")
-    subprocess.run([sys.executable, "-m", "hpcinv", "run", str(cfg), "--out",
-                    str(uninterrupted)], env=env, check=True, capture_output=True)
-    state = wait_for_job(job, timeout=600)
+    reference = _hpcinv("run", cfg, "--out", uninterrupted, background=True)  # meanwhile
+    state = wait_for_job(job, timeout=900)
+    assert reference.wait(timeout=900) == 0, reference.stderr.read()
     log_text = (submitted / f"slurm-driver-{job}.out").read_text()
     assert state == "COMPLETED", log_text
     assert int(job_field(job, "Restarts")) >= 1, log_text
     assert "requeueing job" in log_text and "received SIGUSR1: checkpointed" in log_text
     a, b = _history(uninterrupted), _history(submitted)
-    assert b["iterations"] == 1200
+    assert b["iterations"] == iterations
     assert b["history"]["phi_d"] == a["history"]["phi_d"]
     ma = np.load(uninterrupted / "result.npz")["model"]
     mb = np.load(submitted / "result.npz")["model"]
@@ -82,10 +111,12 @@ def test_walltime_signal_checkpoints_requeues_and_resumes_identically(tmp_path, 
 def test_one_allocation_runner_equals_serial(tmp_path):
     cfg = _paper_config(tmp_path)
     serial, runner = tmp_path / "serial", tmp_path / "runner"
-    assert main(["run", str(cfg), "--out", str(serial), "--iterations", "3"]) == 0
+    _hpcinv("run", cfg, "--out", serial, "--iterations", "3")
     hpcinv = f"{sys.executable} -m hpcinv"
+    exports = ",".join(f"{k}={v}" for k, v in THREADS.items())
     out = subprocess.run(
         ["sbatch", "--wait", "-n", "4", "--mem-per-cpu=1G", "--time=10",
+         f"--export=ALL,{exports}",
          "-o", str(tmp_path / "runner-%j.out"),
          "--wrap", f"srun {hpcinv} run {cfg} --out {runner} --iterations 3 --slurm-runner"],
         capture_output=True, text=True, timeout=600)

@@ -48,7 +48,8 @@ def start_cluster(workers: int, slurm: bool, run_dir: Path):
 
 
 def measure(problem, config, workers: int, args) -> dict:
-    handle = start_cluster(workers, args.slurm, Path(args.out).parent)
+    # worker-job logs and TLS files go to a scratch run directory, not next to the results
+    handle = start_cluster(workers, args.slurm, Path("runs/scaling"))
     try:
         executor = DaskExecutor(problem, handle.client)
         inv = DipInversion(problem, executor, config)

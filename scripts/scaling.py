@@ -40,6 +40,7 @@ def log(msg: str) -> None:
 def start_cluster(workers: int, slurm: bool, run_dir: Path):
     if not slurm:
         return local_cluster(workers, threads_per_worker=1, dashboard=False)
+    run_dir.mkdir(parents=True, exist_ok=True)
     spec = SlurmWorkers(jobs=workers, cores=1, memory="2GiB", walltime="00:30:00",
                         wait_seconds=300, scheduler_host=os.environ.get(
                             "HPCINV_SCHEDULER_HOST", "127.0.0.1"),

@@ -9,7 +9,10 @@ partial data, n_data floats per tile), then a gradient round that reuses the cac
 
 Tile i is pinned to one worker (round-robin) so its simulation is built once; if that
 worker dies the scheduler runs the task elsewhere (``allow_other_workers``) and that worker
-rebuilds the tile from its spec.
+rebuilds the tile from its spec. Work stealing is stopped on the scheduler: loose
+restrictions let an idle worker steal a queued tile task, which then builds the tile and
+factors it a second time (and holds a second copy of its factors). CI caught it as a tile
+factored twice per model with 3 tiles on 2 workers.
 
 Scattered data are not recomputable, and a worker's death can make the scheduler forget
 them even when replicated (dask/distributed#3149). Specs therefore live in the graph as
@@ -37,6 +40,20 @@ log = logging.getLogger(__name__)
 
 def _identity(x):
     return x
+
+
+async def _stop_work_stealing(dask_scheduler) -> bool:
+    """(For ``run_on_scheduler``) stop the scheduler's work stealing; True if it was on."""
+    stealing = dask_scheduler.extensions.get("stealing")
+    if stealing is None or "stealing" not in dask_scheduler.periodic_callbacks:
+        return False
+    await stealing.stop()
+    return True
+
+
+def work_stealing_active(dask_scheduler) -> bool:
+    """(For ``run_on_scheduler``) whether the scheduler still balances by stealing."""
+    return "stealing" in dask_scheduler.periodic_callbacks
 
 
 #: Bytes of model sent per iteration (model x tiles) up to which arrays travel inside the tasks
@@ -68,6 +85,8 @@ class DaskExecutor:
         limits = [w.get("memory_limit") or 0 for w in info.values()]
         check_tiles_fit(problem.tiles, worker_memory or (min(limits) if all(limits) else None))
         client.register_plugin(plugin or TileCachePlugin(), name=PLUGIN_NAME)
+        if client.run_on_scheduler(_stop_work_stealing):
+            log.info("stopped the scheduler's work stealing: tiles stay on their workers")
         self._home = {spec.index: workers[i % len(workers)]
                       for i, spec in enumerate(problem.tiles)}
         # specs go to the workers once, as tasks the scheduler can recompute after a loss

@@ -157,6 +157,10 @@ class NetworkConfig:
                                        "ge": 1})
     log_conductivity_min: float = _bounded(-8.0, "lower end of the output range, ln(S/m)")
     log_conductivity_max: float = _bounded(0.0, "upper end of the output range, ln(S/m)")
+    min_start_cells: int = _bounded(
+        1, "cnn-3d: the coarsest grid has at least this many cells on an axis where the core "
+        "has that many; such an axis is upsampled fewer times (1: every axis is upsampled "
+        "in every block)", ge=1)
 
     def __post_init__(self):
         if self.log_conductivity_min >= self.log_conductivity_max:

@@ -110,18 +110,30 @@ class PaperCNN2D(Generator):
 
 
 class CNN3D(Generator):
-    """3D DIP generator over the core of a 3D grid, extended into the padding."""
+    """3D DIP generator over the core of a 3D grid, extended into the padding.
+
+    Each block upsamples by 2 on every axis, except on an axis whose core is too thin for
+    ``network.min_start_cells`` cells on the coarsest grid: that axis is upsampled only as
+    often as that allows. With one coarsest cell in z (a 7-cell-deep core under three
+    blocks), trilinear upsampling gives a depth-constant field, and the depth variation of
+    the model comes only from the convolutions' zero padding at the top and the bottom.
+    """
 
     def __init__(self, cfg: NetworkConfig, grid: ModelGrid, generator):
         super().__init__(cfg, generator)
         core = core_slices(grid)
         self.core_shape = tuple(s.stop - s.start for s in core)  # (nx, ny, nz)
         n_blocks = len(cfg.channels)
-        self.start = tuple(max(1, math.ceil(n / 2 ** n_blocks)) for n in self.core_shape)
+        self.doublings = tuple(_doublings(n, n_blocks, cfg.min_start_cells)
+                               for n in self.core_shape)
+        self.start = tuple(max(1, math.ceil(n / 2 ** d))
+                           for n, d in zip(self.core_shape, self.doublings))
         self.linear = nn.Linear(cfg.z_size, math.prod(self.start))
         blocks, c_in = [], 1
-        for c in cfg.channels:
-            blocks += [nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False),
+        for b, c in enumerate(cfg.channels):
+            # tensors are (z, y, x): the scale factors in that order
+            factor = tuple(2.0 if b < d else 1.0 for d in reversed(self.doublings))
+            blocks += [nn.Upsample(scale_factor=factor, mode="trilinear", align_corners=False),
                        nn.Conv3d(c_in, c, 3, padding=1), nn.LeakyReLU(0.2)]
             c_in = c
         self.blocks = nn.Sequential(*blocks)
@@ -145,6 +157,14 @@ class CNN3D(Generator):
         top = x.shape[0] - nz  # keep the top: the surface is where the data see the most
         x = x[top:, :ny, :nx]
         return self.scale(x.reshape(-1)[self.extend])
+
+
+def _doublings(n: int, n_blocks: int, min_start: int) -> int:
+    """How many of the ``n_blocks`` blocks upsample an axis of ``n`` core cells so that its
+    coarsest grid keeps at least ``min_start`` cells (all of them when it does anyway)."""
+    if math.ceil(n / 2 ** n_blocks) >= min_start:
+        return n_blocks
+    return min(n_blocks, max(0, int(math.floor(math.log2(n / min_start)))))
 
 
 def core_slices(grid: ModelGrid) -> tuple[slice, ...]:

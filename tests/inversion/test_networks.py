@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -5,7 +7,8 @@ import torch
 from hpcinv.cases import build_case
 from hpcinv.config import NetworkConfig
 from hpcinv.errors import ConfigError
-from hpcinv.inversion.networks import CNN3D, PaperCNN2D, build_generator, core_slices
+from hpcinv.inversion.networks import (CNN3D, PaperCNN2D, _doublings, build_generator,
+                                      core_slices)
 from hpcinv.mesh import ModelGrid
 
 
@@ -74,6 +77,44 @@ def test_cnn3d_covers_the_core_and_extends_into_padding():
     assert np.array_equal(m[:, -1], m[:, sy.stop - 1])
     assert np.array_equal(m[:, :, 0], m[:, :, sz.start])
     assert len(np.unique(m[sx, sy, sz])) > 100  # the core is not constant
+
+
+@pytest.mark.parametrize("n, blocks, min_start, expected", [
+    (7, 3, 1, 3),    # the default: every block upsamples (coarsest grid 1 cell)
+    (7, 3, 4, 0),    # a 7-cell-deep core keeps its 7 cells on the coarsest grid
+    (16, 3, 4, 2),   # 4 coarsest cells, upsampled twice
+    (64, 3, 4, 3),   # thick enough anyway
+    (3, 2, 4, 0),    # thinner than asked: never upsampled
+])
+def test_doublings_keep_min_start_cells(n, blocks, min_start, expected):
+    d = _doublings(n, blocks, min_start)
+    assert d == expected
+    assert math.ceil(n / 2 ** d) >= min(n, min_start)
+
+
+def test_cnn3d_thin_core_keeps_depth_cells():
+    from discretize import TensorMesh
+
+    # a field-survey-like core: 32 x 40 cells of 50 m, 6 cells deep, one padding cell a side
+    h = [[(100.0, 1), (50.0, 32), (100.0, 1)], [(100.0, 1), (50.0, 40), (100.0, 1)],
+         [(100.0, 1), (50.0, 6)]]
+    grid = ModelGrid(TensorMesh(h, origin="CCN"))
+    old = build_generator(NetworkConfig(channels=(8, 4, 4)), grid)
+    new = build_generator(NetworkConfig(channels=(8, 4, 4), min_start_cells=4), grid)
+    assert old.start == (4, 5, 1)          # one coarsest cell in depth
+    assert new.start == (4, 5, 6) and new.doublings == (3, 3, 0)
+    scales = [m.scale_factor for m in new.blocks if isinstance(m, torch.nn.Upsample)]
+    assert scales == [(1.0, 2.0, 2.0)] * 3  # (z, y, x): never in depth
+    with torch.no_grad():
+        m = new.eval()().numpy().reshape(grid.shape, order="F")
+        core = m[1:-1, 1:-1, 1:]
+        first = old.eval().blocks[0](old.linear(old.z).view(1, 1, 1, 5, 4))
+    # the default's first upsampled field is constant in depth; the new one's coarsest grid
+    # is not, and neither is its output
+    assert torch.allclose(first[0, 0], first[0, 0, :1].expand_as(first[0, 0]))
+    assert np.ptp(new.linear(new.z).detach().numpy().reshape(6, 5, 4), axis=0).max() > 0
+    assert np.ptp(core, axis=2).mean() > 0.1 * np.ptp(core)
+    assert np.array_equal(m[:, :, 0], m[:, :, 1])  # padding copies the core
 
 
 def test_network_kind_must_fit_the_grid(paper_grid):

@@ -178,6 +178,15 @@ class InversionConfig:
     iterations: int = _bounded(2000, "optimiser iterations (DIP)", ge=0)
     optimizer: str = _choice("adam", OPTIMIZERS, "torch optimiser of the network weights")
     learning_rate: float = _bounded(1e-4, "optimiser learning rate", gt=0.0)
+    lr_schedule: str = _choice(
+        "constant", ("constant", "plateau"),
+        "'constant' (the paper) or 'plateau': the rate times lr_factor whenever the best chi "
+        "has not improved by lr_threshold (relative) for lr_patience iterations")
+    lr_patience: int = _bounded(100, "plateau: iterations without a better chi", ge=1)
+    lr_factor: float = _bounded(0.5, "plateau: the rate is multiplied by this", gt=0.0, le=1.0)
+    lr_threshold: float = _bounded(0.01, "plateau: relative chi improvement that counts",
+                                   ge=0.0, le=1.0)
+    lr_min: float = _bounded(1e-5, "plateau: the rate never goes below this", gt=0.0)
     reference_model: float = _bounded(LN_001, "m_ref, ln(S/m)")
     reference_norm: str = _choice("l1", ("l1", "l2", "none"),
                                   "R(m - m_ref): sum |.| (paper), 0.5 sum (.)^2, or no term")

@@ -294,6 +294,9 @@ def _run_dip(problem, executor, config, run_dir, iterations, t_start, resume=Non
             wall_seconds=time.perf_counter() - t_start,
             extra={"network": type(inv.net).__name__, "n_weights": inv.net.n_weights(),
                    "problem": problem.name, "checkpoint_iteration": inv.iteration,
+                   "learning_rate": {"schedule": config.inversion.lr_schedule,
+                                     "final": inv.optimizer.param_groups[0]["lr"],
+                                     "cut_after_iterations": list(inv.lr_schedule.cuts)},
                    **_field_notes(problem)})
         summary["timing"]["per_tile_seconds_last_iteration"] = {
             str(i): round(t, 4)

@@ -22,6 +22,7 @@ import torch
 from hpcinv.config import RunConfig
 from hpcinv.errors import InversionError
 from hpcinv.inversion.bridge import data_misfit
+from hpcinv.inversion.lr_schedule import PlateauSchedule
 from hpcinv.inversion.networks import Generator, build_generator
 from hpcinv.inversion.objective import total_loss
 
@@ -98,6 +99,7 @@ class DipInversion:
         self.net: Generator = build_generator(config.network, problem.model_grid).to(self.device)
         self.optimizer = make_optimizer(self.cfg.optimizer, self.net.parameters(),
                                         self.cfg.learning_rate)
+        self.lr_schedule = PlateauSchedule(self.cfg)
         # dropout draws from torch's global generator: seed it so runs are repeatable
         torch.manual_seed(config.network.seed + 1)
         # air cells (field data over topography) are fixed, not inverted: the network's output
@@ -166,7 +168,21 @@ class DipInversion:
         rec = IterationRecord(t, phi_d.item(), phi_d.item() / self.half_n, beta, loss.item(),
                               time.perf_counter() - t0, physics)
         self.history.append(rec)
+        self._set_lr(self.lr_schedule.observe(rec.chi))
         return rec
+
+    def _set_lr(self, lr: float) -> None:
+        group = self.optimizer.param_groups[0]
+        if lr != group["lr"]:
+            log.info("learning rate %.3g -> %.3g after iteration %d (best chi %.3f, no %.0f%% "
+                     "better in %d iterations)", group["lr"], lr, self.iteration,
+                     self.lr_schedule.best, 100 * self.cfg.lr_threshold, self.cfg.lr_patience)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def restore_schedule(self) -> None:
+        """After the history was restored (resume): the schedule's state and rate."""
+        self._set_lr(self.lr_schedule.replay(self.history.chi))
 
     def run(self, iterations: int, hooks: list[Hook] = ()) -> str:
         """Run until ``iterations`` are done in total or the target chi holds; the reason."""

@@ -86,6 +86,25 @@ def test_resume_is_identical_to_an_uninterrupted_run(config_file, straight, tmp_
     _assert_identical(straight, out)
 
 
+def test_resume_replays_the_plateau_learning_rate_schedule(tmp_path):
+    # a threshold of 50% and a patience of 2 cut the rate every few iterations: the resumed
+    # run must rebuild the schedule's state from the history to stay identical
+    path = tmp_path / "plateau.toml"
+    path.write_text(CONFIG.replace('learning_rate = 1e-2\n', 'learning_rate = 1e-2\n'
+                                   'lr_schedule = "plateau"\nlr_patience = 2\n'
+                                   'lr_threshold = 0.5\nlr_min = 2e-3\n'))
+    straight_run, out = tmp_path / "straight", tmp_path / "run"
+    assert main(["run", str(path), "--out", str(straight_run)]) == 0
+    assert main(["run", str(path), "--out", str(out), "--iterations", "5"]) == 0
+    assert main(["resume", str(out), "--iterations", "12"]) == 0
+    _assert_identical(straight_run, out)
+    lr = json.loads((out / "summary.json").read_text())["learning_rate"]
+    cuts = lr["cut_after_iterations"]
+    assert lr["schedule"] == "plateau" and lr["final"] == 2e-3  # 1e-2 halved 3 times, floored
+    assert len(cuts) == 3 and cuts[0] <= 5 < cuts[-1]  # cut before and after the resume
+    assert json.loads((straight_run / "summary.json").read_text())["learning_rate"] == lr
+
+
 def _spawn(args, env_extra=None):
     env = {**os.environ, "HPCINV_CHECKPOINT_PAUSE": "0.15", **(env_extra or {})}
     return subprocess.Popen([sys.executable, "-m", "hpcinv.cli", *args], env=env,

@@ -108,6 +108,36 @@ def test_walltime_signal_checkpoints_requeues_and_resumes_identically(tmp_path, 
     assert np.array_equal(ma, mb)
 
 
+def test_runner_job_checkpoints_on_the_signal_requeues_and_resumes_identically(tmp_path, capsys):
+    # the one-allocation mode: the batch shell passes USR1 to srun, srun to every task; the
+    # driver task checkpoints and exits 75, the scheduler and worker tasks end with it
+    calibration = _tiny_config(tmp_path / "calibrate.toml", 100)
+    _hpcinv("run", calibration, "--out", tmp_path / "calibrate", "--workers", "1",
+            "--threads-per-worker", "1")
+    per_iteration = _history(tmp_path / "calibrate")["timing"]["seconds_per_iteration_median"]
+    iterations = int(min(20000, max(600, 100.0 / per_iteration)))
+    cfg = _tiny_config(tmp_path / "tiny.toml", iterations)
+    submitted, uninterrupted = tmp_path / "submitted", tmp_path / "uninterrupted"
+    job = _submit(capsys, str(cfg), "--out", str(submitted), "--time", "2",
+                  "--signal-lead", "60", "--slurm-runner", "--workers", "1",
+                  "--threads-per-worker", "1", "--memory", "1GiB")
+    reference = _hpcinv("run", cfg, "--out", uninterrupted, "--workers", "1",
+                        "--threads-per-worker", "1", background=True)
+    state = wait_for_job(job, timeout=900)
+    assert reference.wait(timeout=900) == 0, reference.stderr.read()
+    log_text = (submitted / f"slurm-driver-{job}.out").read_text()
+    assert state == "COMPLETED", log_text
+    assert int(job_field(job, "Restarts")) >= 1, log_text
+    assert "requeueing job" in log_text and "received SIGUSR1: checkpointed" in log_text
+    a, b = _history(uninterrupted), _history(submitted)
+    assert b["iterations"] == iterations and b["n_workers"] == 1
+    assert b["history"]["phi_d"] == a["history"]["phi_d"]
+    ma = np.load(uninterrupted / "result.npz")["model"]
+    mb = np.load(submitted / "result.npz")["model"]
+    assert np.array_equal(ma, mb)
+    assert not list(submitted.glob(".dask-*"))  # every restart's certificates removed
+
+
 def test_one_allocation_runner_equals_serial(tmp_path):
     cfg = _paper_config(tmp_path)
     serial, runner = tmp_path / "serial", tmp_path / "runner"

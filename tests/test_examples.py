@@ -1,0 +1,18 @@
+"""Every run file in examples/ loads, and the files it names ship with it."""
+
+from pathlib import Path
+
+import pytest
+
+from hpcinv.config import load_config
+from hpcinv.engine.field import config_relative
+
+EXAMPLES = sorted(Path(__file__).resolve().parents[1].joinpath("examples").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_loads_and_its_files_exist(path):
+    config = load_config(path)
+    for name in (config.problem.data, config.mesh.topography, config.report.overlay):
+        if name:
+            assert config_relative(config, name).is_file(), name

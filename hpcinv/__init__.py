@@ -4,7 +4,8 @@ Public API: ``load_config``, ``build_problem``, ``SerialExecutor``.
 """
 
 from hpcinv.config import load_config
-from hpcinv.engine import SerialExecutor, build_problem
+from hpcinv.engine import SerialExecutor
+from hpcinv.problem import build_problem
 from hpcinv.errors import CheckpointError, ConfigError, DataError, HpcinvError, TileError
 
 from hpcinv.version import __version__

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hpcinv.errors import ConfigError
 
-#: Built-in synthetic cases (``hpcinv.cases`` implements exactly these).
+#: Built-in synthetic cases (``hpcinv.problem.cases`` implements exactly these).
 CASE_NAMES = ("paper-1.1", "paper-1.2", "paper-1.3", "paper-2.1", "paper-2.2", "block-3d",
               "tiny-2d")
 SOLVERS = ("auto", "mumps", "superlu", "banded")

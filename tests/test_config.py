@@ -72,7 +72,7 @@ def test_file_errors_name_the_file(tmp_path):
 
 
 def test_case_names_all_buildable():
-    from hpcinv.cases import build_case
+    from hpcinv.problem.cases import build_case
 
     for name in CASE_NAMES:
         case = build_case(name)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from hpcinv.config import load_config
-from hpcinv.engine.field import config_relative
+from hpcinv.problem.field import config_relative
 
 EXAMPLES = sorted(Path(__file__).resolve().parents[1].joinpath("examples").glob("*.toml"))
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hpcinv.errors import DataError
-from hpcinv.meshing import (drape, largest_separation, mesh_from_survey, nearest_spacing,
+from hpcinv.mesh.from_survey import (drape, largest_separation, mesh_from_survey, nearest_spacing,
                             padding_cells, straight_line, surface_function)
 from hpcinv.survey import line_survey, merge_surveys
 

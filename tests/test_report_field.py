@@ -4,7 +4,7 @@ sections along the electrode lines in 3D."""
 import numpy as np
 import pytest
 
-from hpcinv.meshing import mesh_from_survey
+from hpcinv.mesh.from_survey import mesh_from_survey
 from hpcinv.report import figures
 from hpcinv.report.rundir import RunDirectory, RunResult
 from hpcinv.survey import line_survey, merge_surveys

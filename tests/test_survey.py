@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import hpcinv
-from hpcinv.cases import build_case, paper_mesh, paper_survey
+from hpcinv.problem.cases import build_case, paper_mesh, paper_survey
 from hpcinv.errors import DataError
 from hpcinv.mesh import check_electrodes_in_mesh
 from hpcinv.survey import REMOTE, Survey, line_configurations, line_survey, merge_surveys
@@ -112,7 +112,7 @@ def test_electrodes_outside_or_above_the_mesh():
 
 
 def test_problem_from_survey_rejects_electrodes_outside():
-    from hpcinv.engine import problem_from_survey
+    from hpcinv.problem import problem_from_survey
 
     s = _survey(electrodes=np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0], [3000.0, 0.0]]))
     with pytest.raises(DataError, match="electrode 3"):

@@ -3,7 +3,7 @@ import pickle
 import numpy as np
 import pytest
 
-from hpcinv.cases import build_case
+from hpcinv.problem.cases import build_case
 from hpcinv.errors import TileError
 from hpcinv.mesh import MeshSpec
 from hpcinv.tiles import make_tiles, split_sources

@@ -28,7 +28,7 @@ log = logging.getLogger("hpcinv")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hpcinv.cli.run import catch_walltime_signal_early
+    from hpcinv.driver.run import catch_walltime_signal_early
 
     catch_walltime_signal_early()
     parser = _parser()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from hpcinv.config import load_config
-from hpcinv.engine import build_problem
+from hpcinv.problem import build_problem
 from hpcinv.errors import HpcinvError
 from hpcinv.report.rundir import RunDirectory, atomic_write
 from hpcinv.survey import REMOTE
@@ -28,7 +28,7 @@ def forward(args) -> int:
 
 
 def run(args) -> int:
-    from hpcinv.cli.run import ClusterChoice, run_inversion
+    from hpcinv.driver.run import ClusterChoice, run_inversion
 
     config = load_config(args.config)
     if args.iterations is not None and args.iterations < 0:
@@ -38,7 +38,7 @@ def run(args) -> int:
     cluster.validate()
     cluster.join_runner(run_dir.path)  # --slurm-runner: only the driver task goes on
     if args.resume:
-        from hpcinv.cli.run import resume_run
+        from hpcinv.driver.run import resume_run
 
         summary = resume_run(run_dir, config=config, iterations=args.iterations,
                              force=args.force, cluster=cluster)
@@ -56,7 +56,7 @@ def run(args) -> int:
 
 
 def resume(args) -> int:
-    from hpcinv.cli.run import ClusterChoice, load_run_config, resume_run
+    from hpcinv.driver.run import ClusterChoice, load_run_config, resume_run
 
     if args.iterations is not None and args.iterations < 0:
         raise HpcinvError(f"--iterations {args.iterations}: give 0 or more")
@@ -72,7 +72,7 @@ def resume(args) -> int:
 
 
 def submit(args) -> int:
-    from hpcinv.cli.run import slurm_settings_from_args
+    from hpcinv.driver.run import slurm_settings_from_args
     from hpcinv.cli.submit import (build_driver_job, forwarded_options,
                                    render_driver_script, sbatch)
 

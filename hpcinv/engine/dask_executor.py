@@ -29,7 +29,7 @@ from concurrent.futures import CancelledError
 import numpy as np
 
 from hpcinv.engine.plan import check_tiles_fit
-from hpcinv.engine.problem import Problem
+from hpcinv.problem.problem import Problem
 from hpcinv.errors import TileError
 from hpcinv.engine.serial import check_model, pairwise_reduce, residuals
 from hpcinv.engine.worker import (PLUGIN_NAME, TileCachePlugin, add_results, tile_jtvec,

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from hpcinv.engine.problem import Problem
+from hpcinv.problem.problem import Problem
 from hpcinv.physics import FactorCache, TilePhysics
 
 

@@ -8,10 +8,10 @@ import pytest
 
 import hpcinv
 from hpcinv.config import load_config
-from hpcinv.engine import simulate
+from hpcinv.problem import simulate
 from hpcinv.errors import ConfigError
 from hpcinv.inversion import DipInversion
-from hpcinv.meshing import mesh_from_survey
+from hpcinv.mesh.from_survey import mesh_from_survey
 from hpcinv.readers import write_survey
 from hpcinv.survey import Survey, line_survey
 
@@ -137,7 +137,7 @@ def test_correct_data_removes_the_mesh_error_of_a_half_space(tmp_path):
     # analytic data of a uniform 0.01 S/m half-space; on a coarse mesh (10 m cells, 20 m
     # dipoles) the mesh's response differs from them by percents at short offsets; with
     # mesh.correct_data the corrected data are exactly what the mesh gives
-    from hpcinv.engine.field import halfspace_response
+    from hpcinv.problem.field import halfspace_response
 
     survey = line_survey("dipole-dipole", 0.0, 200.0, 20.0, 4)
     analytic = halfspace_response(survey) / 0.01

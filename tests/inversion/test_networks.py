@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hpcinv.cases import build_case
+from hpcinv.problem.cases import build_case
 from hpcinv.config import NetworkConfig
 from hpcinv.errors import ConfigError
 from hpcinv.inversion.networks import (CNN3D, PaperCNN2D, _doublings, build_generator,

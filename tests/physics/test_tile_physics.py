@@ -229,7 +229,7 @@ def test_wavenumber_split_equals_one_tile():
 
 @pytest.fixture(scope="module")
 def local_3d():
-    from hpcinv.engine import problem_from_survey
+    from hpcinv.problem import problem_from_survey
 
     p = small_3d_problem(n_tiles=2)
     local = problem_from_survey("small-3d-local", p.mesh, p.survey, n_tiles=2,

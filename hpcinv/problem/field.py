@@ -1,7 +1,7 @@
 """Problems from field data: read the file, convert to V/A, assign uncertainties, make a mesh.
 
 ``problem.data`` and every other path of the config are relative to the config file's
-directory. The mesh comes from the electrodes (``hpcinv.meshing``); electrodes are draped
+directory. The mesh comes from the electrodes (``hpcinv.mesh.from_survey``); electrodes are draped
 onto its ground surface. Apparent resistivities over topography are converted with numeric
 geometric factors, k = 1 / (data of a 1 S/m half-space under the same topography). The best
 uniform half-space is reported too (one more solve on the same factors): it is where a
@@ -17,7 +17,7 @@ import numpy as np
 
 from hpcinv.config import RunConfig
 from hpcinv.errors import ConfigError, DataError
-from hpcinv.meshing import mesh_from_survey
+from hpcinv.mesh.from_survey import mesh_from_survey
 from hpcinv.survey import Survey
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def read_polyline(path: Path, origin: np.ndarray) -> np.ndarray:
 
 def field_problem(config: RunConfig, *, with_data: bool = True):
     """The problem of ``config.problem.data`` (see the module docstring)."""
-    from hpcinv.engine.problem import problem_from_survey
+    from hpcinv.problem.problem import problem_from_survey
     from hpcinv.readers import read_survey
 
     pc, mc, physics = config.problem, config.mesh, config.physics
@@ -142,7 +142,7 @@ def field_problem(config: RunConfig, *, with_data: bool = True):
 
 def _field_data(fd, geometry, mesh, active, air, flat, pc, physics, correct=False):
     """(survey with dobs and uncertainty in V/A on the draped electrodes, notes)."""
-    from hpcinv.engine.problem import simulate
+    from hpcinv.problem.problem import simulate
     from hpcinv.readers import assign_uncertainty, to_resistance
 
     unit_model = np.where(active, 0.0, air)  # 1 S/m ground under the air

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from hpcinv.config import RunConfig
-from hpcinv.engine import SerialExecutor, build_problem
+from hpcinv.engine import SerialExecutor
+from hpcinv.problem import build_problem
 from hpcinv.errors import CheckpointError, HpcinvError, InversionError, RunInterrupted
 from hpcinv.report.rundir import RunDirectory
 from hpcinv.report.summary import build_summary

@@ -2,7 +2,7 @@
 
 Built-in cases bring their mesh and simulate their data; field data (``problem.data``) are
 read from a file, converted to V/A with uncertainties assigned, and get a mesh made from
-their electrodes (``hpcinv.meshing``), with air cells above the topography.
+their electrodes (``hpcinv.mesh.from_survey``), with air cells above the topography.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from discretize import TensorMesh
 
-from hpcinv.cases import build_case
+from hpcinv.problem.cases import build_case
 from hpcinv.config import RunConfig
 from hpcinv.errors import ConfigError, DataError
 from hpcinv.mesh import MeshSpec, ModelGrid, check_electrodes_in_mesh
@@ -94,7 +94,7 @@ def build_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
     """
     pc = config.problem
     if pc.data:
-        from hpcinv.engine.field import field_problem  # it builds on this module's functions
+        from hpcinv.problem.field import field_problem  # it builds on this module's functions
 
         return field_problem(config, with_data=with_data)
     if pc.noise_percent == 0 and pc.noise_floor == 0:

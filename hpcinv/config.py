@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 import tomllib
 import types
 import typing
@@ -20,7 +21,7 @@ from hpcinv.errors import ConfigError
 
 #: Built-in synthetic cases (``hpcinv.problem.cases`` implements exactly these).
 CASE_NAMES = ("paper-1.1", "paper-1.2", "paper-1.3", "paper-2.1", "paper-2.2", "block-3d",
-              "tiny-2d")
+              "tiny-2d", "tiny-3d")
 SOLVERS = ("auto", "mumps", "superlu", "banded")
 NETWORKS = ("auto", "paper-cnn-2d", "cnn-3d")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -139,6 +140,10 @@ class PhysicsConfig:
                                    ge=0.0)
     local_pad_factor: float = _bounded(2.0, "growth of local cells outside the fine region",
                                        gt=1.0, le=4.0)
+    threads: int = _bounded(
+        1, "BLAS threads of every tile's factorization and solves, wherever the tile runs "
+        "(MUMPS's results depend on it in the last bits: fixed here so that a run file gives "
+        "the same numbers on any layout; the workers' CPUs should be at least this)", ge=1)
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,9 @@ class NetworkConfig:
                                        "ge": 1})
     log_conductivity_min: float = _bounded(-8.0, "lower end of the output range, ln(S/m)")
     log_conductivity_max: float = _bounded(0.0, "upper end of the output range, ln(S/m)")
+    threads: int = _bounded(
+        1, "CPU threads of the network (torch); float32 results depend on the count, so it "
+        "is fixed here rather than taken from the driver's cores", ge=1)
     min_start_cells: int = _bounded(
         1, "cnn-3d: the coarsest grid has at least this many cells on an axis where the core "
         "has that many; such an axis is upsampled fewer times (1: every axis is upsampled "
@@ -251,7 +259,8 @@ class SlurmConfig:
     partition: str = field(default="", metadata={
         "doc": "partition of the jobs ('' : Slurm's default)"})
     account: str = field(default="", metadata={"doc": "account charged ('' : none given)"})
-    worker_memory: str = field(default="4GiB", metadata={"doc": "memory per worker job"})
+    worker_memory: str = field(default="4GiB", metadata={"doc": "memory per worker job",
+                                                         "memory": True})
     worker_walltime: str = field(default="01:00:00", metadata={
         "doc": "time limit per worker job; workers leave (staggered) 5 min before it"})
     directives: tuple[str, ...] = field(default=(), metadata={
@@ -265,7 +274,8 @@ class SlurmConfig:
     tls: bool = field(default=True, metadata={
         "doc": "TLS with per-run certificates (plain TCP lets anyone reaching the port run "
                "code as you)"})
-    driver_memory: str = field(default="8GiB", metadata={"doc": "memory of the driver job"})
+    driver_memory: str = field(default="8GiB", metadata={"doc": "memory of the driver job",
+                                                         "memory": True})
     driver_walltime: str = field(default="12:00:00", metadata={
         "doc": "time limit of the driver job (hpcinv submit); it requeues itself until done"})
     driver_cpus: int = _bounded(2, "CPUs of the driver job (the network, the reduction)", ge=1)
@@ -296,6 +306,14 @@ class RunConfig:
     sha256: str = ""
     path: str | None = None
 
+    def resolve_path(self, name: str) -> Path:
+        """``name`` (a path the run file gives) relative to the run file's directory; as
+        given when absolute or when the config came from no file."""
+        path = Path(name).expanduser()
+        if path.is_absolute() or self.path is None:
+            return path
+        return Path(self.path).parent / path
+
 
 _SECTIONS: dict[str, type] = {"problem": ProblemConfig, "physics": PhysicsConfig,
                               "network": NetworkConfig, "inversion": InversionConfig,
@@ -304,9 +322,12 @@ _SECTIONS: dict[str, type] = {"problem": ProblemConfig, "physics": PhysicsConfig
                               "mesh": MeshConfig, "report": ReportConfig}
 
 #: Keys a resumed run may change (with --force): they do not alter the iterates.
+#: physics.solver, .n_tiles, .split and .threads and network.threads change results only in
+#: the last bits (another factorization or summation order).
 HARMLESS_KEYS = ("inversion.iterations", "inversion.target_chi", "inversion.target_chi_patience",
                  "inversion.device", "output.*", "checkpoint.*", "physics.n_tiles",
-                 "physics.split", "physics.solver", "slurm.*", "report.*")
+                 "physics.split", "physics.solver", "physics.threads", "network.threads",
+                 "slurm.*", "report.*")
 
 
 def config_changes(old: "RunConfig", new: "RunConfig") -> tuple[list[str], list[str]]:
@@ -405,6 +426,49 @@ def slurm_settings(config: RunConfig | None, site: dict | None = None,
     return _parse_section(SlurmConfig, merged, "slurm")
 
 
+def memory_bytes(text: str, key: str = "memory") -> int:
+    """Bytes of a memory size: '4GiB' (4 x 2^30), '512MiB', '8GB' and '8G' (8 x 10^9), as
+    Dask and dask-jobqueue read the same strings (``dask.utils.parse_bytes``); else
+    ``ConfigError`` naming ``key``."""
+    from dask.utils import parse_bytes  # a pure function; dask's core, not distributed
+
+    if isinstance(text, (int, float)) or str(text).strip().replace(".", "", 1).isdigit():
+        # Dask reads a bare number as bytes, Slurm as MiB: ask for the unit
+        raise ConfigError(f"{key} = {text!r} has no unit; write e.g. {text}MiB or 4GiB")
+    try:
+        value = parse_bytes(text)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{key} = {text!r} is not a memory size; write e.g. 4GiB, 512MiB "
+                          f"or 8GB") from None
+    if value <= 0:
+        raise ConfigError(f"{key} = {text!r} must be more than 0 bytes")
+    return int(value)
+
+
+def dump_toml(raw: dict) -> str:
+    """TOML text of a config dict (sections of scalars and lists, as run files are), so a
+    config built in Python can be copied into a run directory and resumed."""
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v) if not isinstance(v, float) or v == v else "nan"
+        if isinstance(v, str):
+            return json.dumps(v)  # JSON's string escapes are valid in TOML basic strings
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise ConfigError(f"cannot write {v!r} ({type(v).__name__}) as TOML")
+
+    lines = []
+    for section, table in raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"'{section}' must be a table, got {type(table).__name__}")
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {value(v)}" for key, v in table.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def config_digest(raw: dict) -> str:
     """sha256 of a config dict, independent of key order and formatting."""
     return hashlib.sha256(_canonical(raw).encode()).hexdigest()
@@ -449,6 +513,8 @@ def _check_value(key: str, value, hint, meta):
     if isinstance(value, bool) and bool not in allowed or not isinstance(value, tuple(allowed)):
         names = " or ".join(t.__name__ for t in allowed)
         raise ConfigError(f"{key} must be {names}, got {type(value).__name__} {value!r}")
+    if meta.get("memory"):
+        memory_bytes(str(value), key)
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"{key} = {value!r} is not allowed; allowed values: "

@@ -39,6 +39,8 @@ class TileSpec:
         (a 2.5D wavenumber split): its data are partial sums that executors add up over
         tiles before forming residuals.
     solver: "mumps", "superlu" or "banded".
+    blas_threads: BLAS threads of the tile's factorization and solves; the numbers depend
+        on it in the last bits, so it belongs to the tile, not to where it runs.
     """
 
     index: int
@@ -57,11 +59,14 @@ class TileSpec:
     ky_points: np.ndarray | None = None
     ky_weights: np.ndarray | None = None
     partial_data: bool = False
+    blas_threads: int = 1
     digest: str = field(init=False, default="")
 
     def __post_init__(self):
         if len(self.source_ids) == 0 or len(self.data_rows) == 0:
             raise TileError(f"tile {self.index} is empty (no sources or no data); use fewer tiles")
+        if self.blas_threads < 1:
+            raise TileError(f"tile {self.index}: blas_threads must be at least 1")
         object.__setattr__(self, "digest", self._content_hash())
 
     @property
@@ -83,7 +88,8 @@ class TileSpec:
 
     def _content_hash(self) -> str:
         h = hashlib.sha256()
-        h.update(f"{self.index}|{self.solver}|{self.dim}|{self.partial_data}".encode())
+        h.update(f"{self.index}|{self.solver}|{self.dim}|{self.partial_data}|"
+                 f"{self.blas_threads}".encode())
         parts = [self.source_ids, self.data_rows, self.src_a, self.src_b, self.datum_source,
                  self.rx_m, self.rx_n, *self.mesh.digest_parts(), self.dobs, self.weights,
                  self.ky_points, self.ky_weights]
@@ -162,8 +168,8 @@ def with_local_mesh(spec: TileSpec, margin: float, pad_factor: float) -> TileSpe
 
 
 def make_tiles(survey: Survey, mesh: MeshSpec, n_tiles: int, solver: str, *,
-               ky_points=None, ky_weights=None, weights=None,
-               split: str = "sources") -> list[TileSpec]:
+               ky_points=None, ky_weights=None, weights=None, split: str = "sources",
+               blas_threads: int = 1) -> list[TileSpec]:
     """Split ``survey`` into ``n_tiles`` tiles that all solve on ``mesh`` (the model grid).
 
     ``split``: "sources" gives each tile a spatially coherent group of sources (all
@@ -178,7 +184,8 @@ def make_tiles(survey: Survey, mesh: MeshSpec, n_tiles: int, solver: str, *,
             raise TileError("physics.split = \"wavenumbers\" needs a 2.5D problem; a 3D "
                             "survey splits by sources")
         whole = make_tiles(survey, mesh, 1, solver, ky_points=ky_points,
-                           ky_weights=ky_weights, weights=weights)[0]
+                           ky_weights=ky_weights, weights=weights,
+                           blas_threads=blas_threads)[0]
         return [_replace(whole, index=t, ky_points=np.asarray(ky_points, float)[group],
                          ky_weights=np.asarray(ky_weights, float)[group],
                          partial_data=n_tiles > 1)
@@ -205,7 +212,7 @@ def make_tiles(survey: Survey, mesh: MeshSpec, n_tiles: int, solver: str, *,
             src_b=position(survey.sources[source_ids, 1]),
             datum_source=local[survey.source_of_datum[rows]],
             rx_m=position(abmn[:, 2]), rx_n=position(abmn[:, 3]),
-            mesh=mesh, solver=solver,
+            mesh=mesh, solver=solver, blas_threads=blas_threads,
             ky_points=None if ky_points is None else np.asarray(ky_points, float),
             ky_weights=None if ky_weights is None else np.asarray(ky_weights, float))
         if survey.dobs is not None and weights is not None:

@@ -1,3 +1,6 @@
-"""The package version (lowest layer: everything may import it)."""
+"""The package version, written here only (pyproject.toml reads it; lowest layer).
 
-__version__ = "0.1.0"
+Bump it, with a CHANGELOG.md entry, whenever config keys, file formats or results change.
+"""
+
+__version__ = "0.2.0"

@@ -216,15 +216,21 @@ def machine_info() -> dict:
     }
 
 
-def run(iterations: int, warmup: int) -> dict:
+def run(iterations: int, warmup: int, threads: int) -> dict:
+    import dataclasses
+
     import hpcinv
     from hpcinv.inversion import DipInversion
 
     log(f"{CASE}: building the problem")
     cfg = hpcinv.load_config(str(RUN_FILE))
+    # the same threads for both algorithms: the network's (torch, also the paper's network,
+    # which runs in this process after DipInversion set them) and hpcinv's tiles' BLAS
+    cfg = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, threads=threads),
+                              physics=dataclasses.replace(cfg.physics, threads=threads))
     problem = hpcinv.build_problem(cfg)
     ex = hpcinv.SerialExecutor(problem)
-    report = {"machine": machine_info(), "case": CASE,
+    report = {"machine": machine_info(), "case": CASE, "threads": threads,
               "n_cells": problem.model_grid.n_cells, "n_data": problem.n_data,
               "warmup": warmup, "iterations": iterations}
 
@@ -261,12 +267,14 @@ def main(argv=None) -> int:
     ap.add_argument("--iterations", type=int, default=20, help="timed iterations per algorithm")
     ap.add_argument("--warmup", type=int, default=2, help="warm-up iterations, not counted")
     ap.add_argument("--out", type=Path, help="also write the JSON to this file")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="torch and BLAS threads of both algorithms (default: the cores)")
     args = ap.parse_args(argv)
     if args.iterations < 1 or args.warmup < 0:
         ap.error("--iterations must be >= 1 and --warmup >= 0")
 
     t0 = time.perf_counter()
-    report = run(args.iterations, args.warmup)
+    report = run(args.iterations, args.warmup, args.threads)
     report["total_seconds"] = time.perf_counter() - t0
     text = json.dumps(report, indent=2)
     print(text)

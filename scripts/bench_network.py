@@ -14,7 +14,7 @@ import time
 import torch
 
 from hpcinv.config import load_config
-from hpcinv.problem.problem import build_problem
+from hpcinv.problem import build_problem
 from hpcinv.inversion import build_generator
 
 

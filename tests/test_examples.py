@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from hpcinv.config import load_config
-from hpcinv.problem.field import config_relative
 
 EXAMPLES = sorted(Path(__file__).resolve().parents[1].joinpath("examples").glob("*.toml"))
 
@@ -15,4 +14,4 @@ def test_example_loads_and_its_files_exist(path):
     config = load_config(path)
     for name in (config.problem.data, config.mesh.topography, config.report.overlay):
         if name:
-            assert config_relative(config, name).is_file(), name
+            assert config.resolve_path(name).is_file(), name

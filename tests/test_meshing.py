@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from hpcinv.errors import DataError
-from hpcinv.mesh.from_survey import (drape, largest_separation, mesh_from_survey, nearest_spacing,
-                            padding_cells, straight_line, surface_function)
+from hpcinv.mesh.from_survey import (drape, largest_separation, mesh_from_survey,
+                                     nearest_spacing, straight_line, surface_function)
+from hpcinv.mesh.tensor import core_mask, core_slices, padding_cells
 from hpcinv.survey import line_survey, merge_surveys
 
 
@@ -51,7 +52,7 @@ def test_explicit_sizes_and_padding_reach_the_distance():
     assert lo[1] <= 0.0 - 1000.0 and hi[1] >= 60.0 + 1000.0
     assert lo[2] <= -30.0 - 1000.0
     # the padding stops once it reaches the distance: without its last cell it falls short
-    pad = padding_cells(5.0, 1000.0, 1.3)
+    pad = padding_cells(5.0, 1.3, reach=1000.0)
     assert pad.sum() >= 1000.0 > pad[:-1].sum()
     assert np.allclose(pad[1:] / pad[:-1], 1.3)
 
@@ -119,3 +120,22 @@ def test_straight_line_recognised():
     bent[5, 0] += 1.0  # one electrode a metre off the line
     assert straight_line(bent) is None
     assert straight_line(_grid_survey().electrodes) is None
+
+
+def test_padding_by_count_reach_and_fill():
+    assert np.allclose(padding_cells(2.0, 1.5, count=3), [3.0, 4.5, 6.75])
+    fill = padding_cells(1.0, 2.0, fill=13.0)  # 2 + 4 = 6, then 8 would pass 13 - 6 = 7 left
+    assert fill.sum() == pytest.approx(13.0) and np.allclose(fill[:2], [2.0, 4.0])
+    assert np.allclose(padding_cells(1.0, 2.0, fill=6.5), [2.0, 4.5])  # 0.5 < 2: merged
+    assert padding_cells(1.0, 2.0, fill=0.0).size == 0
+    with pytest.raises(ValueError):
+        padding_cells(1.0, 2.0, count=2, reach=3.0)
+
+
+def test_core_is_the_run_of_finest_cells():
+    from discretize import TensorMesh
+
+    mesh = TensorMesh([[4.0, 2.0, 1.0, 1.0, 1.0, 2.0], [3.0, 1.0, 1.0]])
+    assert core_slices(mesh) == (slice(2, 5), slice(1, 3))
+    mask = core_mask(mesh).reshape(mesh.shape_cells, order="F")
+    assert mask.sum() == 6 and mask[2:5, 1:3].all()

@@ -1,6 +1,6 @@
-"""Zarr (v3) checkpoints of a DIP inversion and exact resume."""
+"""Zarr (v3) checkpoints of a run's state and exact resume."""
 
-from hpcinv.checkpoint.state import capture_state, restore_state
+from hpcinv.checkpoint.state import flatten_state, unflatten_state
 from hpcinv.checkpoint.store import CheckpointStore
 
-__all__ = ["CheckpointStore", "capture_state", "restore_state"]
+__all__ = ["CheckpointStore", "flatten_state", "unflatten_state"]

@@ -1,64 +1,83 @@
-"""What a checkpoint holds, as plain arrays and JSON: the full state of a ``DipInversion``.
+"""A checkpoint's state as plain arrays and JSON values, and back.
 
-Network weights (one array per tensor, z included as a buffer), Adam's state (one array per
-tensor) and its param groups (JSON), torch's RNG state (which drives dropout; CUDA's too when
-used), numpy's legacy RNG, the model on the model grid, the loss history and counters.
-Restoring all of it makes the next iterate identical to an uninterrupted run on the CPU.
+The inversion gives its state as nested dicts (``DipInversion.state_dict``); a checkpoint
+stores every array leaf (tensors as numpy arrays) under its path (``weights/head.bias``,
+``optimizer/state/0/exp_avg``) and every other leaf (numbers, strings, lists) as a JSON value
+under its path. Dict keys become strings: whoever loads a state converts the keys it needs.
+Nothing here knows what the state means.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import torch
 
-from hpcinv.inversion.loop import HISTORY_KEYS, DipInversion
+#: format 1 (hpcinv 0.1): a fixed layout written from the inversion's attributes
+FORMAT_1 = "hpcinv-checkpoint-1"
+#: format 2 (hpcinv 0.2): any nested state, flattened by ``flatten_state``
+FORMAT_2 = "hpcinv-checkpoint-2"
 
 
-def capture_state(inv: DipInversion) -> tuple[dict[str, np.ndarray], dict]:
-    """(arrays by path, JSON-able metadata) of ``inv`` now."""
+def _is_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) or hasattr(value, "detach")  # numpy or torch
+
+
+def _as_array(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor, possibly on a GPU
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def flatten_state(state: dict, prefix: str = "") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(arrays by path, JSON values by path) of a nested dict."""
     arrays: dict[str, np.ndarray] = {}
-    for name, tensor in inv.net.state_dict().items():
-        arrays[f"weights/{name}"] = tensor.detach().cpu().numpy()
-    opt = inv.optimizer.state_dict()
-    for index, state in opt["state"].items():
-        for key, value in state.items():
-            arrays[f"optimizer/{index}/{key}"] = (value.detach().cpu().numpy()
-                                                  if torch.is_tensor(value) else np.asarray(value))
-    arrays["rng/torch"] = torch.get_rng_state().numpy()
-    if torch.cuda.is_available():
-        arrays["rng/cuda"] = torch.cuda.get_rng_state().numpy()
-    np_state = np.random.get_state()
-    arrays["rng/numpy_keys"] = np.asarray(np_state[1])
-    arrays["model"] = inv.model()
-    arrays["z"] = inv.net.z.detach().cpu().numpy()
-    for key in HISTORY_KEYS:
-        arrays[f"history/{key}"] = np.asarray(getattr(inv.history, key), dtype=np.float64)
-    meta = {"iteration": inv.iteration, "chi_streak": inv._chi_streak,
-            "param_groups": opt["param_groups"],
-            "optimizer_state_keys": {str(i): sorted(s) for i, s in opt["state"].items()},
-            "numpy_rng": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])]}
-    return arrays, meta
+    values: dict[str, Any] = {}
+    for key, value in state.items():
+        path = f"{prefix}{key}"
+        if "/" in str(key):
+            raise ValueError(f"state key {path!r}: '/' separates levels and cannot be in a key")
+        if isinstance(value, dict) and value:
+            sub_arrays, sub_values = flatten_state(value, path + "/")
+            arrays.update(sub_arrays)
+            values.update(sub_values)
+        elif _is_array(value):
+            arrays[path] = _as_array(value)
+        elif isinstance(value, np.generic):
+            values[path] = value.item()
+        else:
+            values[path] = value
+    return arrays, values
 
 
-def restore_state(inv: DipInversion, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """Put ``inv`` back exactly where the checkpoint was taken."""
-    weights = {k[len("weights/"):]: torch.as_tensor(v) for k, v in arrays.items()
-               if k.startswith("weights/")}
-    inv.net.load_state_dict(weights)
-    state = {}
-    for index, keys in meta["optimizer_state_keys"].items():
-        state[int(index)] = {
-            key: torch.as_tensor(arrays[f"optimizer/{index}/{key}"]).to(
-                inv.device if key != "step" else "cpu")
-            for key in keys}
-    inv.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    torch.set_rng_state(torch.as_tensor(arrays["rng/torch"], dtype=torch.uint8))
-    if "rng/cuda" in arrays and torch.cuda.is_available():
-        torch.cuda.set_rng_state(torch.as_tensor(arrays["rng/cuda"], dtype=torch.uint8))
+def unflatten_state(arrays: dict[str, np.ndarray], values: dict[str, Any]) -> dict:
+    """The nested dict ``flatten_state`` was given (keys as strings)."""
+    state: dict = {}
+    for path, value in [*values.items(), *arrays.items()]:
+        node = state
+        *parents, leaf = path.split("/")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return state
+
+
+def state_from_format_1(arrays: dict[str, np.ndarray], meta: dict) -> dict:
+    """The state of a format-1 checkpoint (hpcinv 0.1) in format 2's nesting, so that runs
+    checkpointed by 0.1 resume."""
+    def under(prefix: str) -> dict[str, np.ndarray]:
+        return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    optimizer_state = {index: {key: arrays[f"optimizer/{index}/{key}"] for key in keys}
+                       for index, keys in meta["optimizer_state_keys"].items()}
     kind, pos, has_gauss, cached = meta["numpy_rng"]
-    np.random.set_state((kind, arrays["rng/numpy_keys"].astype(np.uint32), pos, has_gauss, cached))
-    for key in HISTORY_KEYS:
-        setattr(inv.history, key, [float(x) for x in arrays[f"history/{key}"]])
-    inv.iteration = int(meta["iteration"])
-    inv._chi_streak = int(meta["chi_streak"])
-    inv.restore_schedule()
+    rng: dict[str, Any] = {"torch": arrays["rng/torch"],
+                           "numpy": {"kind": kind, "keys": arrays["rng/numpy_keys"], "pos": pos,
+                                     "has_gauss": has_gauss, "cached_gaussian": cached}}
+    if "rng/cuda" in arrays:
+        rng["cuda"] = arrays["rng/cuda"]
+    return {"iteration": meta["iteration"], "chi_streak": meta["chi_streak"],
+            "weights": under("weights/"),
+            "optimizer": {"state": optimizer_state, "param_groups": meta["param_groups"]},
+            "rng": rng, "history": under("history/"), "model": arrays["model"],
+            "z": arrays["z"]}

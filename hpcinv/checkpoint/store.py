@@ -1,6 +1,8 @@
 """``DIR/checkpoint.zarr``: one group per saved iteration, written so a kill never corrupts.
 
-Writing iteration t:
+A checkpoint is a nested dict of arrays and plain values (``hpcinv.checkpoint.state``):
+arrays are Zarr arrays at their paths, the other values JSON in the group's attributes
+(``values``). Writing iteration t:
   1. every array goes into a temporary group ``.tmp-<t>-<pid>`` (each with its sha256 in
      its attributes, so a lost chunk is detected instead of read back as zeros);
   2. the group is renamed to ``iter-<t>`` (an atomic directory rename);
@@ -20,15 +22,18 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from hpcinv.checkpoint.state import (FORMAT_2, flatten_state, state_from_format_1,
+                                     unflatten_state)
 from hpcinv.errors import CheckpointError
 from hpcinv.version import __version__
 
 log = logging.getLogger(__name__)
 
-FORMAT = "hpcinv-checkpoint-1"
+FORMAT = FORMAT_2
 _GROUP = re.compile(r"^iter-(\d{8})$")
 
 
@@ -39,11 +44,13 @@ def _digest(a: np.ndarray) -> str:
 class CheckpointStore:
     """The checkpoints of one run directory."""
 
-    def __init__(self, path: str | Path, keep_last: int = 2, keep_every: int = 0):
+    def __init__(self, path: str | Path, keep_last: int = 2, keep_every: int = 0,
+                 before_rename: Callable[[], None] | None = None):
+        """``before_rename`` is called between writing a group's arrays and renaming it into
+        place (crash-safety tests widen that window with it)."""
         self.path = Path(path)
         self.keep_last, self.keep_every = keep_last, keep_every
-        #: test hook: called between writing the arrays and renaming the group
-        self.before_rename = None
+        self.before_rename = before_rename
 
     def _root(self, mode="a"):
         import zarr
@@ -54,17 +61,16 @@ class CheckpointStore:
         return (self.path / "zarr.json").exists()
 
     # --- writing ------------------------------------------------------------------------
-    def save(self, iteration: int, arrays: dict[str, np.ndarray], meta: dict,
-             config_raw: dict, config_sha256: str) -> Path:
+    def save(self, iteration: int, state: dict, config_raw: dict, config_sha256: str) -> Path:
+        """Write ``state`` (a nested dict, see the module docstring) as iteration's group."""
+        arrays, values = flatten_state(state)
         root = self._root("a")
-        if not root.attrs.get("format"):
-            root.attrs.update({"format": FORMAT})
         name = f"iter-{iteration:08d}"
         tmp_name = f".tmp-{iteration:08d}-{os.getpid()}"
         if (self.path / tmp_name).exists():
             shutil.rmtree(self.path / tmp_name)
         group = root.create_group(tmp_name, attributes={
-            "iteration": iteration, "meta": json.loads(json.dumps(meta)),
+            "format": FORMAT, "iteration": iteration, "values": json.loads(json.dumps(values)),
             "config": config_raw, "config_sha256": config_sha256,
             "hpcinv_version": __version__, "arrays": sorted(arrays)})
 
@@ -130,8 +136,10 @@ class CheckpointStore:
                         ", ".join(sorted(removed)))
         return removed
 
-    def load_latest(self) -> tuple[dict[str, np.ndarray], dict]:
-        """(arrays, attrs) of the newest complete, intact iteration.
+    def load_latest(self) -> tuple[dict, dict]:
+        """(state, attrs) of the newest complete, intact iteration: the nested dict given to
+        ``save`` (keys as strings) and the group's attributes (iteration, config, ...).
+        Groups of format 1 (hpcinv 0.1) come back in format 2's nesting.
 
         Falls back past damaged groups, logging which; raises ``CheckpointError`` if none.
         """
@@ -148,7 +156,12 @@ class CheckpointStore:
                 continue
             if problems:
                 log.warning("resuming from iteration %d instead of a damaged newer one", i)
-            return arrays, attrs
+            if attrs.get("format") == FORMAT_2:
+                return unflatten_state(arrays, attrs["values"]), attrs
+            if "meta" in attrs:  # format 1: no format attribute on the group
+                return state_from_format_1(arrays, attrs["meta"]), attrs
+            raise CheckpointError(f"{self.path / f'iter-{i:08d}'}: unknown checkpoint format "
+                                  f"{attrs.get('format')!r}; a newer hpcinv wrote it")
         detail = "; ".join(problems) if problems else "no complete checkpoint"
         raise CheckpointError(f"{self.path}: no usable checkpoint ({detail})")
 

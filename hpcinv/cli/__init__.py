@@ -27,15 +27,24 @@ EXIT_USER_ERROR = 2
 log = logging.getLogger("hpcinv")
 
 
-def main(argv: list[str] | None = None) -> int:
-    from hpcinv.driver.run import catch_walltime_signal_early
+def main(argv: list[str] | None = None, **driver_options) -> int:
+    """Run the command ``argv`` (default: the process's arguments); the exit code.
+
+    ``driver_options`` go to ``hpcinv.run``/``hpcinv.resume`` for the run commands (e.g.
+    ``before_checkpoint_rename`` in crash-safety tests)."""
+    from hpcinv.driver.signals import catch_walltime_signal_early
 
     catch_walltime_signal_early()
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.version:
+        return _print_version(args.verbose)
+    if args.command is None:
+        parser.error("a command is required")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)
+    args.driver_options = driver_options
     try:
         return args.func(args)
     except RunInterrupted as exc:
@@ -46,55 +55,26 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
 
 
-def _cluster_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("cluster (default: serial, in this process)")
-    g.add_argument("--workers", type=int, default=0,
-                   help="start a local Dask cluster of N worker processes (0: serial)")
-    g.add_argument("--threads-per-worker", type=int, default=None,
-                   help="BLAS/MUMPS threads per worker (default: cores / workers)")
-    g.add_argument("--scheduler-address", help="connect to a running Dask scheduler")
-    g.add_argument("--scheduler-file", help="connect through a Dask scheduler file")
-    g.add_argument("--connect-timeout", type=float, default=60.0,
-                   help="seconds to wait for the scheduler (default 60)")
-    s = p.add_argument_group(
-        "SLURM (--slurm: --workers N worker jobs through dask-jobqueue, --threads-per-worker "
-        "CPUs each; settings from these flags, else the config's [slurm], else the site "
-        "profile, else defaults)")
-    s.add_argument("--slurm", action="store_true", help="submit the workers as SLURM jobs")
-    s.add_argument("--slurm-runner", action="store_true",
-                   help="one allocation: run as every task of `srun -n N` (task 0 scheduler, "
-                        "task 1 driver, the rest workers)")
-    s.add_argument("--site", help="site profile: a TOML file with a [slurm] table (default: "
-                   "$HPCINV_SITE)")
-    s.add_argument("--slurm-partition", help="partition of the worker jobs")
-    s.add_argument("--slurm-account", help="account of the worker jobs")
-    s.add_argument("--slurm-memory", help="memory per worker job (default 4GiB)")
-    s.add_argument("--slurm-walltime",
-                   help="time limit per worker job (default 01:00:00); workers leave 5 min "
-                        "before it")
-    s.add_argument("--slurm-directive", action="append", default=[],
-                   help="extra #SBATCH directive, e.g. --slurm-directive='--constraint=cpu' "
-                        "(repeatable)")
-    s.add_argument("--slurm-prologue", action="append", default=[],
-                   help="shell line run before each worker, e.g. 'module load mumps' "
-                        "(repeatable)")
-    s.add_argument("--slurm-wait-seconds", type=float,
-                   help="give up if the workers have not joined by then (default 300)")
-    s.add_argument("--slurm-scheduler-host", help="address the scheduler binds (default: "
-                   "this host's); 127.0.0.1 for a one-node Slurm")
-    s.add_argument("--slurm-no-tls", action="store_true",
-                   help="plain TCP instead of TLS with per-run certificates (not on shared "
-                        "clusters: anyone reaching the port could run code as you)")
+def _print_version(verbose: bool) -> int:
+    print(f"hpcinv {__version__}")
+    if verbose:
+        from hpcinv.report.versions import Report
+
+        print(Report())
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
     from hpcinv.cli import commands, data
+    from hpcinv.cli.options import cluster_options
 
     parser = argparse.ArgumentParser(
         prog="hpcinv", description="DC resistivity inversion with a deep image prior.")
-    parser.add_argument("--version", action="version", version=f"hpcinv {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="store_true",
+                        help="print the version (with --verbose: of everything it runs on)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging; with --version, the versions report")
+    sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("forward", help="simulate the configured survey and write its data",
                        description="Simulate the survey of CONFIG on its true model (with the "
@@ -116,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="continue the run that DIR holds (as `hpcinv resume`, with CONFIG)")
     p.add_argument("--force", action="store_true",
                    help="with --resume: accept harmless config changes")
-    _cluster_options(p)
+    cluster_options(p)
     p.set_defaults(func=commands.run)
 
     p = sub.add_parser(
@@ -148,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="seconds before the time limit that the driver checkpoints (default: "
                         "slurm.signal_lead_seconds, 300)")
     p.add_argument("--job-name", help="job name (default: hpcinv-CONFIG)")
-    _cluster_options(p)
+    cluster_options(p)
     p.set_defaults(func=commands.submit)
 
     p = sub.add_parser("resume", help="continue a run from its latest checkpoint",
@@ -160,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, help="run until this many iterations in total")
     p.add_argument("--force", action="store_true",
                    help="accept harmless config changes (iterations, checkpoint interval)")
-    _cluster_options(p)
+    cluster_options(p)
     p.set_defaults(func=commands.resume)
 
     p = sub.add_parser("plan", help="print tiles and memory estimates as JSON, without solving",
@@ -175,10 +155,12 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.plan)
 
     p = sub.add_parser("export", help="write the latest model as CSV",
-                       description="Write the run's latest model, one row per cell centre: "
-                       "x,y,z,log_conductivity (2D: x,z,log_conductivity).")
+                       description="Write the run's latest model in the format the extension "
+                       "of --out names. CSV: one row per cell centre, x,y,z,log_conductivity "
+                       "(2D: x,z,log_conductivity).")
     p.add_argument("run_dir", help="run directory")
-    p.add_argument("--out", required=True, help="CSV file")
+    p.add_argument("--out", required=True, help="output file; its extension names the format "
+                   "(.csv)")
     p.set_defaults(func=commands.export)
 
     p = sub.add_parser("report", help="draw the run's figures into DIR/figures")

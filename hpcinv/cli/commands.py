@@ -7,10 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hpcinv.config import load_config
-from hpcinv.problem import build_problem
+from hpcinv import driver
+from hpcinv.cli.options import cluster_from_args, slurm_settings_from_args
+from hpcinv.config import load_config, memory_bytes
+from hpcinv.driver.runs import clear_run
 from hpcinv.errors import HpcinvError
-from hpcinv.report.rundir import RunDirectory, atomic_write
+from hpcinv.files import atomic_write
+from hpcinv.problem import build_problem
+from hpcinv.report.export import export_model
+from hpcinv.report.rundir import RunDirectory
 from hpcinv.survey import REMOTE
 
 log = logging.getLogger("hpcinv")
@@ -28,51 +33,28 @@ def forward(args) -> int:
 
 
 def run(args) -> int:
-    from hpcinv.driver.run import ClusterChoice, run_inversion
-
     config = load_config(args.config)
-    if args.iterations is not None and args.iterations < 0:
-        raise HpcinvError(f"--iterations {args.iterations}: give 0 or more")
-    run_dir = RunDirectory(args.out)
-    cluster = ClusterChoice.from_args(args, config)
-    cluster.validate()
-    cluster.join_runner(run_dir.path)  # --slurm-runner: only the driver task goes on
+    cluster = cluster_from_args(args, config)
     if args.resume:
-        from hpcinv.driver.run import resume_run
-
-        summary = resume_run(run_dir, config=config, iterations=args.iterations,
-                             force=args.force, cluster=cluster)
-        _log_done(summary, run_dir)
-        return 0
-    if run_dir.holds_a_run() and not args.overwrite:
-        raise HpcinvError(f"{run_dir.path} already holds a run; choose another --out, pass "
-                          f"--resume to continue it or --overwrite to replace it")
-    if args.overwrite:
-        _clear_run(run_dir)
-    summary = run_inversion(config, run_dir, iterations=args.iterations,
-                            config_text=Path(args.config).read_text(), cluster=cluster)
-    _log_done(summary, run_dir)
+        result = driver.resume(args.out, config=config, iterations=args.iterations,
+                               force=args.force, cluster=cluster, **args.driver_options)
+    else:
+        result = driver.run(config, args.out, iterations=args.iterations,
+                            overwrite=args.overwrite, cluster=cluster, **args.driver_options)
+    _log_done(result)
     return 0
 
 
 def resume(args) -> int:
-    from hpcinv.driver.run import ClusterChoice, load_run_config, resume_run
-
-    if args.iterations is not None and args.iterations < 0:
-        raise HpcinvError(f"--iterations {args.iterations}: give 0 or more")
     run_dir = RunDirectory(args.run_dir)
-    config = load_run_config(run_dir) if run_dir.config_file.exists() else None
-    cluster = ClusterChoice.from_args(args, config)
-    cluster.validate()
-    cluster.join_runner(run_dir.path)  # --slurm-runner: only the driver task goes on
-    summary = resume_run(run_dir, iterations=args.iterations, force=args.force,
-                         cluster=cluster)
-    _log_done(summary, run_dir)
+    config = driver.load_run_config(run_dir) if run_dir.config_file.exists() else None
+    result = driver.resume(run_dir.path, iterations=args.iterations, force=args.force,
+                           cluster=cluster_from_args(args, config), **args.driver_options)
+    _log_done(result)
     return 0
 
 
 def submit(args) -> int:
-    from hpcinv.driver.run import slurm_settings_from_args
     from hpcinv.cli.submit import (build_driver_job, forwarded_options,
                                    render_driver_script, sbatch)
 
@@ -98,7 +80,7 @@ def submit(args) -> int:
         print(script, end="")
         return 0
     if args.overwrite:
-        _clear_run(run_dir)  # else the script would resume the old checkpoint
+        clear_run(run_dir)  # else the script would resume the old checkpoint
     run_dir.path.mkdir(parents=True, exist_ok=True)
     script_path = Path(job.script_path)
     atomic_write(script_path, lambda tmp: tmp.write_text(script))
@@ -110,31 +92,21 @@ def submit(args) -> int:
     return 0
 
 
-def _log_done(summary, run_dir) -> None:
+def _log_done(result: driver.Result) -> None:
+    summary = result.summary
     mae = summary["mae_core"]
     log.info("done: %d iterations, chi %.3f%s -> %s", summary["iterations"], summary["chi"],
-             "" if mae is None else f", MAE(core) {mae:.3f}", run_dir.summary_file)
-
-
-def _clear_run(run_dir: RunDirectory) -> None:
-    """--overwrite: remove the previous run's outputs (only hpcinv's own files)."""
-    import shutil
-
-    for path in (run_dir.summary_file, run_dir.result_file, run_dir.stage1_file):
-        path.unlink(missing_ok=True)
-    shutil.rmtree(run_dir.checkpoint_path, ignore_errors=True)
-    shutil.rmtree(run_dir.figures, ignore_errors=True)
+             "" if mae is None else f", MAE(core) {mae:.3f}", result.run_dir.summary_file)
 
 
 def plan(args) -> int:
     import dataclasses
     import json
 
-    from hpcinv.engine.plan import parse_memory
     from hpcinv.engine.plan import plan as make_plan
 
     config = load_config(args.config)
-    memory = parse_memory(args.worker_memory) if args.worker_memory else None
+    memory = memory_bytes(args.worker_memory, "--worker-memory") if args.worker_memory else None
     problem = build_problem(config, with_data=False)  # geometry only: no solve
 
     def tiles_for(n):
@@ -149,21 +121,8 @@ def plan(args) -> int:
 
 
 def export(args) -> int:
-    result = RunDirectory(args.run_dir).read_result()
-    centres, model = result["cell_centers"], result["model"]
-    active = result.get("active")
-    if active is not None:  # air cells are fixed, not part of the model
-        keep = active.astype(bool)
-        centres, model = centres[keep], model[keep]
-    if result.get("origin") is not None:  # field data: back to the file's coordinates
-        centres = centres + result["origin"]
-    names = ["x", "z"] if centres.shape[1] == 2 else ["x", "y", "z"]
-    table = np.column_stack([centres, model])
-    out = Path(args.out)
-    atomic_write(out, lambda tmp: np.savetxt(tmp, table, delimiter=",", comments="",
-                                             header=",".join(names + ["log_conductivity"]),
-                                             fmt="%.8g"))
-    log.info("wrote %d cells to %s", len(model), out)
+    rows = export_model(RunDirectory(args.run_dir).read_result(), args.out)
+    log.info("wrote %d cells to %s", rows, args.out)
     return 0
 
 
@@ -179,7 +138,7 @@ def data_columns(problem) -> dict[str, np.ndarray]:
     """Electrode coordinates (NaN for a remote pole), data and uncertainty, one row per datum."""
     survey = problem.survey
     axes = "xz" if survey.dim == 2 else "xyz"
-    origin = np.zeros(survey.dim) if problem.origin is None else problem.origin
+    origin = np.zeros(survey.dim) if problem.info.origin is None else problem.info.origin
     cols = {}
     for k, label in enumerate("abmn"):
         idx = survey.abmn[:, k]

@@ -9,6 +9,7 @@ itself (``scontrol requeue``; ``sbatch`` of the saved script where requeueing is
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import subprocess
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from hpcinv.config import memory_bytes
 from hpcinv.errors import HpcinvError
 
 SCRIPT_NAME = "hpcinv-driver.sbatch"
@@ -98,15 +100,10 @@ def _directives(job: DriverJob) -> list[str]:
 
 
 def _slurm_memory(memory: str, per: int = 1) -> str:
-    """Slurm's --mem value (MiB, or with its K/M/G/T suffix) of '8GiB', '8G', '8000M', ..."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?\s*", memory, re.IGNORECASE)
-    if not m:
-        raise HpcinvError(f"memory {memory!r}: write it like 8GiB, 8G or 8000M")
-    scale = {"": 1 / 2**20, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}[m.group(2).upper()]
-    if not m.group(2) and not m.group(3):
-        scale = 1  # a bare number is MiB, as in Slurm
-    mib = float(m.group(1)) * scale / per
-    return f"{max(1, int(mib))}M"
+    """Slurm's --mem value in MiB of a memory size read as Dask reads it ('8GiB' = 8192M,
+    '8GB' = 7630M: ``hpcinv.config.memory_bytes``), divided by ``per`` (--mem-per-cpu)."""
+    mib = memory_bytes(memory, "memory") / 2 ** 20 / per
+    return f"{max(1, math.ceil(mib))}M"
 
 
 def build_driver_job(args, settings, run_options, resume_options) -> DriverJob:

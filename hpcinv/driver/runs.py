@@ -1,361 +1,112 @@
-"""``hpcinv run``: problem -> executor -> inversion -> summary.json and result.npz."""
+"""``hpcinv.run`` and ``hpcinv.resume``: a problem, an executor, an inversion, checkpoints and
+the summary, wired once for the Python API and the command line alike.
+
+A DIP run checkpoints every ``checkpoint.every`` iterations, on SIGTERM/SIGUSR1 (then it
+stops with ``RunInterrupted``, exit code 75 on the command line) and at the end; after every
+checkpoint it rewrites ``summary.json`` and ``result.npz``. ``resume`` continues from the
+latest complete checkpoint exactly as an uninterrupted run would have.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
-import signal
-import sys
-import threading
+import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
-from hpcinv.config import RunConfig
-from hpcinv.engine import SerialExecutor
-from hpcinv.problem import build_problem
+from hpcinv.checkpoint import CheckpointStore
+from hpcinv.config import (RunConfig, config_changes, config_from_dict, dump_toml,
+                           load_config)
+from hpcinv.driver.cluster import ClusterChoice, make_executor
+from hpcinv.driver.progress import Progress
+from hpcinv.driver.result import Result, result_arrays
+from hpcinv.driver.signals import StopSignals
+from hpcinv.engine import Executor
 from hpcinv.errors import CheckpointError, HpcinvError, InversionError, RunInterrupted
+from hpcinv.inversion import DipInversion, IterationRecord
+from hpcinv.problem import Problem, build_problem
 from hpcinv.report.rundir import RunDirectory
 from hpcinv.report.summary import build_summary
+from hpcinv.report.versions import versions
 
 log = logging.getLogger("hpcinv")
 
-
-def result_arrays(problem, model, dpred, history: dict) -> dict:
-    """What result.npz holds (see ``RunDirectory``)."""
-    arrays = {
-        "model": model, "dpred": dpred, "dobs": problem.dobs,
-        "uncertainty": problem.uncertainty, "cell_centers": problem.model_grid.cell_centers,
-        "electrodes": problem.survey.electrodes, "abmn": problem.survey.abmn,
-        "mesh_origin": problem.mesh.origin, "true_model": problem.true_model,
-        "core_mask": problem.core_mask,
-        # field data: add origin to local coordinates for the file's; air cells are inactive
-        "origin": problem.origin, "active": problem.active, "overlay": problem.overlay,
-    }
-    for i, h in enumerate(problem.mesh.h):
-        arrays[f"mesh_h{i}"] = h
-    for key, values in history.items():
-        arrays[f"history_{key}"] = np.asarray(values, float)
-    return arrays
+Hook = Callable[[DipInversion, IterationRecord], None]
 
 
-class _Progress:
-    """A progress bar on a terminal, a log line every ~5% otherwise (batch jobs)."""
+def run(config: RunConfig | str | Path, out: str | Path, *, iterations: int | None = None,
+        workers: int = 0, threads_per_worker: int | None = None,
+        scheduler_address: str | None = None, scheduler_file: str | None = None,
+        client=None, cluster: ClusterChoice | None = None, overwrite: bool = False,
+        hooks: Sequence[Hook] = (),
+        before_checkpoint_rename: Callable[[], None] | None = None) -> Result:
+    """Run the inversion ``config`` (a ``RunConfig`` or a run file's path) into the run
+    directory ``out``; returns its ``Result``.
 
-    def __init__(self, mode: str, total: int, start: int):
-        if mode == "auto":
-            mode = "bar" if sys.stderr.isatty() else "log"
-        self.mode, self.total = mode, total
-        self.every = max(1, total // 20)
-        self.bar = None
-        if mode == "bar":
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=start, unit="it", file=sys.stderr,
-                            dynamic_ncols=True)
-
-    def __call__(self, inv, rec) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(chi=f"{rec.chi:.3f}", s_per_it=f"{rec.seconds:.2f}",
-                                 refresh=False)
-            self.bar.update(1)
-        elif self.mode == "log" and (inv.iteration % self.every == 0
-                                     or inv.iteration == self.total):
-            log.info("iteration %d/%d: chi %.3f, beta %.3g, %.2f s/it", inv.iteration,
-                     self.total, rec.chi, rec.beta, rec.seconds)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
-def slurm_settings_from_args(args, config: RunConfig | None, *, worker_flags: bool = True):
-    """The SLURM settings for this command: flags over the config over the site profile.
-
-    ``worker_flags=False`` leaves out --slurm-directive/--slurm-prologue (worker-job lines),
-    for the driver job of ``hpcinv submit``."""
-    from hpcinv.config import load_site_profile, slurm_settings
-
-    site_path = getattr(args, "site", None) or os.environ.get("HPCINV_SITE")
-    site = load_site_profile(site_path) if site_path else None
-    overrides = {
-        "partition": getattr(args, "slurm_partition", None),
-        "account": getattr(args, "slurm_account", None),
-        "worker_memory": getattr(args, "slurm_memory", None),
-        "worker_walltime": getattr(args, "slurm_walltime", None),
-        "directives": tuple(getattr(args, "slurm_directive", ()) or ()) if worker_flags else (),
-        "prologue": tuple(getattr(args, "slurm_prologue", ()) or ()) if worker_flags else (),
-        "wait_seconds": getattr(args, "slurm_wait_seconds", None),
-        "scheduler_host": getattr(args, "slurm_scheduler_host", None),
-        "tls": False if getattr(args, "slurm_no_tls", False) else None,
-    }
-    return slurm_settings(config, site, overrides)
-
-
-@dataclass
-class ClusterChoice:
-    """Where tiles run: serial (workers 0), a local cluster, an existing scheduler, SLURM
-    worker jobs (``slurm``) or the tasks of one allocation (``runner``)."""
-
-    workers: int = 0
-    threads_per_worker: int | None = None
-    scheduler_address: str | None = None
-    scheduler_file: str | None = None
-    connect_timeout: float = 60.0
-    #: submit the workers as SLURM jobs with these ``SlurmWorkers`` settings (``--slurm``)
-    slurm: dict | None = None
-    #: ``--slurm-runner``: {"tls": bool, "wait_seconds": float}
-    runner: dict | None = None
-    #: a cluster joined before the run started (the driver task of ``--slurm-runner``)
-    handle: object | None = None
-
-    @classmethod
-    def from_args(cls, args, config: RunConfig | None = None) -> "ClusterChoice":
-        slurm = runner = None
-        wants_slurm = getattr(args, "slurm", False)
-        wants_runner = getattr(args, "slurm_runner", False)
-        if wants_slurm or wants_runner:
-            s = slurm_settings_from_args(args, config)
-            if wants_slurm:
-                slurm = {"partition": s.partition or None, "account": s.account or None,
-                         "memory": s.worker_memory, "walltime": s.worker_walltime,
-                         "job_directives": s.directives, "prologue": s.prologue,
-                         "wait_seconds": s.wait_seconds,
-                         "scheduler_host": s.scheduler_host or None, "tls": s.tls}
-            if wants_runner:
-                runner = {"tls": s.tls, "wait_seconds": s.wait_seconds}
-        return cls(getattr(args, "workers", 0) or 0, getattr(args, "threads_per_worker", None),
-                   getattr(args, "scheduler_address", None),
-                   getattr(args, "scheduler_file", None),
-                   getattr(args, "connect_timeout", 60.0), slurm, runner)
-
-    def validate(self) -> None:
-        if self.workers < 0:
-            raise HpcinvError(f"--workers {self.workers}: give 0 (serial) or more")
-        if self.threads_per_worker is not None and self.threads_per_worker < 1:
-            raise HpcinvError(f"--threads-per-worker {self.threads_per_worker}: give 1 or more")
-        chosen = [bool(self.workers), bool(self.scheduler_address), bool(self.scheduler_file),
-                  self.runner is not None]
-        if sum(chosen) > 1:
-            raise HpcinvError("choose one of --workers, --scheduler-address, --scheduler-file, "
-                              "--slurm-runner (the runner's workers are the srun tasks)")
-        if self.slurm is not None and self.workers < 1:
-            raise HpcinvError("--slurm needs --workers N (the number of worker jobs, >= 1)")
-
-    def join_runner(self, run_path) -> None:
-        """``--slurm-runner``: the scheduler and worker tasks serve here and exit; the driver
-        task returns with the cluster joined. Call before touching the run directory."""
-        if self.runner is None or self.handle is not None:
-            return
-        from hpcinv.engine.slurm_runner import slurm_runner
-
-        self.handle = slurm_runner(run_path, **self.runner)
-
-
-def make_executor(problem, choice: ClusterChoice, run_path=None):
-    """(executor, cluster handle or None) for ``choice``; SLURM's TLS certificates go to
-    ``run_path`` (shared with the compute nodes)."""
+    Where tiles run: serially (``workers=0``), on a local Dask cluster of ``workers``
+    processes with ``threads_per_worker`` CPUs each, on a running scheduler
+    (``scheduler_address``/``scheduler_file``), on the workers of a Dask ``client`` you hold,
+    or as ``cluster`` says (SLURM). None of these changes the numbers: the run file's
+    ``physics.threads`` and ``network.threads`` fix what they depend on.
+    ``iterations`` overrides inversion.iterations; ``overwrite`` replaces a run that ``out``
+    holds; ``hooks`` are called after every DIP iteration with (inversion, record);
+    ``before_checkpoint_rename`` between writing a checkpoint and renaming it into place.
+    """
+    config = _as_config(config)
+    _check_iterations(iterations)
+    run_dir = RunDirectory(out)
+    choice = cluster or ClusterChoice(workers, threads_per_worker, scheduler_address,
+                                      scheduler_file, client=client)
     choice.validate()
-    if choice.runner is not None:
-        choice.join_runner(run_path)
-    if choice.handle is None and not (choice.workers or choice.scheduler_address
-                                      or choice.scheduler_file):
-        return SerialExecutor(problem), None
-    from hpcinv.engine.cluster import SlurmWorkers, connect, local_cluster, slurm_cluster
-    from hpcinv.engine.dask_executor import DaskExecutor
-
-    if choice.handle is not None:
-        handle = choice.handle
-    elif choice.slurm is not None:
-        spec = SlurmWorkers(jobs=choice.workers, cores=choice.threads_per_worker or 1,
-                            log_directory=str(Path(run_path or ".") / "slurm-logs"),
-                            **choice.slurm)
-        handle = slurm_cluster(spec, shared_directory=str(run_path or "."))
-    elif choice.workers:
-        handle = local_cluster(choice.workers, choice.threads_per_worker)
-    else:
-        handle = connect(choice.scheduler_address, choice.scheduler_file,
-                         timeout=choice.connect_timeout)
-    print(f"hpcinv: Dask dashboard: {handle.dashboard_link}", file=sys.stderr)
-    try:
-        return DaskExecutor(problem, handle.client), handle
-    except BaseException:
-        handle.close()
-        raise
-
-
-def run_inversion(config: RunConfig, run_dir: RunDirectory, *, iterations: int | None = None,
-                  config_text: str = "", cluster: ClusterChoice | None = None) -> dict:
-    """Run the configured inversion into ``run_dir``; returns the final summary."""
+    choice.join_runner(run_dir.path)  # --slurm-runner: only the driver task goes on
+    if run_dir.holds_a_run():
+        if not overwrite:
+            raise HpcinvError(f"{run_dir.path} already holds a run; choose another --out, "
+                              f"pass --resume to continue it or --overwrite to replace it")
+        clear_run(run_dir)
     t_start = time.perf_counter()
     problem = build_problem(config)
     run_dir.path.mkdir(parents=True, exist_ok=True)
-    run_dir.write_config(config_text, source=config.path)
+    run_dir.write_config(_config_text(config), source=config.path)
     if config.inversion.kind == "conventional":
-        return _run_conventional(problem, config, run_dir, t_start)
-    executor, handle = make_executor(problem, cluster or ClusterChoice(), run_dir.path)
-    try:
-        return _run_dip(problem, executor, config, run_dir, iterations, t_start)
-    finally:
-        executor.close()
-        if handle is not None:
-            handle.close()
+        _run_conventional(problem, config, run_dir, t_start)
+    else:
+        _run_dip_on(problem, config, run_dir, choice, iterations, t_start, None, hooks,
+                    before_checkpoint_rename)
+    return Result(run_dir.path)
 
 
-_early_signals: list[int] = []
+def resume(out: str | Path, *, iterations: int | None = None, force: bool = False,
+           config: RunConfig | str | Path | None = None, workers: int = 0,
+           threads_per_worker: int | None = None, scheduler_address: str | None = None,
+           scheduler_file: str | None = None, client=None,
+           cluster: ClusterChoice | None = None, hooks: Sequence[Hook] = (),
+           before_checkpoint_rename: Callable[[], None] | None = None) -> Result:
+    """Continue the run in ``out`` from its latest complete checkpoint until ``iterations``
+    in total (default: the run file's); returns its ``Result``.
 
-
-def catch_walltime_signal_early() -> None:
-    """Record SIGUSR1 from process start on: its default action kills the process, and a
-    batch job's walltime warning may arrive while the problem is still being built. The
-    inversion loop acts on it at its first iteration."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGUSR1, lambda signum, frame: _early_signals.append(signum))
-
-
-class _Signals:
-    """SIGTERM and SIGUSR1 (what SLURM sends before the walltime with --signal) set a flag;
-    the loop checkpoints after the current iteration and stops cleanly."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
-
-    def __init__(self):
-        self.received: int | None = None
-        self._old = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._old[sig] = signal.signal(sig, self._handle)
-        if _early_signals:
-            self.received = _early_signals.pop()
-        return self
-
-    def _handle(self, signum, frame):
-        self.received = signum
-
-    def __exit__(self, *exc):
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
-def _run_dip(problem, executor, config, run_dir, iterations, t_start, resume=None) -> dict:
-    from hpcinv.checkpoint import CheckpointStore, capture_state, restore_state
-    from hpcinv.inversion import DipInversion
-
-    inv = DipInversion(problem, executor, config)
-    log.info("DIP inversion of %s: %d data, %d cells, %s network (%d weights) on %s, "
-             "%d tile(s), solver %s", problem.name, problem.n_data, problem.model_grid.n_cells,
-             type(inv.net).__name__, inv.net.n_weights(), inv.device, len(problem.tiles),
-             problem.solver)
-    cc = config.checkpoint
-    store = CheckpointStore(run_dir.checkpoint_path, keep_last=cc.keep_last,
-                            keep_every=cc.keep_every)
-    pause = float(os.environ.get("HPCINV_CHECKPOINT_PAUSE", "0") or 0)
-    if pause:  # crash-safety tests: widen the window between writing and renaming
-        store.before_rename = lambda: time.sleep(pause)
-    if resume is not None:
-        restore_state(inv, resume[0], resume[1]["meta"])
-        log.info("resumed at iteration %d", inv.iteration)
-    elif config.inversion.pretrain:
-        inv.pretrain(run_dir.stage1_file)
-    total = config.inversion.iterations if iterations is None else iterations
-    fact_per_it, fact_per_tile = [], []
-    last = {"total": 0, "tiles": {}}
-
-    def count_factorizations(inv, rec):
-        c = executor.counters()
-        fact_per_it.append(c["factorizations"] - last["total"])
-        per_tile = c["per_tile_factorizations"]
-        fact_per_tile.append(max(per_tile[i] - last["tiles"].get(i, 0) for i in per_tile))
-        last["total"], last["tiles"] = c["factorizations"], dict(per_tile)
-
-    def save(rec, final=False, stopped="running"):
-        """Checkpoint, then result.npz and summary.json (DESIGN: after every checkpoint)."""
-        arrays, meta = capture_state(inv)
-        store.save(inv.iteration, arrays, meta, config.raw, config.sha256)
-        model = arrays["model"]
-        if final:
-            dpred = executor.predict(model)
-            r = (dpred - problem.dobs) / problem.uncertainty
-            phi_d = 0.5 * float(r @ r)
-        else:  # between saves: the misfit of the last (dropout-on) iterate
-            dpred = np.full(problem.n_data, np.nan)
-            phi_d = rec.phi_d if rec is not None else float("nan")
-        summary = build_summary(
-            kind="dip", iterations=inv.iteration, phi_d=phi_d, n_data=problem.n_data,
-            history=inv.history.as_dict(), model=model, true_model=problem.true_model,
-            core_mask=problem.core_mask, n_tiles=len(problem.tiles),
-            n_workers=executor.n_workers, device=str(inv.device),
-            config_sha256=config.sha256, solve_seconds=_solve_seconds(executor),
-            factorizations_per_iteration=fact_per_it,
-            factorizations_per_tile_per_iteration=fact_per_tile, stopped=stopped,
-            wall_seconds=time.perf_counter() - t_start,
-            extra={"network": type(inv.net).__name__, "n_weights": inv.net.n_weights(),
-                   "problem": problem.name, "checkpoint_iteration": inv.iteration,
-                   "learning_rate": {"schedule": config.inversion.lr_schedule,
-                                     "final": inv.optimizer.param_groups[0]["lr"],
-                                     "cut_after_iterations": list(inv.lr_schedule.cuts)},
-                   **_field_notes(problem)})
-        summary["timing"]["per_tile_seconds_last_iteration"] = {
-            str(i): round(t, 4)
-            for i, t in getattr(executor, "last_seconds", {}).get("per_tile", {}).items()}
-        run_dir.write_result(result_arrays(problem, model, dpred, inv.history.as_dict()))
-        run_dir.write_summary(summary)
-        return summary
-
-    with _Signals() as signals:
-        def checkpoint_hook(inv, rec):
-            if signals.received is not None:
-                name = signal.Signals(signals.received).name
-                save(rec, stopped=f"interrupted by {name}")
-                raise RunInterrupted(
-                    f"received {name}: checkpointed at iteration {inv.iteration} in "
-                    f"{store.path}; continue with `hpcinv resume {run_dir.path}`")
-            if inv.iteration % cc.every == 0 and inv.iteration < total:
-                save(rec)
-
-        progress = _Progress(config.output.progress, total, inv.iteration)
-        try:
-            stopped = inv.run(total, hooks=[count_factorizations, progress, checkpoint_hook])
-        except InversionError as exc:
-            progress.close()
-            save(None, final=True, stopped=f"error: {exc}")
-            raise
-        finally:
-            progress.close()
-        return save(None, final=True, stopped=stopped)
-
-
-def load_run_config(run_dir: RunDirectory) -> RunConfig:
-    """DIR/config.toml, with its relative paths (problem.data, mesh.topography,
-    report.overlay) resolved against the run file it was copied from, as the run did."""
-    import dataclasses
-
-    from hpcinv.config import load_config
-
-    config = load_config(run_dir.config_file)
-    source = run_dir.config_source()
-    return config if source is None else dataclasses.replace(config, path=str(source))
-
-
-def resume_run(run_dir: RunDirectory, *, config: RunConfig | None = None,
-               iterations: int | None = None, force: bool = False,
-               cluster: ClusterChoice | None = None) -> dict:
-    """Continue the run in ``run_dir`` from its latest complete checkpoint."""
-    from hpcinv.checkpoint import CheckpointStore
-    from hpcinv.config import config_changes, config_from_dict, load_config
-
+    The run file is DIR/config.toml (or ``config``); changes that alter the iterates since
+    the checkpoint are refused, harmless ones (iterations, checkpoint cadence, tiles,
+    thread counts, ...) need ``force``. Cluster arguments as for ``run``.
+    """
+    _check_iterations(iterations)
+    run_dir = RunDirectory(out)
+    choice = cluster or ClusterChoice(workers, threads_per_worker, scheduler_address,
+                                      scheduler_file, client=client)
+    choice.validate()
+    choice.join_runner(run_dir.path)
     store = CheckpointStore(run_dir.checkpoint_path)
     if not store.exists():
         raise CheckpointError(f"{run_dir.path}: no checkpoint.zarr to resume from; start the "
                               f"run with `hpcinv run CONFIG --out {run_dir.path}`")
     store.clean_stale()
-    arrays, attrs = store.load_latest()
+    state, attrs = store.load_latest()
     saved = config_from_dict(attrs["config"])
-    current = config or load_run_config(run_dir)
+    current = _as_config(config) if config is not None else load_run_config(run_dir)
     matter, harmless = config_changes(saved, current)
     if matter:
         raise CheckpointError(
@@ -367,29 +118,181 @@ def resume_run(run_dir: RunDirectory, *, config: RunConfig | None = None,
                               "to resume with them")
     t_start = time.perf_counter()
     problem = build_problem(current)
-    executor, handle = make_executor(problem, cluster or ClusterChoice(), run_dir.path)
+    _run_dip_on(problem, current, run_dir, choice, iterations, t_start, state, hooks,
+                before_checkpoint_rename)
+    return Result(run_dir.path)
+
+
+def load_run_config(run_dir: RunDirectory) -> RunConfig:
+    """DIR/config.toml, with its relative paths (problem.data, mesh.topography,
+    report.overlay) resolved against the run file it was copied from, as the run did."""
+    config = load_config(run_dir.config_file)
+    source = run_dir.config_source()
+    return config if source is None else dataclasses.replace(config, path=str(source))
+
+
+def clear_run(run_dir: RunDirectory) -> None:
+    """Remove a previous run's outputs (only hpcinv's own files) from ``run_dir``."""
+    for path in (run_dir.summary_file, run_dir.result_file, run_dir.stage1_file):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(run_dir.checkpoint_path, ignore_errors=True)
+    shutil.rmtree(run_dir.figures, ignore_errors=True)
+
+
+def _as_config(config: RunConfig | str | Path) -> RunConfig:
+    return config if isinstance(config, RunConfig) else load_config(config)
+
+
+def _check_iterations(iterations: int | None) -> None:
+    if iterations is not None and iterations < 0:
+        raise HpcinvError(f"--iterations {iterations}: give 0 or more")
+
+
+def _config_text(config: RunConfig) -> str:
+    """The run file as given when ``config`` is that file's content, else its TOML."""
+    if config.path is not None and Path(config.path).is_file():
+        loaded = load_config(config.path)
+        if loaded.sha256 == config.sha256:
+            return Path(config.path).read_text()
+    return dump_toml(config.raw)
+
+
+def _run_dip_on(problem: Problem, config: RunConfig, run_dir: RunDirectory,
+                choice: ClusterChoice, iterations: int | None, t_start: float,
+                state: dict | None, hooks: Sequence[Hook],
+                before_rename: Callable[[], None] | None) -> dict:
+    executor, handle = make_executor(problem, choice, run_dir.path, config.physics.threads)
     try:
-        return _run_dip(problem, executor, current, run_dir, iterations, t_start,
-                        resume=(arrays, attrs))
+        return DipRun(problem, executor, config, run_dir, t_start,
+                      before_rename=before_rename).run(iterations, state, hooks)
     finally:
         executor.close()
         if handle is not None:
             handle.close()
 
 
-def _field_notes(problem) -> dict:
+class DipRun:
+    """One DIP run into a run directory: checkpoint cadence, signals, factorization
+    accounting, result.npz and summary.json."""
+
+    def __init__(self, problem: Problem, executor: Executor, config: RunConfig,
+                 run_dir: RunDirectory, t_start: float,
+                 before_rename: Callable[[], None] | None = None):
+        self.problem, self.executor, self.config, self.run_dir = (problem, executor, config,
+                                                                  run_dir)
+        self.t_start = t_start
+        self.inv = DipInversion(problem, executor, config)
+        cc = config.checkpoint
+        self.store = CheckpointStore(run_dir.checkpoint_path, keep_last=cc.keep_last,
+                                     keep_every=cc.keep_every, before_rename=before_rename)
+        self.factorizations_per_iteration: list[int] = []
+        self.factorizations_per_tile: list[int] = []
+        self._last_counts: tuple[int, dict] = (0, {})
+        self.versions = versions()
+
+    def run(self, iterations: int | None, state: dict | None, hooks: Sequence[Hook]) -> dict:
+        inv, problem = self.inv, self.problem
+        log.info("DIP inversion of %s: %d data, %d cells, %s network (%d weights) on %s, "
+                 "%d tile(s), solver %s, %d worker(s); threads: network %d, physics %d",
+                 problem.name, problem.n_data, problem.model_grid.n_cells,
+                 type(inv.net).__name__, inv.net.n_weights(), inv.device, len(problem.tiles),
+                 problem.solver, self.executor.n_workers, self.config.network.threads,
+                 self.config.physics.threads)
+        if state is not None:
+            inv.load_state_dict(state)
+            log.info("resumed at iteration %d", inv.iteration)
+        elif self.config.inversion.pretrain:
+            inv.pretrain(self.run_dir.stage1_file)
+        total = self.config.inversion.iterations if iterations is None else iterations
+        every = self.config.checkpoint.every
+        with StopSignals() as signals:
+            def checkpoint(inv: DipInversion, rec: IterationRecord) -> None:
+                if signals.received is not None:
+                    self.save(rec, stopped=f"interrupted by {signals.name}")
+                    raise RunInterrupted(
+                        f"received {signals.name}: checkpointed at iteration {inv.iteration} "
+                        f"in {self.store.path}; continue with `hpcinv resume "
+                        f"{self.run_dir.path}`")
+                if inv.iteration % every == 0 and inv.iteration < total:
+                    self.save(rec)
+
+            progress = Progress(self.config.output.progress, total, inv.iteration)
+            try:
+                stopped = inv.run(total, hooks=[self._count_factorizations, progress,
+                                                *hooks, checkpoint])
+            except InversionError as exc:
+                progress.close()
+                self.save(None, final=True, stopped=f"error: {exc}")
+                raise
+            finally:
+                progress.close()
+            return self.save(None, final=True, stopped=stopped)
+
+    def _count_factorizations(self, inv: DipInversion, rec: IterationRecord) -> None:
+        counts = self.executor.counters()
+        total, per_tile = counts["factorizations"], counts["per_tile_factorizations"]
+        last_total, last_tiles = self._last_counts
+        self.factorizations_per_iteration.append(total - last_total)
+        self.factorizations_per_tile.append(
+            max((per_tile[i] - last_tiles.get(i, 0) for i in per_tile), default=0))
+        self._last_counts = (total, dict(per_tile))
+
+    def save(self, rec: IterationRecord | None, final: bool = False,
+             stopped: str = "running") -> dict:
+        """Checkpoint, then result.npz and summary.json (after every checkpoint)."""
+        inv, problem = self.inv, self.problem
+        model = inv.model()
+        self.store.save(inv.iteration, {**inv.state_dict(), "model": model,
+                                        "z": inv.net.z.detach().cpu().numpy()},
+                        self.config.raw, self.config.sha256)
+        if final:
+            dpred = self.executor.predict(model)
+            r = (dpred - problem.dobs) / problem.uncertainty
+            phi_d = 0.5 * float(r @ r)
+        else:  # between saves: the misfit of the last (dropout-on) iterate
+            dpred = np.full(problem.n_data, np.nan)
+            phi_d = rec.phi_d if rec is not None else float("nan")
+        counts = self.executor.counters()
+        history = inv.history.as_dict()
+        summary = build_summary(
+            kind="dip", iterations=inv.iteration, phi_d=phi_d, n_data=problem.n_data,
+            history=history, model=model, true_model=problem.true_model,
+            core_mask=problem.core_mask, n_tiles=len(problem.tiles),
+            n_workers=self.executor.n_workers, device=str(inv.device),
+            config_sha256=self.config.sha256,
+            solve_seconds=float(counts["factor_seconds"] + counts["solve_seconds"]),
+            factorizations_per_iteration=self.factorizations_per_iteration,
+            factorizations_per_tile_per_iteration=self.factorizations_per_tile,
+            stopped=stopped, wall_seconds=time.perf_counter() - self.t_start,
+            extra={"network": type(inv.net).__name__, "n_weights": inv.net.n_weights(),
+                   "problem": problem.name, "checkpoint_iteration": inv.iteration,
+                   "threads": self._threads(),
+                   "learning_rate": {"schedule": self.config.inversion.lr_schedule,
+                                     "final": inv.optimizer.param_groups[0]["lr"],
+                                     "cut_after_iterations": list(inv.lr_schedule.cuts)},
+                   "versions": self.versions, **_field_notes(problem)})
+        summary["timing"]["per_tile_seconds_last_iteration"] = {
+            str(i): round(t, 4)
+            for i, t in self.executor.last_seconds.get("per_tile", {}).items()}
+        self.run_dir.write_result(result_arrays(problem, model, dpred, history))
+        self.run_dir.write_summary(summary)
+        return summary
+
+    def _threads(self) -> dict:
+        """What the numbers depend on, recorded: the network's and the tiles' threads."""
+        return {"network": self.config.network.threads,
+                "physics": self.config.physics.threads}
+
+
+def _field_notes(problem: Problem) -> dict:
     """summary.json's ``field_data``: what was read and decided (file, format, data type,
     uncertainties, mesh), for field-data problems."""
-    notes = getattr(problem, "notes", None)
+    notes = problem.info.notes
     return {"field_data": notes} if notes else {}
 
 
-def _solve_seconds(executor) -> float:
-    c = executor.counters()
-    return float(c.get("factor_seconds", 0.0) + c.get("solve_seconds", 0.0))
-
-
-def _run_conventional(problem, config, run_dir, t_start) -> dict:
+def _run_conventional(problem: Problem, config: RunConfig, run_dir: RunDirectory,
+                      t_start: float) -> dict:
     from hpcinv.inversion.conventional import run_conventional
 
     log.info("conventional (SimPEG IRLS) inversion of %s, norms %s", problem.name,
@@ -403,7 +306,7 @@ def _run_conventional(problem, config, run_dir, t_start) -> dict:
         device="cpu", config_sha256=config.sha256, solve_seconds=0.0,
         factorizations_per_iteration=[], factorizations_per_tile_per_iteration=[],
         stopped="SimPEG IRLS finished", wall_seconds=time.perf_counter() - t_start,
-        extra={"problem": problem.name, **_field_notes(problem)})
+        extra={"problem": problem.name, "versions": versions(), **_field_notes(problem)})
     run_dir.write_result(result_arrays(problem, out["model"], out["dpred"], out["history"]))
     run_dir.write_summary(summary)
     return summary

@@ -1,8 +1,8 @@
-"""Running tiles: executing a problem's tiles serially or on Dask workers.
+"""Running tiles: one orchestration (``TileExecutor``), mapped serially in this process
+(``SerialExecutor``, the reference) or on Dask workers (``engine.dask_executor``); cluster
+creation (local, by address or scheduler file, SLURM); plans without solving."""
 
-``SerialExecutor`` is the reference every other executor must match exactly.
-"""
-
+from hpcinv.engine.executor import Executor, TileExecutor
 from hpcinv.engine.serial import SerialExecutor
 
-__all__ = ["SerialExecutor"]
+__all__ = ["Executor", "SerialExecutor", "TileExecutor"]

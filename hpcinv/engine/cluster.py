@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from hpcinv.errors import HpcinvError
 
@@ -31,16 +32,20 @@ def worker_environment(threads_per_worker: int) -> dict[str, str]:
 
 @dataclass
 class ClusterHandle:
-    """A connected client and, for a cluster this process started, the cluster to close."""
+    """A connected client and, for a cluster this process started, the cluster to close.
+    ``owned`` False: a client the caller gave, which ``close`` leaves open."""
 
-    client: object
-    cluster: object | None = None
+    client: Any
+    cluster: Any | None = None
+    owned: bool = True
 
     @property
     def dashboard_link(self) -> str | None:
         return getattr(self.client, "dashboard_link", None)
 
     def close(self) -> None:
+        if not self.owned:
+            return
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
@@ -62,6 +67,9 @@ def local_cluster(n_workers: int, threads_per_worker: int | None = None, *,
                                memory_limit=memory_limit, host="127.0.0.1",
                                dashboard_address="127.0.0.1:0" if dashboard else None)
     client = Client(cluster)
+    # LocalCluster returns once its nannies answer; on a loaded machine a worker may register
+    # with the scheduler later, and a tile plan made before would miss it
+    client.wait_for_workers(n_workers, timeout=120)
     log.info("local Dask cluster: %d workers x %d BLAS threads; dashboard %s", n_workers,
              threads, client.dashboard_link)
     return ClusterHandle(client, cluster)
@@ -82,8 +90,9 @@ def connect(scheduler_address: str | None = None, scheduler_file: str | None = N
     except OSError as exc:
         where = scheduler_file or scheduler_address
         raise HpcinvError(f"cannot reach the Dask scheduler at {where}: {exc}") from None
+    info = client.scheduler_info()
     log.info("connected to Dask scheduler %s (%d workers); dashboard %s",
-             client.scheduler.address, len(client.scheduler_info()["workers"]),
+             info.get("address"), len(info["workers"]),
              client.dashboard_link)
     return ClusterHandle(client)
 
@@ -153,7 +162,7 @@ def slurm_cluster(spec: SlurmWorkers, *, shared_directory: str) -> ClusterHandle
         # workers leave (staggered) before Slurm kills them; their tiles move to the others
         # and the adaptive target below submits a fresh job for each one that left
         worker_args = ["--lifetime", f"{lifetime:g}s", "--lifetime-stagger", f"{spec.stagger:g}s"]
-    kwargs = dict(cores=1, processes=1, memory=spec.memory, walltime=spec.walltime,
+    kwargs: dict[str, Any] = dict(cores=1, processes=1, memory=spec.memory, walltime=spec.walltime,
                   queue=spec.partition, account=spec.account,
                   job_cpu=spec.cores, job_extra_directives=list(spec.job_directives),
                   job_script_prologue=prologue, worker_extra_args=worker_args,

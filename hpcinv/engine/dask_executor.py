@@ -1,5 +1,5 @@
-"""The Dask executor: tiles on Dask-distributed workers, the same interface and numbers as
-``SerialExecutor``.
+"""The Dask executor: tiles on Dask-distributed workers, the same orchestration and numbers
+as ``SerialExecutor`` (``TileExecutor`` with a ``DaskBackend``).
 
 Per model: ``m`` is broadcast to every worker once (``scatter(broadcast=True, hash=False)``),
 one task per tile computes (phi_i, g_i) from the tile's one factorization (cached on the
@@ -23,19 +23,21 @@ the model inside the tasks themselves: a retry, the same numbers.
 from __future__ import annotations
 
 import logging
-import time
 from concurrent.futures import CancelledError
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
+from hpcinv.engine.executor import TileExecutor
 from hpcinv.engine.plan import check_tiles_fit
-from hpcinv.problem.problem import Problem
+from hpcinv.engine.tasks import add_results, pairwise_reduce
+from hpcinv.engine.worker import PLUGIN_NAME, TileCachePlugin, run_tile_task
 from hpcinv.errors import TileError
-from hpcinv.engine.serial import check_model, pairwise_reduce, residuals
-from hpcinv.engine.worker import (PLUGIN_NAME, TileCachePlugin, add_results, tile_jtvec,
-                                  tile_misfit_and_gradient, tile_predict)
+from hpcinv.problem import Problem
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _identity(x):
@@ -65,16 +67,12 @@ def work_stealing_active(dask_scheduler) -> bool:
 SMALL_TRAFFIC_BYTES = 8 * 2 ** 20
 
 
-class DaskExecutor:
-    """``predict(m)`` and ``misfit_and_gradient(m)`` of ``problem`` on ``client``'s workers."""
+class DaskBackend:
+    """Tile tasks on ``client``'s workers, each tile pinned to a home worker."""
 
     def __init__(self, problem: Problem, client, *, plugin: TileCachePlugin | None = None,
                  worker_memory: float | None = None,
                  small_traffic_bytes: int = SMALL_TRAFFIC_BYTES):
-        """``worker_memory`` (bytes) overrides the workers' own memory limit in the check
-        that refuses, before any solve, tiles too large for a worker.
-        ``small_traffic_bytes``: see ``SMALL_TRAFFIC_BYTES`` (0 always scatters)."""
-        self.problem = problem
         self.scatter_models = (8 * problem.model_grid.n_cells * len(problem.tiles)
                                > small_traffic_bytes)
         self.client = client
@@ -87,35 +85,35 @@ class DaskExecutor:
         client.register_plugin(plugin or TileCachePlugin(), name=PLUGIN_NAME)
         if client.run_on_scheduler(_stop_work_stealing):
             log.info("stopped the scheduler's work stealing: tiles stay on their workers")
-        self._home = {spec.index: workers[i % len(workers)]
-                      for i, spec in enumerate(problem.tiles)}
+        #: tile index -> the worker that holds it (round-robin over the sorted addresses)
+        self.home = {spec.index: workers[i % len(workers)]
+                     for i, spec in enumerate(problem.tiles)}
         # specs go to the workers once, as tasks the scheduler can recompute after a loss
         self._specs = {s.index: client.submit(_identity, s, key=f"hpcinv-tile-{s.digest}",
-                                              workers=[self._home[s.index]],
+                                              workers=[self.home[s.index]],
                                               allow_other_workers=True)
                        for s in problem.tiles}
-        self._partial = any(s.partial_data for s in problem.tiles)
-        self.tile_stats: dict[int, dict] = {}
-        self.totals = {"factorizations": 0, "solve_seconds": 0.0}
-        self.per_tile_factorizations: dict[int, int] = {}
-        self.last_seconds: dict = {}
 
     @property
     def n_workers(self) -> int:
         return len(self.client.scheduler_info()["workers"])
 
-    def _per_tile(self, func, *args):
-        return [self.client.submit(func, self._specs[i], *args, workers=[self._home[i]],
-                                   allow_other_workers=True, pure=False)
+    def map_tiles(self, func: Callable[..., dict], args: tuple) -> list[Any]:
+        return [self.client.submit(run_tile_task, func, self._specs[i], *args,
+                                   workers=[self.home[i]], allow_other_workers=True, pure=False)
                 for i in self._specs]
 
-    def _tree_sum(self, futures):
+    def gather(self, handles: list[Any]) -> list[dict]:
+        return self.client.gather(handles)
+
+    def tree_sum(self, handles: list[Any]) -> dict:
         # the pairing of ``pairwise_reduce`` (bitwise equal to the serial executor's sums);
         # every level's futures stay referenced until the sum arrives: if a worker dies
         # holding a partial sum, the scheduler recomputes it from its (still wanted) inputs
         if not self.scatter_models:
-            return pairwise_reduce(self.client.gather(futures), add_results)
-        held = list(futures)
+            return pairwise_reduce(self.client.gather(handles), add_results)
+        held = list(handles)
+        futures = list(handles)
         while len(futures) > 1:
             paired = [self.client.submit(add_results, a, b, pure=False)
                       for a, b in zip(futures[::2], futures[1::2])]
@@ -125,64 +123,44 @@ class DaskExecutor:
         del held
         return result
 
-    def _record(self, tiles: dict) -> None:
-        for index, stats in tiles.items():
-            self.tile_stats[index] = stats
-            self.totals["factorizations"] += stats["factorizations"]
-            self.totals["solve_seconds"] += stats["solve_seconds"]
-            self.per_tile_factorizations[index] = (self.per_tile_factorizations.get(index, 0)
-                                                   + stats["factorizations"])
-
     def _scatter(self, array: np.ndarray):
         if not self.scatter_models:
             return array
         return self.client.scatter(array, broadcast=True, hash=False)
 
-    def predict(self, m: np.ndarray) -> np.ndarray:
-        m = check_model(self.problem, m)
+    def attempt(self, run: Callable[[Callable[[np.ndarray], Any]], T]) -> T:
         try:
-            parts = self.client.gather(self._per_tile(tile_predict, self._scatter(m)))
-        except CancelledError:
-            parts = self.client.gather(self._per_tile(tile_predict, m))
-        d = np.zeros(self.problem.n_data)
-        for part in parts:
-            d[part["rows"]] += part["d"]
-            self._record(part["tiles"])
-        return d
-
-    def misfit_and_gradient(self, m: np.ndarray) -> tuple[float, np.ndarray]:
-        m = check_model(self.problem, m)
-        t0 = time.perf_counter()
-        try:
-            phi, total = self._misfit_and_gradient(self._scatter(m), scatter=self.scatter_models)
+            return run(self._scatter)
         except CancelledError:
             log.warning("a worker was lost with this iteration's scattered data; recomputing "
-                        "the iteration with the model inside the tasks")
-            phi, total = self._misfit_and_gradient(m, scatter=False)
-        self._record(total["tiles"])
-        self.last_seconds = {"total": time.perf_counter() - t0,
-                             "per_tile": {i: s["seconds"] for i, s in total["tiles"].items()}}
-        return phi, self.problem.mask_gradient(total["g"])
-
-    def _misfit_and_gradient(self, m_future, scatter: bool):
-        if self._partial:
-            parts = self.client.gather(self._per_tile(tile_predict, m_future))
-            d = np.zeros(self.problem.n_data)
-            for part in parts:
-                d[part["rows"]] += part["d"]
-                self._record(part["tiles"])
-            r, v = residuals(self.problem, d)
-            v_future = self._scatter(v) if scatter else v
-            total = self._tree_sum(self._per_tile(tile_jtvec, m_future, v_future))
-            return 0.5 * float(r @ r), total
-        total = self._tree_sum(self._per_tile(tile_misfit_and_gradient, m_future))
-        return float(total["phi"]), total
-
-    def counters(self) -> dict:
-        """Factorizations and factor+solve seconds summed over tiles, as ``SerialExecutor``."""
-        return {"factorizations": self.totals["factorizations"],
-                "factor_seconds": 0.0, "solve_seconds": self.totals["solve_seconds"],
-                "per_tile_factorizations": dict(self.per_tile_factorizations)}
+                        "the iteration with the arrays inside the tasks")
+            return run(_identity)
 
     def close(self) -> None:
         self._specs.clear()
+
+
+class DaskExecutor(TileExecutor):
+    """``predict(m)`` and ``misfit_and_gradient(m)`` of ``problem`` on ``client``'s workers.
+
+    ``worker_memory`` (bytes) overrides the workers' own memory limit in the check that
+    refuses, before any solve, tiles too large for a worker. ``small_traffic_bytes``: see
+    ``SMALL_TRAFFIC_BYTES`` (0 always scatters).
+    """
+
+    backend: DaskBackend
+
+    def __init__(self, problem: Problem, client, *, plugin: TileCachePlugin | None = None,
+                 worker_memory: float | None = None,
+                 small_traffic_bytes: int = SMALL_TRAFFIC_BYTES):
+        super().__init__(problem, DaskBackend(problem, client, plugin=plugin,
+                                              worker_memory=worker_memory,
+                                              small_traffic_bytes=small_traffic_bytes))
+
+    @property
+    def client(self):
+        return self.backend.client
+
+    @property
+    def scatter_models(self) -> bool:
+        return self.backend.scatter_models

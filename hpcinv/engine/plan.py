@@ -120,20 +120,3 @@ def plan(problem, worker_memory_bytes: float | None = None, make_tiles=None,
                     break
                 n = n * 2 if n < 8 else int(math.ceil(n * 1.5))
     return out
-
-
-def parse_memory(text: str) -> float:
-    """'4GiB', '512MiB', '2GB', '1.5G' -> bytes."""
-    units = {"k": 1e3, "kb": 1e3, "kib": 2 ** 10, "m": 2 ** 20, "mb": 1e6, "mib": 2 ** 20,
-             "g": 2 ** 30, "gb": 1e9, "gib": 2 ** 30, "t": 2 ** 40, "tb": 1e12, "tib": 2 ** 40,
-             "": 1.0, "b": 1.0}
-    s = text.strip().lower().replace(" ", "")
-    num = s.rstrip("kmgtib")
-    unit = s[len(num):]
-    try:
-        value = float(num)
-    except ValueError:
-        raise TileError(f"cannot read memory size {text!r}; write e.g. 4GiB or 512MiB") from None
-    if unit not in units or value <= 0:
-        raise TileError(f"cannot read memory size {text!r}; write e.g. 4GiB or 512MiB")
-    return value * units[unit]

@@ -18,9 +18,11 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Callable
 
 from hpcinv.engine.cluster import ClusterHandle, worker_environment
 from hpcinv.errors import HpcinvError
+from hpcinv.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +73,9 @@ def slurm_runner(shared_directory: str | Path, *, tls: bool = True,
         async def before_client_start(self):
             # the runner's own rpc has no TLS arguments; give it the run's credentials
             if security is not None:
-                self.scheduler_comm = rpc(self.scheduler_address,
-                                          connection_args=security.get_connection_args("client"))
+                comm = rpc(self.scheduler_address,
+                           connection_args=security.get_connection_args("client"))
+                setattr(self, "scheduler_comm", comm)  # SLURMRunner declares it None-typed
 
     scheduler_options = {"dashboard_address": "127.0.0.1:0", "protocol": protocol}
     worker_options = {"nthreads": 1, "protocol": protocol, "death_timeout": 60}
@@ -117,6 +120,12 @@ class _RunnerShutdown:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def _text_writer(text: str) -> Callable[[Path], None]:
+    def write(tmp: Path) -> None:
+        tmp.write_text(text)
+    return write
+
+
 def _shared_security(directory: Path, create: bool, wait_seconds: float):
     """TLS credentials every task of the step shares: made by the scheduler task, read by all."""
     from distributed.security import Security
@@ -127,11 +136,8 @@ def _shared_security(directory: Path, create: bool, wait_seconds: float):
         pems = (temporary.tls_ca_file, temporary.tls_scheduler_key,
                 temporary.tls_scheduler_cert)
         for path, pem in zip(paths, pems):
-            tmp = path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(pem)
-            os.replace(tmp, path)
+            # readable by the user only: the key lets anyone who reads it into the cluster
+            atomic_write(path, _text_writer(pem), mode=0o600)
     deadline = time.monotonic() + wait_seconds
     while not all(p.exists() for p in paths):
         if time.monotonic() > deadline:

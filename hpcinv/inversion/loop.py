@@ -14,17 +14,22 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 
 from hpcinv.config import RunConfig
 from hpcinv.errors import InversionError
+from hpcinv.files import atomic_write
 from hpcinv.inversion.bridge import data_misfit
 from hpcinv.inversion.lr_schedule import PlateauSchedule
 from hpcinv.inversion.networks import Generator, build_generator
 from hpcinv.inversion.objective import total_loss
+
+if TYPE_CHECKING:
+    from hpcinv.engine.executor import Executor
+    from hpcinv.problem import Problem
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +93,23 @@ class History:
 Hook = Callable[["DipInversion", IterationRecord], None]
 
 
-class DipInversion:
-    """A DIP inversion of ``problem`` through ``executor`` (any object with
-    ``misfit_and_gradient``/``predict``)."""
+def set_network_threads(n: int) -> None:
+    """Run torch's CPU operators on exactly ``n`` threads. The float32 network's results
+    depend on the count (stage 1 ended 0.014 apart in weights with 1 vs 2 threads) but not on
+    the cores the process may use (measured with ``taskset``), so the run file fixes it."""
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
-    def __init__(self, problem, executor, config: RunConfig, device: torch.device | None = None):
+
+class DipInversion:
+    """A DIP inversion of ``problem`` through ``executor`` (an ``Executor``)."""
+
+    def __init__(self, problem: Problem, executor: Executor, config: RunConfig,
+                 device: torch.device | None = None):
         self.problem, self.executor, self.config = problem, executor, config
         self.cfg = config.inversion
         self.device = device or resolve_device(self.cfg.device)
+        set_network_threads(config.network.threads)
         self.net: Generator = build_generator(config.network, problem.model_grid).to(self.device)
         self.optimizer = make_optimizer(self.cfg.optimizer, self.net.parameters(),
                                         self.cfg.learning_rate)
@@ -136,9 +150,11 @@ class DipInversion:
         log.info("stage 1: rms(m - m_ref) = %.3g after %d iterations", rms, it)
         if cache_file is not None:
             arrays = {k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
-            tmp = cache_file.with_suffix(".tmp.npz")
-            np.savez(tmp, **arrays)
-            tmp.replace(cache_file)
+
+            def write(tmp: Path) -> None:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, **arrays)
+            atomic_write(cache_file, write)
         return it
 
     def _load_weights(self, path: Path) -> None:
@@ -203,6 +219,50 @@ class DipInversion:
             m = self._fixed(self.net().double()).cpu().numpy()
         self.net.train()
         return m
+
+    # --- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next iterate depends on, as nested dicts of tensors, arrays and
+        plain values: network weights (z included, a buffer), the optimiser's state, torch's
+        and numpy's RNG states (dropout draws from torch's), the history and the counters."""
+        np_state = np.random.get_state()
+        rng: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "numpy": {"kind": np_state[0], "keys": np.asarray(np_state[1]),
+                      "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
+                      "cached_gaussian": float(np_state[4])}}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state()
+        return {"iteration": self.iteration, "chi_streak": self._chi_streak,
+                "weights": dict(self.net.state_dict()),
+                "optimizer": self.optimizer.state_dict(), "rng": rng,
+                "history": {k: np.asarray(v, dtype=np.float64)
+                            for k, v in self.history.as_dict().items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put this inversion exactly where ``state`` (from ``state_dict``) was taken; the
+        learning-rate schedule is replayed from the history."""
+        self.net.load_state_dict({k: torch.as_tensor(v) for k, v in state["weights"].items()})
+        opt = state["optimizer"]
+        # a checkpoint may give the per-parameter keys as strings; Adam's step stays on the CPU
+        per_param = {int(index): {key: torch.as_tensor(value).to(
+                         "cpu" if key == "step" else self.device)
+                     for key, value in entries.items()}
+                     for index, entries in opt["state"].items()}
+        self.optimizer.load_state_dict({"state": per_param,
+                                        "param_groups": opt["param_groups"]})
+        rng = state["rng"]
+        torch.set_rng_state(torch.as_tensor(rng["torch"], dtype=torch.uint8))
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state(torch.as_tensor(rng["cuda"], dtype=torch.uint8))
+        n = rng["numpy"]
+        np.random.set_state((n["kind"], np.asarray(n["keys"], dtype=np.uint32), int(n["pos"]),
+                             int(n["has_gauss"]), float(n["cached_gaussian"])))
+        for key in HISTORY_KEYS:
+            setattr(self.history, key, [float(x) for x in state["history"][key]])
+        self.iteration = int(state["iteration"])
+        self._chi_streak = int(state["chi_streak"])
+        self.restore_schedule()
 
     def _fixed(self, m: torch.Tensor) -> torch.Tensor:
         """m with the inactive (air) cells at the problem's fixed value."""

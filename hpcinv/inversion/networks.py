@@ -27,11 +27,13 @@ from torch import nn
 
 from hpcinv.config import NetworkConfig
 from hpcinv.errors import ConfigError
-from hpcinv.mesh import ModelGrid
+from hpcinv.mesh import ModelGrid, core_slices
 
 
 class Generator(nn.Module):
     """Base: holds the fixed input z (a buffer: saved with the weights, never trained)."""
+
+    z: torch.Tensor
 
     def __init__(self, cfg: NetworkConfig, generator: torch.Generator):
         super().__init__()
@@ -121,7 +123,7 @@ class CNN3D(Generator):
 
     def __init__(self, cfg: NetworkConfig, grid: ModelGrid, generator):
         super().__init__(cfg, generator)
-        core = core_slices(grid)
+        core = core_slices(grid.mesh)
         self.core_shape = tuple(s.stop - s.start for s in core)  # (nx, ny, nz)
         n_blocks = len(cfg.channels)
         self.doublings = tuple(_doublings(n, n_blocks, cfg.min_start_cells)
@@ -165,15 +167,6 @@ def _doublings(n: int, n_blocks: int, min_start: int) -> int:
     if math.ceil(n / 2 ** n_blocks) >= min_start:
         return n_blocks
     return min(n_blocks, max(0, int(math.floor(math.log2(n / min_start)))))
-
-
-def core_slices(grid: ModelGrid) -> tuple[slice, ...]:
-    """Per axis, the contiguous run of cells of the finest width (the core)."""
-    out = []
-    for h in grid.mesh.h:
-        fine = np.flatnonzero(np.isclose(h, h.min(), rtol=1e-6))
-        out.append(slice(int(fine[0]), int(fine[-1]) + 1))
-    return tuple(out)
 
 
 def build_generator(cfg: NetworkConfig, grid: ModelGrid, seed_generator=None) -> Generator:

@@ -31,6 +31,7 @@ import numpy as np
 from discretize import TensorMesh
 
 from hpcinv.errors import DataError
+from hpcinv.mesh.tensor import padding_cells
 from hpcinv.survey import REMOTE
 
 log = logging.getLogger(__name__)
@@ -85,17 +86,6 @@ def largest_separation(electrodes: np.ndarray, abmn: np.ndarray) -> float:
     return best
 
 
-def padding_cells(h0: float, distance: float, factor: float) -> np.ndarray:
-    """Cells growing from ``h0`` by ``factor`` (first one h0 * factor) until their sum
-    reaches ``distance``."""
-    cells = []
-    h = h0
-    while sum(cells) < distance:
-        h *= factor
-        cells.append(h)
-    return np.array(cells)
-
-
 def surface_function(points: np.ndarray):
     """z(horizontal) from surface points (n, dim): linear along a line (constant beyond its
     ends), triangulated over an area (nearest point outside the hull)."""
@@ -138,8 +128,7 @@ def mesh_from_survey(electrodes: np.ndarray, abmn: np.ndarray, *, cell_size: flo
     """
     electrodes = np.asarray(electrodes, float)
     dim = electrodes.shape[1]
-    spacing = nearest_spacing(electrodes) if cell_size <= 0 or cell_size_z <= 0 else None
-    dx = cell_size if cell_size > 0 else 0.5 * spacing
+    dx = cell_size if cell_size > 0 else 0.5 * nearest_spacing(electrodes)
     dz = cell_size_z if cell_size_z > 0 else (cell_size if cell_size > 0 else dx)
     if core_depth <= 0:
         core_depth = 0.4 * largest_separation(electrodes, abmn)
@@ -157,13 +146,13 @@ def mesh_from_survey(electrodes: np.ndarray, abmn: np.ndarray, *, cell_size: flo
     for axis in range(dim - 1):
         n_core = int(np.ceil((hi[axis] - lo[axis] + 2 * margin) / dx))
         start = 0.5 * (lo[axis] + hi[axis]) - 0.5 * n_core * dx  # core centred on the survey
-        pad = padding_cells(dx, padding_distance, pad_factor)
+        pad = padding_cells(dx, pad_factor, reach=padding_distance)
         hs.append(np.r_[pad[::-1], np.full(n_core, dx), pad])
         origin.append(start - pad.sum())
     top = float(np.max(surface_points[:, -1]))
     bottom = float(electrodes[:, -1].min()) - core_depth
     n_core_z = max(1, int(np.ceil((top - bottom) / dz)))
-    pad_z = padding_cells(dz, padding_distance, pad_factor)
+    pad_z = padding_cells(dz, pad_factor, reach=padding_distance)
     hs.append(np.r_[pad_z[::-1], np.full(n_core_z, dz)])
     origin.append(top - n_core_z * dz - pad_z.sum())
     mesh = TensorMesh(hs, origin=np.array(origin))

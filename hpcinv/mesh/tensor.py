@@ -67,6 +67,59 @@ class ModelGrid:
         return self.mesh.dim
 
 
+def padding_cells(h0: float, factor: float, *, count: int | None = None,
+                  reach: float | None = None, fill: float | None = None) -> np.ndarray:
+    """Padding cell widths growing from a core cell of width ``h0``: h0 f, h0 f^2, ...
+
+    Exactly one of: ``count`` cells; as many as ``reach`` a distance (their sum is the first
+    to be >= reach); or cells that ``fill`` a length exactly (the last one takes the
+    remainder, merged into its neighbour when under half of it). Metres.
+    """
+    if sum(x is not None for x in (count, reach, fill)) != 1:
+        raise ValueError("give exactly one of count, reach, fill")
+    if count is not None:
+        return h0 * factor ** np.arange(1, count + 1)
+    if reach is not None:
+        n = 0
+        while (h0 * factor ** np.arange(1, n + 1)).sum() < reach:
+            n += 1
+        return h0 * factor ** np.arange(1, n + 1)
+    assert fill is not None  # exactly one was given
+    if fill <= 1e-9:
+        return np.zeros(0)
+    n = 0  # grow while the next cell still leaves room
+    while (h0 * factor ** np.arange(1, n + 2)).sum() < fill - 1e-9:
+        n += 1
+    cells = list(h0 * factor ** np.arange(1, n + 1))
+    rest = fill - sum(cells)
+    if cells and rest < 0.5 * cells[-1]:
+        cells[-1] += rest
+    else:
+        cells.append(rest)
+    return np.array(cells)
+
+
+def core_slices(mesh: TensorMesh) -> tuple[slice, ...]:
+    """Per axis, the contiguous run of cells of the finest width: the mesh's core (a
+    millionth of relative tolerance absorbs widths computed in floating point)."""
+    out = []
+    for h in mesh.h:
+        fine = np.flatnonzero(np.isclose(h, np.min(h), rtol=1e-6))
+        out.append(slice(int(fine[0]), int(fine[-1]) + 1))
+    return tuple(out)
+
+
+def core_mask(mesh: TensorMesh) -> np.ndarray:
+    """(n_cells,) bool: the cells inside ``core_slices`` on every axis, discretize's order."""
+    inside = []
+    for s, h in zip(core_slices(mesh), mesh.h):
+        axis = np.zeros(len(h), bool)
+        axis[s] = True
+        inside.append(axis)
+    grids = np.meshgrid(*inside, indexing="ij")
+    return np.logical_and.reduce([g.ravel(order="F") for g in grids])
+
+
 def padded_tensor_mesh(core_cell: tuple[float, ...], core_min: tuple[float, ...],
                        core_max: tuple[float, ...], n_pad: int, pad_factor: float) -> TensorMesh:
     """A TensorMesh with a uniform core and geometric padding, its top at ``core_max[-1]``.
@@ -79,7 +132,7 @@ def padded_tensor_mesh(core_cell: tuple[float, ...], core_min: tuple[float, ...]
     dim = len(core_cell)
     for axis in range(dim):
         n_core = int(round((core_max[axis] - core_min[axis]) / core_cell[axis]))
-        pad = core_cell[axis] * pad_factor ** np.arange(1, n_pad + 1)
+        pad = padding_cells(core_cell[axis], pad_factor, count=n_pad)
         core = np.full(n_core, core_cell[axis])
         if axis < dim - 1:
             hs.append(np.r_[pad[::-1], core, pad])
@@ -128,6 +181,7 @@ def local_tensor_mesh(mesh: TensorMesh, points: np.ndarray, margin: float,
     the factorization cost superlinearly; tests check the data against the global mesh.
     """
     hs, origin = [], []
+    core = core_slices(mesh)
     for axis in range(mesh.dim):
         h = np.asarray(mesh.h[axis], float)
         nodes = np.r_[0.0, np.cumsum(h)] + mesh.origin[axis]
@@ -135,34 +189,17 @@ def local_tensor_mesh(mesh: TensorMesh, points: np.ndarray, margin: float,
             hs.append(h)
             origin.append(mesh.origin[axis])
             continue
-        fine = np.flatnonzero(np.isclose(h, h.min(), rtol=1e-6))
-        core_lo, core_hi = nodes[fine[0]], nodes[fine[-1] + 1]
-        lo = max(core_lo, points[:, axis].min() - margin)
-        hi = min(core_hi, points[:, axis].max() + margin)
+        fine = core[axis]
+        lo = max(nodes[fine.start], points[:, axis].min() - margin)
+        hi = min(nodes[fine.stop], points[:, axis].max() + margin)
         i0 = int(np.searchsorted(nodes, lo, side="right") - 1)  # node at or below lo
         i1 = int(np.searchsorted(nodes, hi, side="left"))       # node at or above hi
-        i0, i1 = max(i0, fine[0]), min(i1, fine[-1] + 1)
-        core = h[i0:i1]
-        left = _padding(core[0], nodes[i0] - nodes[0], pad_factor)
-        right = _padding(core[-1], nodes[-1] - nodes[i1], pad_factor)
-        hs.append(np.r_[left[::-1], core, right])
+        i0, i1 = max(i0, fine.start), min(i1, fine.stop)
+        fine_cells = h[i0:i1]
+        left = padding_cells(fine_cells[0], pad_factor, fill=nodes[i0] - nodes[0])
+        right = padding_cells(fine_cells[-1], pad_factor, fill=nodes[-1] - nodes[i1])
+        hs.append(np.r_[left[::-1], fine_cells, right])
         origin.append(nodes[0])
     return TensorMesh(hs, origin=np.array(origin))
 
 
-def _padding(h0: float, length: float, factor: float) -> np.ndarray:
-    """Cells growing from ``h0`` by ``factor`` that fill ``length`` exactly (the last cell
-    takes the remainder, merged into its neighbour when small)."""
-    if length <= 1e-9:
-        return np.zeros(0)
-    cells, total, h = [], 0.0, h0
-    while total + h * factor < length - 1e-9:
-        h *= factor
-        cells.append(h)
-        total += h
-    rest = length - total
-    if cells and rest < 0.5 * cells[-1]:
-        cells[-1] += rest
-    else:
-        cells.append(rest)
-    return np.array(cells)

@@ -7,8 +7,8 @@ its adjoint gradient from those factors. ``FactorCache`` keeps the factors betwe
 
 from hpcinv.physics.factor_cache import FactorCache
 from hpcinv.physics.quadrature import wavenumber_quadrature
-from hpcinv.physics.solvers import SOLVER_NAMES, choose_solver, factorize
+from hpcinv.physics.solvers import SOLVER_NAMES, blas_threads, choose_solver, factorize
 from hpcinv.physics.tile import TilePhysics
 
-__all__ = ["FactorCache", "TilePhysics", "choose_solver", "factorize", "wavenumber_quadrature",
-           "SOLVER_NAMES"]
+__all__ = ["FactorCache", "TilePhysics", "blas_threads", "choose_solver", "factorize",
+           "wavenumber_quadrature", "SOLVER_NAMES"]

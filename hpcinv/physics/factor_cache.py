@@ -9,9 +9,18 @@ step always refactors and a repeated model never does. The old entry of a tile i
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
+from typing import Callable, Protocol, TypeVar
 
 import numpy as np
+
+
+class Freeable(Protocol):
+    """A cached state that releases its memory (factors, fields) on ``free()``."""
+
+    def free(self) -> None: ...
+
+
+S = TypeVar("S", bound=Freeable)
 
 
 def model_digest(m: np.ndarray) -> str:
@@ -28,17 +37,17 @@ class FactorCache:
     """
 
     def __init__(self):
-        self._entries: dict[str, tuple[str, object]] = {}
+        self._entries: dict[str, tuple[str, Freeable]] = {}
         self.factorizations = 0
         self.solves = 0
         self.hits = 0
 
-    def get(self, tile_digest: str, model_key: str, build: Callable[[], object]):
+    def get(self, tile_digest: str, model_key: str, build: Callable[[], S]) -> S:
         """The cached state for this tile and model, else ``build()`` after freeing the old one."""
         entry = self._entries.get(tile_digest)
         if entry is not None and entry[0] == model_key:
             self.hits += 1
-            return entry[1]
+            return entry[1]  # type: ignore[return-value]  # the type build() made
         if entry is not None:
             self.drop(tile_digest)
         state = build()

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 
 from hpcinv.physics.factor_cache import FactorCache, model_digest
 from hpcinv.physics.operators import TileOperators, build_operators
-from hpcinv.physics.solvers import Factorization, factorize
+from hpcinv.physics.solvers import Factorization, blas_threads, factorize
 from hpcinv.tiles import TileSpec
 
 #: Rows (edges or nodes) per chunk of the gradient's products: bounds the transient
@@ -125,8 +125,9 @@ class TilePhysics:
     def state(self, m: np.ndarray) -> TileState:
         """Factors and fields for model ``m`` (grid), computed at most once per model."""
         m_tile = self.tile_model(m)
-        return self.cache.get(self.spec.digest + self.basis, model_digest(m_tile),
-                              lambda: self._solve_forward(m_tile))
+        with blas_threads(self.spec.blas_threads):
+            return self.cache.get(self.spec.digest + self.basis, model_digest(m_tile),
+                                  lambda: self._solve_forward(m_tile))
 
     def _solve(self, factor: Factorization, rhs: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
@@ -173,6 +174,10 @@ class TilePhysics:
 
     def jtvec(self, m: np.ndarray, v: np.ndarray) -> np.ndarray:
         """J^T v (n_grid,) with J = d(data)/d(m); no solve in the electrode basis."""
+        with blas_threads(self.spec.blas_threads):
+            return self._jtvec(m, v)
+
+    def _jtvec(self, m: np.ndarray, v: np.ndarray) -> np.ndarray:
         ops = self.ops
         st = self.state(m)
         v = np.asarray(v, dtype=np.float64)
@@ -199,6 +204,10 @@ class TilePhysics:
 
     def jvec(self, m: np.ndarray, dm: np.ndarray) -> np.ndarray:
         """J dm (n_data,) for a model-grid perturbation ``dm``; used by adjoint tests."""
+        with blas_threads(self.spec.blas_threads):
+            return self._jvec(m, dm)
+
+    def _jvec(self, m: np.ndarray, dm: np.ndarray) -> np.ndarray:
         ops = self.ops
         st = self.state(m)
         dsigma = st.sigma * self.tile_model(dm)

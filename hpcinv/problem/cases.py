@@ -1,4 +1,5 @@
-"""Built-in synthetic cases: the five of the DIP-Inv paper and a 3D block survey.
+"""Built-in synthetic cases: the five of the DIP-Inv paper, a 3D block survey, and two tiny
+cases (a line and a 3D block) that run an iteration in milliseconds.
 
 Each case gives a simulation mesh, a survey (geometry only; data are simulated from the true
 model by the problem builder) and the true model on the model grid, ln(S/m).
@@ -112,12 +113,31 @@ def tiny_2d_case() -> Case:
                 (np.abs(x) <= 80.0) & (z >= -60.0))
 
 
+def tiny_3d_case() -> Case:
+    """A 20 x 14 x 8-cell block (2,240 cells) under two dipole-dipole lines, a pole-dipole
+    and a pole-pole line (every source and receiver kind): a 3D iteration in a fraction of a
+    second, for trying 3D and for tests that compare runs."""
+    mesh = padded_tensor_mesh((25.0, 25.0, 25.0), (-150.0, -75.0, -100.0), (150.0, 75.0, 0.0),
+                              n_pad=4, pad_factor=1.5)
+    lines = [line_survey("dipole-dipole", -125.0, 125.0, 50.0, 3, y=y) for y in (-25.0, 25.0)]
+    lines.append(line_survey("pole-dipole", -125.0, 125.0, 50.0, 2, y=50.0))
+    lines.append(line_survey("pole-pole", -100.0, 100.0, 50.0, 2, y=-50.0))
+    x, y, z = mesh.cell_centers.T
+    m = np.full(mesh.n_cells, BACKGROUND)
+    m[(np.abs(x) < 50) & (np.abs(y) < 50) & (z < -25) & (z > -75)] = TARGET
+    return Case("tiny-3d", mesh, merge_surveys(lines, name="tiny-3d survey"), m,
+                "a small conductive block under four short lines (3D)",
+                (np.abs(x) <= 150.0) & (np.abs(y) <= 75.0) & (z >= -100.0))
+
+
 def build_case(name: str) -> Case:
     """The built-in case ``name`` (one of ``hpcinv.config.CASE_NAMES``)."""
     if name not in CASE_NAMES:
         raise ConfigError(f"unknown case {name!r}; built-in cases: {', '.join(CASE_NAMES)}")
     if name == "tiny-2d":
         return tiny_2d_case()
+    if name == "tiny-3d":
+        return tiny_3d_case()
     if name.startswith("paper-"):
         mesh = paper_mesh()
         x, z = mesh.cell_centers.T

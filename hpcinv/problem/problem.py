@@ -1,19 +1,21 @@
-"""A problem: survey with data, model grid, true model and tiles, built from a run config.
+"""A problem: survey with data, model grid, true model and tiles; built from a run config.
 
-Built-in cases bring their mesh and simulate their data; field data (``problem.data``) are
-read from a file, converted to V/A with uncertainties assigned, and get a mesh made from
-their electrodes (``hpcinv.mesh.from_survey``), with air cells above the topography.
+``build_problem`` (``hpcinv.problem.build``) makes one from a config: built-in cases bring
+their mesh and simulate their data (``hpcinv.problem.synthetic``); field data are read from
+a file, converted to V/A with uncertainties assigned, and get a mesh made from their
+electrodes (``hpcinv.problem.field``). What only reports and exports need (the
+file's origin, notes, an overlay) is kept apart in ``ProblemInfo``: the engine and the
+inversion never read it.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from discretize import TensorMesh
 
-from hpcinv.problem.cases import build_case
 from hpcinv.config import RunConfig
 from hpcinv.errors import ConfigError, DataError
 from hpcinv.mesh import MeshSpec, ModelGrid, check_electrodes_in_mesh
@@ -23,13 +25,31 @@ from hpcinv.tiles import TileSpec, make_tiles, with_local_mesh
 
 log = logging.getLogger(__name__)
 
+#: ln(S/m) of air cells unless a run file says otherwise (mesh.air_conductivity)
+AIR_LOG_CONDUCTIVITY = float(np.log(1e-8))
+
+
+@dataclass(frozen=True, eq=False)
+class ProblemInfo:
+    """What reports, exports and summaries show about a problem, never what it solves.
+
+    origin: (dim,) metres to add to local coordinates (electrodes, mesh) for the data file's
+    coordinates, None for built-in cases; notes: what was read and decided (file, format,
+    data type, uncertainty, mesh); overlay: (n, 2) local (x, z) polylines drawn over a 2D
+    section, NaN rows between polylines, or None.
+    """
+
+    origin: np.ndarray | None = None
+    notes: dict = field(default_factory=dict)
+    overlay: np.ndarray | None = None
+
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """Everything an executor needs. Arrays are in the survey's data order.
+    """Everything an executor and an inversion need. Arrays are in the survey's data order.
 
-    dobs, uncertainty: (n_data,) volts; true_model: (n_cells,) ln(S/m) on the model grid,
-    or None for field data; tiles: the work split, each carrying its slice of the data.
+    dobs, uncertainty: (n_data,) V/A; true_model: (n_cells,) ln(S/m) on the model grid, or
+    None for field data; tiles: the work split, each carrying its slice of the data.
     """
 
     name: str
@@ -47,15 +67,8 @@ class Problem:
     #: whatever the model says, and their gradient is zero. None: every cell is active.
     active: np.ndarray | None = None
     #: ln(S/m) of the inactive (air) cells
-    inactive_value: float = float(np.log(1e-8))
-    #: (dim,) metres: add to local coordinates (electrodes, mesh) to get the file's
-    #: coordinates; None for built-in cases (their coordinates are the local ones)
-    origin: np.ndarray | None = None
-    #: field data: what was read and decided (file, format, data type, uncertainty, mesh)
-    notes: dict | None = None
-    #: (n, 2) local (x, z) polylines drawn over a 2D section (interpreted geology), NaN rows
-    #: between polylines; None without one
-    overlay: np.ndarray | None = None
+    inactive_value: float = AIR_LOG_CONDUCTIVITY
+    info: ProblemInfo = field(default_factory=ProblemInfo)
 
     @property
     def n_data(self) -> int:
@@ -63,15 +76,19 @@ class Problem:
 
     @property
     def dobs(self) -> np.ndarray:
+        if self.survey.dobs is None:
+            raise DataError(f"{self.name}: this problem was built without data")
         return self.survey.dobs
 
     @property
     def uncertainty(self) -> np.ndarray:
+        if self.survey.uncertainty is None:
+            raise DataError(f"{self.name}: this problem was built without data")
         return self.survey.uncertainty
 
     @property
     def dim(self) -> int:
-        return self.mesh.dim
+        return int(self.mesh.dim)
 
     def fix_inactive(self, m: np.ndarray) -> np.ndarray:
         """m (n_cells,) with the inactive (air) cells set to ``inactive_value`` (a copy when
@@ -87,60 +104,26 @@ class Problem:
         return np.where(self.active, g, 0.0)
 
 
-def build_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
-    """Build the problem a config describes; synthetic cases get their data simulated here.
-
-    ``with_data=False`` builds geometry and tiles only, without a solve (``hpcinv plan``).
-    """
-    pc = config.problem
-    if pc.data:
-        from hpcinv.problem.field import field_problem  # it builds on this module's functions
-
-        return field_problem(config, with_data=with_data)
-    if pc.noise_percent == 0 and pc.noise_floor == 0:
-        raise ConfigError("problem.noise_percent and problem.noise_floor are both 0: the data "
-                          "would have zero uncertainty; set either > 0")
-    case = build_case(pc.case)
-    physics = config.physics
-    survey, clean = case.survey, None
-    if with_data:
-        log.info("simulating data of %s (%d data, %d sources)", case.name, case.survey.n_data,
-                 case.survey.n_sources)
-        clean = simulate(case.mesh, case.survey, case.true_model, solver=physics.solver,
-                         nky=physics.nky)
-        rng = np.random.default_rng(pc.noise_seed)
-        rel = pc.noise_percent / 100.0
-        dobs = clean + rel * np.abs(clean) * rng.standard_normal(clean.size)
-        # the paper's weighting: W = 1 / (0.05 |dobs|), plus an optional absolute floor
-        survey = survey.with_data(dobs, rel * np.abs(dobs) + pc.noise_floor)
-    local = None
-    if physics.local_meshes:
-        if case.mesh.dim != 3:
-            raise ConfigError("physics.local_meshes is for 3D surveys; a 2.5D line splits by "
-                              "wavenumbers instead (physics.split)")
-        local = (physics.local_margin, physics.local_pad_factor)
-    return problem_from_survey(case.name, case.mesh, survey, n_tiles=physics.n_tiles, solver=physics.solver, nky=physics.nky,
-                               split=physics.split, local_meshes=local,
-                               true_model=case.true_model, clean_data=clean,
-                               core_mask=case.core_mask)
-
-
 def problem_from_survey(name: str, mesh: TensorMesh, survey: Survey, *, n_tiles: int = 1,
                         solver: str = "auto", nky: int = 11, split: str = "auto",
-                        local_meshes: tuple[float, float] | None = None, true_model=None,
-                        clean_data=None, core_mask=None, active=None,
-                        inactive_value: float = float(np.log(1e-8)), origin=None,
-                        notes=None, overlay=None) -> Problem:
+                        local_meshes: tuple[float, float] | None = None,
+                        blas_threads: int = 1, true_model: np.ndarray | None = None,
+                        clean_data: np.ndarray | None = None,
+                        core_mask: np.ndarray | None = None, active: np.ndarray | None = None,
+                        inactive_value: float = AIR_LOG_CONDUCTIVITY,
+                        info: ProblemInfo | None = None) -> Problem:
     """A problem from a mesh (also the model grid) and a survey carrying data and uncertainties
     (or neither: a geometry-only problem for planning and forward modelling).
 
     ``local_meshes`` = (margin m, pad factor) gives every tile its own mesh (3D).
     ``active`` (n_cells,) bool marks the ground cells; the others stay at ``inactive_value``.
+    ``blas_threads``: the BLAS threads of every tile's solves (``physics.threads``).
     """
     if (survey.dobs is None) != (survey.uncertainty is None):
         raise DataError(f"{survey.name}: observed data need uncertainties and vice versa")
     weights = None if survey.uncertainty is None else 1.0 / survey.uncertainty
-    tiles = _tiles(mesh, survey, n_tiles, solver, nky, weights=weights, split=split)
+    tiles = problem_tiles(mesh, survey, n_tiles=n_tiles, solver=solver, nky=nky, split=split,
+                          weights=weights, blas_threads=blas_threads)
     if local_meshes is not None:
         tiles = [with_local_mesh(t, *local_meshes) for t in tiles]
     if true_model is not None and np.shape(true_model) != (mesh.n_cells,):
@@ -156,26 +139,40 @@ def problem_from_survey(name: str, mesh: TensorMesh, survey: Survey, *, n_tiles:
     return Problem(name=name, survey=survey, mesh=mesh, model_grid=ModelGrid(mesh),
                    true_model=true_model, tiles=tiles, solver=tiles[0].solver,
                    clean_data=clean_data, core_mask=core_mask, active=active,
-                   inactive_value=float(inactive_value),
-                   origin=None if origin is None else np.asarray(origin, float), notes=notes,
-                   overlay=overlay)
+                   inactive_value=float(inactive_value), info=info or ProblemInfo())
 
 
-def _tiles(mesh, survey, n_tiles, solver, nky, weights=None, split="sources") -> list[TileSpec]:
+def problem_tiles(mesh: TensorMesh, survey: Survey, *, n_tiles: int = 1, solver: str = "auto",
+                  nky: int = 11, split: str = "auto", weights: np.ndarray | None = None,
+                  blas_threads: int = 1) -> list[TileSpec]:
+    """The tiles of ``survey`` on ``mesh`` (the model grid), after checking the electrodes."""
     check_electrodes_in_mesh(mesh, survey.electrodes, what=survey.name)
     solver = choose_solver(solver, mesh.dim)
     ky_points = ky_weights = None
     if mesh.dim == 2:
         ky_points, ky_weights = wavenumber_quadrature(mesh, nky)
     return make_tiles(survey, MeshSpec.from_mesh(mesh), n_tiles, solver, ky_points=ky_points,
-                      ky_weights=ky_weights, weights=weights, split=split)
+                      ky_weights=ky_weights, weights=weights, split=split,
+                      blas_threads=blas_threads)
+
+
+def local_mesh_settings(config: RunConfig, dim: int) -> tuple[float, float] | None:
+    """(margin, pad factor) of per-tile meshes, or None when tiles solve on the model grid."""
+    physics = config.physics
+    if not physics.local_meshes:
+        return None
+    if dim != 3:
+        raise ConfigError("physics.local_meshes is for 3D surveys; a 2.5D line splits by "
+                          "wavenumbers instead (physics.split)")
+    return physics.local_margin, physics.local_pad_factor
 
 
 def simulate(mesh: TensorMesh, survey: Survey, m: np.ndarray, *, solver: str = "auto",
-             nky: int = 11, n_tiles: int = 1) -> np.ndarray:
-    """Predicted data (n_data,) of model ``m`` (ln S/m per cell), volts for 1 A, serially."""
+             nky: int = 11, n_tiles: int = 1, blas_threads: int = 1) -> np.ndarray:
+    """Predicted data (n_data,) of model ``m`` (ln S/m per cell), V/A, in this process."""
     d = np.zeros(survey.n_data)
-    for spec in _tiles(mesh, survey, n_tiles, solver, nky):
+    for spec in problem_tiles(mesh, survey, n_tiles=n_tiles, solver=solver, nky=nky,
+                              blas_threads=blas_threads):
         physics = TilePhysics(spec)
         d[spec.data_rows] += physics.predict(m)
         physics.free()

@@ -1,4 +1,5 @@
-"""Field-data readers and writers: UBC-GIF DCIP2D/DCIP3D, pyGIMLi unified data, CSV.
+"""Field-data readers and writers: UBC-GIF DCIP2D/DCIP3D, pyGIMLi unified data, CSV;
+topography and polyline tables.
 
 ``read_survey`` returns a ``FieldData``: the ``Survey`` (local coordinates, values in the
 file's units), what was dropped and why, and notes. ``to_resistance`` converts the values to
@@ -8,10 +9,12 @@ is what ``hpcinv data`` prints. Errors name the file, the 1-based line and the c
 
 from hpcinv.readers.fielddata import DATA_TYPES, FORMATS, DroppedRow, FieldData
 from hpcinv.readers.formats import detect_format, read_survey, write_survey
-from hpcinv.readers.geometric import geometric_factors, to_resistance
+from hpcinv.readers.geometric import geometric_factors, halfspace_response, to_resistance
+from hpcinv.readers.tables import read_polyline, read_topography
 from hpcinv.readers.summary import summarize
 from hpcinv.readers.uncertainty import assign_uncertainty
 
 __all__ = ["read_survey", "write_survey", "detect_format", "to_resistance",
-           "assign_uncertainty", "geometric_factors", "summarize", "FieldData", "DroppedRow",
+           "assign_uncertainty", "geometric_factors", "halfspace_response", "summarize",
+           "read_topography", "read_polyline", "FieldData", "DroppedRow",
            "FORMATS", "DATA_TYPES"]

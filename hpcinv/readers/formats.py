@@ -3,10 +3,10 @@ content) and hand over to its module."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from hpcinv.errors import DataError
+from hpcinv.files import atomic_write
 from hpcinv.readers.csv_format import read_csv, write_csv
 from hpcinv.readers.fielddata import DATA_TYPES, FORMATS, FieldData
 from hpcinv.readers.gimli import read_gimli, write_gimli
@@ -86,15 +86,17 @@ def write_survey(data: FieldData | Survey, path, format: str, *,
         raise DataError(f"{path}: unknown format {format!r}; use one of {', '.join(FORMATS)}")
     if format.startswith("ubc"):
         _check_ubc(path, format, survey, kind)
-    tmp = Path(f"{path}.tmp")
-    if format.startswith("ubc"):
-        write_ubc(tmp, electrodes, survey.abmn, survey.dobs, survey.uncertainty)
-    elif format == "pygimli":
-        write_gimli(tmp, electrodes, survey.abmn, survey.dobs, survey.uncertainty, kind,
-                    current, k)
-    else:
-        write_csv(tmp, electrodes, survey.abmn, survey.dobs, survey.uncertainty, kind, current)
-    os.replace(tmp, path)  # readers never see a half-written file
+
+    def write(tmp: Path) -> None:
+        if format.startswith("ubc"):
+            write_ubc(tmp, electrodes, survey.abmn, survey.dobs, survey.uncertainty)
+        elif format == "pygimli":
+            write_gimli(tmp, electrodes, survey.abmn, survey.dobs, survey.uncertainty, kind,
+                        current, k)
+        else:
+            write_csv(tmp, electrodes, survey.abmn, survey.dobs, survey.uncertainty, kind,
+                      current)
+    atomic_write(Path(path), write)  # readers never see a half-written file
 
 
 def _unpack(data, data_type):

@@ -24,15 +24,18 @@ from hpcinv.survey import REMOTE, Survey
 log = logging.getLogger("hpcinv.readers")
 
 
-def geometric_factors(electrodes: np.ndarray, abmn: np.ndarray) -> np.ndarray:
-    """(n_data,) float64 metres: analytic half-space geometric factors.
+def halfspace_response(electrodes: np.ndarray, abmn: np.ndarray) -> np.ndarray:
+    """(n_data,) V/A of a homogeneous 1 ohm m half-space: the potential difference per ampere,
+    1 / k, with k the geometric factor (see the module docstring and ``geometric_factors``).
 
-    electrodes: (n, 2) line positions (x, z), taken as points (x, 0, z) of a 3D half-space,
-    or (n, 3) positions (x, y, z); z up. The surface is flat at the highest electrode's
-    elevation; buried electrodes get the image-source term. abmn: (n_data, 4) indices,
-    ``REMOTE`` for a pole's B or N. A configuration whose potential terms cancel (e.g. M and
-    N equidistant from A and B) has no finite factor: ``inf`` there.
+    A configuration whose terms cancel gives 0 (its geometric factor is infinite).
     """
+    return _image_sum(electrodes, abmn) / (4.0 * np.pi)
+
+
+def _image_sum(electrodes: np.ndarray, abmn: np.ndarray) -> np.ndarray:
+    """sum over s in A,B and r in M,N of sign(s) sign(r) (1/|r - s| + 1/|r - s'|): the one
+    half-space formula behind the geometric factors and the half-space response."""
     points = _as_3d(np.asarray(electrodes, dtype=float))
     abmn = np.asarray(abmn, dtype=np.int64).reshape(-1, 4)
     surface = points[:, 2].max()
@@ -50,8 +53,21 @@ def geometric_factors(electrodes: np.ndarray, abmn: np.ndarray) -> np.ndarray:
                                 f"electrode, where the potential is infinite; remove the row")
             mirrored = np.linalg.norm(receiver - image, axis=1)
             total[use] += s_sign * r_sign * (1.0 / direct + 1.0 / mirrored)
+    return total
+
+
+def geometric_factors(electrodes: np.ndarray, abmn: np.ndarray) -> np.ndarray:
+    """(n_data,) float64 metres: analytic half-space geometric factors, 1 / the half-space
+    response.
+
+    electrodes: (n, 2) line positions (x, z), taken as points (x, 0, z) of a 3D half-space,
+    or (n, 3) positions (x, y, z); z up. The surface is flat at the highest electrode's
+    elevation; buried electrodes get the image-source term. abmn: (n_data, 4) indices,
+    ``REMOTE`` for a pole's B or N. A configuration whose potential terms cancel (e.g. M and
+    N equidistant from A and B) has no finite factor: ``inf`` there.
+    """
     with np.errstate(divide="ignore"):
-        return 4.0 * np.pi / total
+        return 4.0 * np.pi / _image_sum(electrodes, abmn)
 
 
 def _as_3d(electrodes: np.ndarray) -> np.ndarray:

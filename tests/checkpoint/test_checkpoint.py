@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpcinv.checkpoint import CheckpointStore
+from hpcinv.checkpoint import CheckpointStore, flatten_state
 from hpcinv.cli import main
 
 CONFIG = """
@@ -48,9 +48,9 @@ def _final(run: Path):
     summary = json.loads((run / "summary.json").read_text())
     with np.load(run / "result.npz") as r:
         model = r["model"].copy()
-    arrays, _ = CheckpointStore(run / "checkpoint.zarr").load_latest()
-    weights = {k: v for k, v in arrays.items() if k.startswith(("weights/", "optimizer/"))}
-    return summary, model, weights
+    state, _ = CheckpointStore(run / "checkpoint.zarr").load_latest()
+    arrays, _ = flatten_state({"weights": state["weights"], "optimizer": state["optimizer"]})
+    return summary, model, arrays
 
 
 def _assert_identical(a: Path, b: Path):
@@ -74,9 +74,12 @@ def test_checkpoint_layout(straight):
     g = root["iter-00000012"]
     assert g.attrs["complete"] is True and g.attrs["iteration"] == 12
     assert len(g.attrs["config_sha256"]) == 64 and g.attrs["config"]["problem"]["case"] == "tiny-2d"
+    assert g.attrs["format"] == "hpcinv-checkpoint-2"
     for key in ("model", "z", "rng/torch", "history/phi_d", "weights/linear.weight",
-                "optimizer/0/exp_avg"):
+                "weights/z", "optimizer/state/0/exp_avg"):
         assert key in g.attrs["arrays"]
+    assert g.attrs["values"]["iteration"] == 12
+    assert g.attrs["values"]["optimizer/param_groups"][0]["lr"] == 1e-2
 
 
 def test_resume_is_identical_to_an_uninterrupted_run(config_file, straight, tmp_path):
@@ -105,9 +108,15 @@ def test_resume_replays_the_plateau_learning_rate_schedule(tmp_path):
     assert json.loads((straight_run / "summary.json").read_text())["learning_rate"] == lr
 
 
-def _spawn(args, env_extra=None):
-    env = {**os.environ, "HPCINV_CHECKPOINT_PAUSE": "0.15", **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "hpcinv.cli", *args], env=env,
+#: the command line with a pause between writing a checkpoint and renaming it into place
+#: (an injected driver option), so that kills land inside checkpoint writes too
+_PAUSED_CLI = ("import sys, time; from hpcinv.cli import main; "
+               "sys.exit(main(sys.argv[2:], before_checkpoint_rename="
+               "lambda: time.sleep(float(sys.argv[1]))))")
+
+
+def _spawn(args, pause=0.15):
+    return subprocess.Popen([sys.executable, "-c", _PAUSED_CLI, str(pause), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -141,8 +150,7 @@ def test_kill_9_at_random_moments(config_file, straight, tmp_path):
 
 def test_sigterm_checkpoints_and_exits_75(config_file, straight, tmp_path):
     out = tmp_path / "run"
-    proc = _spawn(["run", str(config_file), "--out", str(out)],
-                  {"HPCINV_CHECKPOINT_PAUSE": "0.5"})
+    proc = _spawn(["run", str(config_file), "--out", str(out)], pause=0.5)
     deadline = time.time() + 60
     while not (out / "summary.json").exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -168,8 +176,8 @@ def test_damaged_latest_falls_back_to_the_previous(config_file, straight, tmp_pa
         meta = json.loads((latest / "zarr.json").read_text())
         del meta["attributes"]["complete"]
         (latest / "zarr.json").write_text(json.dumps(meta))
-    arrays, attrs = CheckpointStore(out / "checkpoint.zarr").load_latest()
-    assert attrs["iteration"] == 10
+    state, attrs = CheckpointStore(out / "checkpoint.zarr").load_latest()
+    assert attrs["iteration"] == 10 and state["iteration"] == 10
     assert "falling back" in caplog.text
     # resuming from 10 recomputes 11 and 12 exactly
     assert main(["resume", str(out), "--iterations", "12"]) == 0
@@ -220,8 +228,53 @@ def test_all_zero_arrays_are_saved_not_mistaken_for_lost_data(tmp_path):
     from hpcinv.checkpoint import CheckpointStore
 
     store = CheckpointStore(tmp_path / "checkpoint.zarr")
-    arrays = {"history/beta": np.zeros(4), "model": np.arange(3.0), "step": np.array(0.0)}
-    store.save(4, arrays, {}, {"problem": {"case": "tiny-2d"}}, "sha")
+    state = {"history": {"beta": np.zeros(4)}, "model": np.arange(3.0), "step": np.array(0.0)}
+    store.save(4, state, {"problem": {"case": "tiny-2d"}}, "sha")
     loaded, _ = store.load_latest()
-    for key, value in arrays.items():
-        assert np.array_equal(loaded[key], value)
+    assert np.array_equal(loaded["history"]["beta"], np.zeros(4))
+    assert np.array_equal(loaded["model"], np.arange(3.0))
+    assert loaded["step"].shape == () and loaded["step"] == 0.0
+
+
+def test_nested_state_round_trips_with_every_kind_of_leaf(tmp_path):
+    import torch
+
+    state = {"iteration": 7, "name": "x", "flag": True, "nothing": None, "empty": {},
+             "groups": [{"lr": 1e-3, "betas": [0.9, 0.999]}],
+             "weights": {"a.weight": torch.arange(6.0).reshape(2, 3), "z": np.ones(2)},
+             "optimizer": {"state": {0: {"step": torch.tensor(3.0)}}}}
+    store = CheckpointStore(tmp_path / "checkpoint.zarr")
+    store.save(7, state, {"problem": {"case": "tiny-2d"}}, "sha")
+    loaded, attrs = store.load_latest()
+    assert attrs["iteration"] == 7
+    assert {k: loaded[k] for k in ("iteration", "name", "flag", "nothing", "empty", "groups")} \
+        == {k: state[k] for k in ("iteration", "name", "flag", "nothing", "empty", "groups")}
+    assert np.array_equal(loaded["weights"]["a.weight"], np.arange(6.0).reshape(2, 3))
+    assert loaded["optimizer"]["state"]["0"]["step"] == 3.0  # keys come back as strings
+
+
+def test_a_format_1_checkpoint_of_hpcinv_0_1_resumes(tmp_path):
+    # written by hpcinv 0.1.0 (tiny-2d, 4 iterations, every 2): the restored state equals
+    # what the file holds, and the run goes on from it
+    from hpcinv.config import load_config
+    from hpcinv.inversion import DipInversion
+    from hpcinv.problem import build_problem
+    from hpcinv.engine import SerialExecutor
+
+    out = tmp_path / "run"
+    shutil.copytree(Path(__file__).parents[1] / "data" / "checkpoint-format-1", out)
+    state, attrs = CheckpointStore(out / "checkpoint.zarr").load_latest()
+    assert attrs["meta"]["iteration"] == 4 and "values" not in attrs
+    config = load_config(out / "config.toml")
+    problem = build_problem(config)
+    inv = DipInversion(problem, SerialExecutor(problem), config)
+    inv.load_state_dict(state)
+    assert inv.iteration == 4 and len(inv.history) == 4
+    for name, tensor in inv.net.state_dict().items():
+        assert np.array_equal(tensor.numpy(), state["weights"][name]), name
+    adam = inv.optimizer.state_dict()["state"]
+    assert np.array_equal(adam[0]["exp_avg"].numpy(), state["optimizer"]["state"]["0"]["exp_avg"])
+    assert main(["resume", str(out), "--iterations", "6"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["iterations"] == 6 and summary["history"]["phi_d"][:4] == \
+        [float(x) for x in state["history"]["phi_d"]]

@@ -88,7 +88,7 @@ def test_a_slow_worker_keeps_its_tiles(two_workers):
     try:
         for seed in range(3):
             ex.misfit_and_gradient(random_model(problem, seed))
-            moved += [(seed, i) for i, s in ex.tile_stats.items() if s["worker"] != ex._home[i]]
+            moved += [(seed, i) for i, s in ex.tile_stats.items() if s["worker"] != ex.backend.home[i]]
     finally:
         two_workers.run(set_delay, delay=0.0, workers=[slow])
     assert moved == []
@@ -142,3 +142,32 @@ def test_killed_worker_costs_a_retry_not_the_result(traffic):
         handle.close()
     assert inv.history.phi_d == reference.history.phi_d
     assert np.array_equal(inv.model(), reference.model())
+
+
+@pytest.mark.parametrize("make", [
+    lambda: hpcinv.build_problem(paper_config(n_tiles=3, split="wavenumbers")),
+    lambda: small_3d_problem(n_tiles=3),
+], ids=["2.5D k-split", "3D sources"])
+def test_counters_have_the_same_keys_and_meaning(two_workers, make):
+    problem = make()
+    serial, dask_ex = hpcinv.SerialExecutor(problem), DaskExecutor(problem, two_workers)
+    for ex in (serial, dask_ex):
+        m1, m2 = random_model(problem, 1), random_model(problem, 2)
+        ex.misfit_and_gradient(m1)
+        ex.predict(m1)  # the same model: cached factors, no new factorization
+        ex.misfit_and_gradient(m2)
+    cs, cd = serial.counters(), dask_ex.counters()
+    assert set(cs) == set(cd) == {"factorizations", "solves", "hits", "factor_seconds",
+                                  "solve_seconds", "per_tile_factorizations"}
+    for key in ("factorizations", "solves", "hits", "per_tile_factorizations"):
+        assert cs[key] == cd[key], key
+    n_k = sum(len(t.ky_points) if t.ky_points is not None else 1 for t in problem.tiles)
+    assert cs["factorizations"] == 2 * n_k  # two models
+    assert cs["hits"] >= len(problem.tiles)  # at least the predict of the same model
+    for c in (cs, cd):
+        assert c["factor_seconds"] > 0 and c["solve_seconds"] > 0
+    tiles = {t.index for t in problem.tiles}
+    assert set(serial.last_seconds["per_tile"]) == set(dask_ex.last_seconds["per_tile"]) == tiles
+    assert {s["worker"] for s in serial.tile_stats.values()} == {"serial"}
+    assert {s["worker"] for s in dask_ex.tile_stats.values()} <= set(
+        two_workers.scheduler_info()["workers"])

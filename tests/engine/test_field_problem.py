@@ -67,11 +67,11 @@ def test_round_trip_reads_meshes_and_inverts(tmp_path):
     assert problem.dim == 2 and problem.n_data == truth.n_data
     assert problem.true_model is None and problem.active is None  # flat: no air
     # local electrodes plus the origin are the file's coordinates
-    assert np.allclose(problem.survey.electrodes + problem.origin,
+    assert np.allclose(problem.survey.electrodes + problem.info.origin,
                        truth.electrodes + [EASTING, 0.0])
     assert np.allclose(problem.dobs, truth.dobs, rtol=1e-6)
     assert np.allclose(problem.uncertainty, truth.uncertainty, rtol=1e-6)
-    assert problem.notes["uncertainty"]["source"] == "file"
+    assert problem.info.notes["uncertainty"]["source"] == "file"
     assert problem.core_mask.any() and problem.mesh.h[0].min() == 10.0
     inv = DipInversion(problem, hpcinv.SerialExecutor(problem), config)
     chis = [inv.step().chi for _ in range(6)]
@@ -108,7 +108,7 @@ def test_apparent_resistivity_over_topography_uses_numeric_factors(tmp_path):
     # with but 1e-6 of 0.01 S/m, which leaks into the data at ~1e-6 (measured 1.1e-6)
     assert np.allclose(problem.dobs, d, rtol=1e-5)
     assert not np.allclose(problem.dobs, 1.2 * d, rtol=1e-5)
-    assert problem.notes["halfspace_conductivity"] == pytest.approx(0.01, rel=1e-5)
+    assert problem.info.notes["halfspace_conductivity"] == pytest.approx(0.01, rel=1e-5)
 
 
 def test_missing_data_file_is_a_config_error(tmp_path):
@@ -127,7 +127,7 @@ def test_overlay_is_read_in_local_coordinates(tmp_path):
     config = load_config(_write_config(tmp_path, path.name,
                                        extra='[report]\noverlay = "geology.csv"'))
     problem = hpcinv.build_problem(config, with_data=False)
-    xz = problem.overlay + problem.origin
+    xz = problem.info.overlay + problem.info.origin
     assert np.allclose(xz[[0, 1, 3]], [[EASTING + 50, -10], [EASTING + 150, -60],
                                        [EASTING + 20, -5]])
     assert np.isnan(xz[2]).all() and np.isnan(xz[4]).all()
@@ -137,13 +137,13 @@ def test_correct_data_removes_the_mesh_error_of_a_half_space(tmp_path):
     # analytic data of a uniform 0.01 S/m half-space; on a coarse mesh (10 m cells, 20 m
     # dipoles) the mesh's response differs from them by percents at short offsets; with
     # mesh.correct_data the corrected data are exactly what the mesh gives
-    from hpcinv.problem.field import halfspace_response
+    from hpcinv.readers import halfspace_response
 
     survey = line_survey("dipole-dipole", 0.0, 200.0, 20.0, 4)
-    analytic = halfspace_response(survey) / 0.01
+    analytic = halfspace_response(survey.electrodes, survey.abmn) / 0.01
     # the formula: a pole-pole pair 20 m apart on 1 S/m gives 1 / (2 pi 20) V/A
     pole = Survey(np.array([[0.0, 0.0], [20.0, 0.0]]), [[0, -1, 1, -1]])
-    assert halfspace_response(pole)[0] == pytest.approx(1.0 / (2 * np.pi * 20.0))
+    assert halfspace_response(pole.electrodes, pole.abmn)[0] == pytest.approx(1.0 / (2 * np.pi * 20.0))
     path = tmp_path / "data" / "line.csv"
     path.parent.mkdir()
     electrodes = survey.electrodes + [EASTING, 0.0]
@@ -156,7 +156,7 @@ def test_correct_data_removes_the_mesh_error_of_a_half_space(tmp_path):
     from hpcinv.config import config_from_dict
 
     fixed = hpcinv.build_problem(config_from_dict(config.raw, path=config.path))
-    assert fixed.notes["data_correction"]["applied"]
+    assert fixed.info.notes["data_correction"]["applied"]
     assert np.allclose(fixed.dobs, mesh_data, rtol=1e-8)
     assert np.allclose(fixed.uncertainty / np.abs(fixed.dobs), 0.05)
 

@@ -7,9 +7,8 @@ import torch
 from hpcinv.problem.cases import build_case
 from hpcinv.config import NetworkConfig
 from hpcinv.errors import ConfigError
-from hpcinv.inversion.networks import (CNN3D, PaperCNN2D, _doublings, build_generator,
-                                      core_slices)
-from hpcinv.mesh import ModelGrid
+from hpcinv.inversion.networks import CNN3D, PaperCNN2D, _doublings, build_generator
+from hpcinv.mesh import ModelGrid, core_slices
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +69,7 @@ def test_cnn3d_covers_the_core_and_extends_into_padding():
     with torch.no_grad():
         m = net().numpy().reshape(grid.shape, order="F")
     assert m.size == grid.n_cells
-    sx, sy, sz = core_slices(grid)
+    sx, sy, sz = core_slices(grid.mesh)
     assert (sx.stop - sx.start, sy.stop - sy.start, sz.stop - sz.start) == (64, 20, 16)
     # padding copies the nearest core cell
     assert np.array_equal(m[0], m[sx.start])

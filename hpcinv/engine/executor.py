@@ -1,0 +1,167 @@
+"""One orchestration of a problem's tiles, mapped serially or on Dask workers.
+
+``TileExecutor`` owns everything about an iteration that does not depend on where tiles run:
+the model check, the 2.5D two-round partial data (a wavenumber split needs every tile's data
+before any residual exists), the residuals, the pairwise sums, the counters and the per-tile
+seconds. A ``TaskBackend`` supplies only how the same task functions (``engine.tasks``) are
+mapped over tiles and how their results come back:
+
+* ``SerialBackend`` (``engine.serial``) calls them here, one after another;
+* ``DaskBackend`` (``engine.dask_executor``) submits them to the workers holding the tiles.
+
+``Executor`` is the interface the inversion uses (``predict``, ``misfit_and_gradient``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Protocol, TypeVar
+
+import numpy as np
+
+from hpcinv.engine.tasks import STAT_KEYS, tile_jtvec, tile_misfit_and_gradient, tile_predict
+from hpcinv.errors import DataError
+from hpcinv.problem import Problem
+
+T = TypeVar("T")
+
+
+class Executor(Protocol):
+    """Forward data and the misfit gradient of a problem, wherever its tiles run.
+
+    m: (n_cells,) float64 ln(S/m) on the model grid; d: (n_data,) V/A in the survey's order;
+    phi = 0.5 ||W (d - dobs)||^2 with W = 1/uncertainty; g = dphi/dm (n_cells,).
+    """
+
+    problem: Problem
+    #: seconds of the last ``misfit_and_gradient``: {"total": s, "per_tile": {index: s}}
+    last_seconds: dict
+
+    @property
+    def n_workers(self) -> int: ...
+
+    def predict(self, m: np.ndarray) -> np.ndarray: ...
+
+    def misfit_and_gradient(self, m: np.ndarray) -> tuple[float, np.ndarray]: ...
+
+    def counters(self) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+class TaskBackend(Protocol):
+    """How tile tasks are mapped and their results brought back (see the module docstring).
+
+    ``map_tiles(func, args)`` runs ``func(spec, *args, cache)`` for every tile, in tile
+    order, and returns handles; ``gather`` turns handles into results; ``tree_sum`` sums
+    results in ``pairwise_reduce``'s pairing. ``attempt(run)`` calls ``run(share)``, where
+    ``share(array)`` ships an array once for every task (Dask: scattered); a backend that
+    can lose shared data calls ``run`` again with arrays inside the tasks.
+    """
+
+    @property
+    def n_workers(self) -> int: ...
+
+    def map_tiles(self, func: Callable[..., dict], args: tuple) -> list[Any]: ...
+
+    def gather(self, handles: list[Any]) -> list[dict]: ...
+
+    def tree_sum(self, handles: list[Any]) -> dict: ...
+
+    def attempt(self, run: Callable[[Callable[[np.ndarray], Any]], T]) -> T: ...
+
+    def close(self) -> None: ...
+
+
+def check_model(problem: Problem, m: np.ndarray) -> np.ndarray:
+    """m as float64 (n_cells,) with the inactive (air) cells at their fixed value, or
+    ``DataError`` naming what is wrong."""
+    m = np.asarray(m, dtype=np.float64)
+    n = problem.model_grid.n_cells
+    if m.shape != (n,):
+        raise DataError(f"model has shape {m.shape}; the model grid has {n} cells")
+    if not np.all(np.isfinite(m)):
+        raise DataError("model contains non-finite values")
+    return problem.fix_inactive(m)
+
+
+def residuals(problem: Problem, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """r = W (d - dobs) and v = W r = dphi/dd, W = 1 / uncertainty."""
+    w = 1.0 / problem.uncertainty
+    r = w * (d - problem.dobs)
+    return r, w * r
+
+
+class TileExecutor:
+    """``predict(m)`` and ``misfit_and_gradient(m)`` of ``problem``, tiles run by ``backend``.
+
+    Each tile is factored once per model; its factors serve both calls for the same model.
+    """
+
+    def __init__(self, problem: Problem, backend: TaskBackend):
+        self.problem = problem
+        self.backend = backend
+        self._partial = any(spec.partial_data for spec in problem.tiles)
+        self._totals = dict.fromkeys(STAT_KEYS[1:], 0)
+        #: per tile: its latest task statistics (seconds, counts, where it ran)
+        self.tile_stats: dict[int, dict] = {}
+        #: per tile: factorizations since this executor began
+        self.per_tile_factorizations: dict[int, int] = {}
+        self.last_seconds: dict = {}
+
+    @property
+    def n_workers(self) -> int:
+        return self.backend.n_workers
+
+    def predict(self, m: np.ndarray) -> np.ndarray:
+        m = check_model(self.problem, m)
+        return self.backend.attempt(lambda share: self._predict(share(m))[0])
+
+    def misfit_and_gradient(self, m: np.ndarray) -> tuple[float, np.ndarray]:
+        m = check_model(self.problem, m)
+        t0 = time.perf_counter()
+        phi, total, seconds = self.backend.attempt(lambda share: self._misfit(share(m), share))
+        for index, stats in total["tiles"].items():
+            seconds[index] = seconds.get(index, 0.0) + stats["seconds"]
+        self._record(total["tiles"])
+        self.last_seconds = {"total": time.perf_counter() - t0, "per_tile": seconds}
+        return phi, self.problem.mask_gradient(total["g"])
+
+    def _predict(self, m_shared) -> tuple[np.ndarray, dict[int, float]]:
+        """The data of all tiles (partial sums added, in tile order) and each tile's seconds."""
+        d = np.zeros(self.problem.n_data)
+        seconds = {}
+        for part in self.backend.gather(self.backend.map_tiles(tile_predict, (m_shared,))):
+            d[part["rows"]] += part["d"]
+            self._record(part["tiles"])
+            seconds.update({i: s["seconds"] for i, s in part["tiles"].items()})
+        return d, seconds
+
+    def _misfit(self, m_shared, share) -> tuple[float, dict, dict[int, float]]:
+        if self._partial:
+            # residuals need every wavenumber's contribution: forward everywhere first; the
+            # gradient round then reuses each tile's cached factors and fields
+            d, seconds = self._predict(m_shared)
+            r, v = residuals(self.problem, d)
+            total = self.backend.tree_sum(self.backend.map_tiles(tile_jtvec,
+                                                                 (m_shared, share(v))))
+            return 0.5 * float(r @ r), total, seconds
+        total = self.backend.tree_sum(self.backend.map_tiles(tile_misfit_and_gradient,
+                                                             (m_shared,)))
+        return float(total["phi"]), total, {}
+
+    def _record(self, tiles: dict[int, dict]) -> None:
+        for index, stats in tiles.items():
+            self.tile_stats[index] = stats
+            for key in self._totals:
+                self._totals[key] += stats[key]
+            self.per_tile_factorizations[index] = (self.per_tile_factorizations.get(index, 0)
+                                                   + stats["factorizations"])
+
+    def counters(self) -> dict:
+        """Since this executor began, summed over tiles and calls: factorizations, solved
+        columns, factor-cache hits, factor and solve seconds; and factorizations per tile."""
+        return {**self._totals, "per_tile_factorizations": dict(self.per_tile_factorizations)}
+
+    def close(self) -> None:
+        self.backend.close()

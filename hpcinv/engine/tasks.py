@@ -1,0 +1,119 @@
+"""The per-tile tasks and the per-process tile cache: what runs for one tile, wherever it runs.
+
+Task functions take plain inputs (a ``TileSpec``, the model vector, a residual vector) and a
+``TileCache``, and return plain outputs (floats, numpy arrays, dicts). The serial executor
+calls them in its own process with its own cache; Dask workers call the very same functions
+with the cache their worker plugin holds (``hpcinv.engine.worker``). The simulation, its
+factors and fields stay in the cache and are never pickled (``TilePhysics`` refuses). A
+process that lost its cache (a restart, a replacement worker) rebuilds a tile from its spec.
+
+Every task reports, per tile, what it cost: seconds, factorizations, factor and solve
+seconds, solved columns, factor-cache hits, and where it ran. Executors add these up the
+same way, so their counters mean the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, TypeVar
+
+import numpy as np
+
+from hpcinv.physics import FactorCache, TilePhysics
+from hpcinv.tiles import TileSpec
+
+log = logging.getLogger(__name__)
+
+#: the per-tile statistics every task reports, and the counters executors sum from them
+STAT_KEYS = ("seconds", "factorizations", "factor_seconds", "solve_seconds", "solves", "hits")
+
+T = TypeVar("T")
+
+
+class TileCache:
+    """One process's tiles: a ``TilePhysics`` per tile digest, sharing one ``FactorCache``.
+
+    ``where`` names the process in the statistics (a worker address, or "serial");
+    ``delay`` (seconds) stalls every task, so tests can kill a worker mid-iteration.
+    """
+
+    def __init__(self, where: str = "serial", delay: float = 0.0):
+        self.where, self.delay = where, delay
+        self.factors = FactorCache()
+        self.tiles: dict[str, TilePhysics] = {}
+        self.builds = 0
+
+    def physics(self, spec: TileSpec) -> TilePhysics:
+        physics = self.tiles.get(spec.digest)
+        if physics is None:
+            physics = self.tiles[spec.digest] = TilePhysics(spec, self.factors)
+            self.builds += 1
+            log.debug("built tile %d (%s) in %s", spec.index, spec.digest, self.where)
+        return physics
+
+    def clear(self) -> None:
+        self.factors.clear()
+        self.tiles.clear()
+
+    def state(self) -> dict:
+        """What this cache holds (tile digests, builds) and its factor counters."""
+        return {"tiles": sorted(self.tiles), "builds": self.builds, **self.factors.counters()}
+
+
+def _run(spec: TileSpec, cache: TileCache, work: Callable[[TilePhysics], dict]) -> dict:
+    if cache.delay:
+        time.sleep(cache.delay)
+    t0 = time.perf_counter()
+    physics = cache.physics(spec)
+    counts = cache.factors
+    before = (physics.factorizations, physics.timings.factor, physics.timings.solve,
+              counts.solves, counts.hits)
+    out = work(physics)
+    out["tiles"] = {spec.index: {
+        "seconds": time.perf_counter() - t0,
+        "factorizations": physics.factorizations - before[0],
+        "factor_seconds": physics.timings.factor - before[1],
+        "solve_seconds": physics.timings.solve - before[2],
+        "solves": counts.solves - before[3],
+        "hits": counts.hits - before[4],
+        "worker": cache.where,
+    }}
+    return out
+
+
+def tile_misfit_and_gradient(spec: TileSpec, m: np.ndarray, cache: TileCache) -> dict:
+    """{"phi", "g", "tiles"} of a tile that owns its data rows: phi = 0.5 ||W r||^2 and
+    g = dphi/dm (n_cells,) on the model grid."""
+    def work(physics: TilePhysics) -> dict:
+        phi, g = physics.misfit_and_gradient(m)
+        return {"phi": phi, "g": g}
+    return _run(spec, cache, work)
+
+
+def tile_predict(spec: TileSpec, m: np.ndarray, cache: TileCache) -> dict:
+    """{"rows", "d", "tiles"}: the tile's (partial) data, V/A, for its data rows."""
+    return _run(spec, cache, lambda physics: {"rows": spec.data_rows, "d": physics.predict(m)})
+
+
+def tile_jtvec(spec: TileSpec, m: np.ndarray, v: np.ndarray, cache: TileCache) -> dict:
+    """{"phi": 0, "g", "tiles"}: J^T v of the tile for the global dphi/dd ``v`` (n_data,)."""
+    return _run(spec, cache,
+                lambda physics: {"phi": 0.0, "g": physics.jtvec(m, v[spec.data_rows])})
+
+
+def add_results(a: dict, b: dict) -> dict:
+    """The sum of two tile results: phi and g added, per-tile statistics merged."""
+    return {"phi": a["phi"] + b["phi"], "g": a["g"] + b["g"],
+            "tiles": {**a["tiles"], **b["tiles"]}}
+
+
+def pairwise_reduce(items: list[T], add: Callable[[T, T], T]) -> T:
+    """Sum ``items`` in the pairing every executor uses: (0+1), (2+3), ... level by level,
+    an odd last item carried up. Floating-point sums depend on their order; one order for
+    all executors makes the Dask executor's results bitwise equal to the serial one's."""
+    items = list(items)
+    while len(items) > 1:
+        paired = [add(a, b) for a, b in zip(items[::2], items[1::2])]
+        items = paired + ([items[-1]] if len(items) % 2 else [])
+    return items[0]

@@ -1,0 +1,18 @@
+"""``build_problem``: the problem a run config describes, synthetic or from field data."""
+
+from __future__ import annotations
+
+from hpcinv.config import RunConfig
+from hpcinv.problem.field import field_problem
+from hpcinv.problem.problem import Problem
+from hpcinv.problem.synthetic import synthetic_problem
+
+
+def build_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
+    """Build the problem a config describes; synthetic cases get their data simulated here.
+
+    ``with_data=False`` builds geometry and tiles only, without a solve (``hpcinv plan``).
+    """
+    if config.problem.data:
+        return field_problem(config, with_data=with_data)
+    return synthetic_problem(config, with_data=with_data)

@@ -19,8 +19,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from hpcinv.errors import (CheckpointError, ConfigError, DataError, HpcinvError, InversionError,
-                           RunInterrupted, TileError)
+from hpcinv.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    HpcinvError,
+    InversionError,
+    RunInterrupted,
+    TileError,
+)
 from hpcinv.version import __version__
 
 _LAZY = {

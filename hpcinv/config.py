@@ -330,7 +330,7 @@ HARMLESS_KEYS = ("inversion.iterations", "inversion.target_chi", "inversion.targ
                  "slurm.*", "report.*")
 
 
-def config_changes(old: "RunConfig", new: "RunConfig") -> tuple[list[str], list[str]]:
+def config_changes(old: RunConfig, new: RunConfig) -> tuple[list[str], list[str]]:
     """(changes that matter, harmless changes) between two configs, as 'key: a -> b'."""
     matter, harmless = [], []
     for section in _SECTIONS:

@@ -82,7 +82,7 @@ class Survey:
         loc_b = np.where((b == REMOTE)[:, None], loc_a, self.electrodes[np.maximum(b, 0)])
         return 0.5 * (loc_a + loc_b)
 
-    def with_data(self, dobs, uncertainty) -> "Survey":
+    def with_data(self, dobs, uncertainty) -> Survey:
         """The same geometry with observed data and uncertainties (validated)."""
         return Survey(self.electrodes, self.abmn, dobs, uncertainty, self.name)
 

@@ -81,7 +81,7 @@ class TileSpec:
     def dim(self) -> int:
         return self.mesh.dim
 
-    def with_data(self, dobs_global: np.ndarray, weights_global: np.ndarray) -> "TileSpec":
+    def with_data(self, dobs_global: np.ndarray, weights_global: np.ndarray) -> TileSpec:
         """The same tile carrying its slice of the observed data and weights."""
         return _replace(self, dobs=np.asarray(dobs_global)[self.data_rows],
                         weights=np.asarray(weights_global)[self.data_rows])

@@ -32,15 +32,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_inversion import PaperAlgorithm, hpcinv_step, timed_iterations  # noqa: E402
-from bench_physics import in_child, measure_stock  # noqa: E402
+from bench_inversion import PaperAlgorithm, hpcinv_step, timed_iterations
+from bench_physics import in_child, measure_stock
 
-import hpcinv  # noqa: E402
-from hpcinv.config import config_from_dict  # noqa: E402
-from hpcinv.engine.cluster import local_cluster  # noqa: E402
-from hpcinv.engine.dask_executor import DaskExecutor  # noqa: E402
-from hpcinv.engine.plan import tile_estimate  # noqa: E402
-from hpcinv.inversion import DipInversion  # noqa: E402
+import hpcinv
+from hpcinv.config import config_from_dict
+from hpcinv.engine.cluster import local_cluster
+from hpcinv.engine.dask_executor import DaskExecutor
+from hpcinv.engine.plan import tile_estimate
+from hpcinv.inversion import DipInversion
 
 
 def log(msg: str) -> None:

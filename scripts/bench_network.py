@@ -14,8 +14,8 @@ import time
 import torch
 
 from hpcinv.config import load_config
-from hpcinv.problem import build_problem
 from hpcinv.inversion import build_generator
+from hpcinv.problem import build_problem
 
 
 def seconds_per_pass(net, device: torch.device, repeats: int) -> float:

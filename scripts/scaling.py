@@ -24,13 +24,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_inversion import hpcinv_step, timed_iterations  # noqa: E402
+from bench_inversion import hpcinv_step, timed_iterations
 
-import hpcinv  # noqa: E402
-from hpcinv.config import load_config  # noqa: E402
-from hpcinv.engine.cluster import SlurmWorkers, local_cluster, slurm_cluster  # noqa: E402
-from hpcinv.engine.dask_executor import DaskExecutor  # noqa: E402
-from hpcinv.inversion import DipInversion  # noqa: E402
+import hpcinv
+from hpcinv.config import load_config
+from hpcinv.engine.cluster import SlurmWorkers, local_cluster, slurm_cluster
+from hpcinv.engine.dask_executor import DaskExecutor
+from hpcinv.inversion import DipInversion
 
 
 def log(msg: str) -> None:

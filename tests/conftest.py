@@ -7,8 +7,8 @@ import pytest
 
 import hpcinv
 from hpcinv.config import config_from_dict
-from hpcinv.problem import problem_from_survey, simulate
 from hpcinv.mesh import padded_tensor_mesh
+from hpcinv.problem import problem_from_survey, simulate
 from hpcinv.survey import REMOTE, Survey, line_survey, merge_surveys
 
 

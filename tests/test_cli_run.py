@@ -1,9 +1,9 @@
 """`hpcinv run`, `export` and `report` end to end on a short paper-1.1 run."""
 
 import json
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest

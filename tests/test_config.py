@@ -1,6 +1,6 @@
 import pytest
 
-from hpcinv.config import CASE_NAMES, config_from_dict, config_digest, load_config
+from hpcinv.config import CASE_NAMES, config_digest, config_from_dict, load_config
 from hpcinv.errors import ConfigError
 
 

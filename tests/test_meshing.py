@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from hpcinv.errors import DataError
-from hpcinv.mesh.from_survey import (drape, largest_separation, mesh_from_survey,
-                                     nearest_spacing, straight_line, surface_function)
+from hpcinv.mesh.from_survey import (
+    drape,
+    largest_separation,
+    mesh_from_survey,
+    nearest_spacing,
+    straight_line,
+    surface_function,
+)
 from hpcinv.mesh.tensor import core_mask, core_slices, padding_cells
 from hpcinv.survey import line_survey, merge_surveys
 

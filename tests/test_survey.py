@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 import hpcinv
-from hpcinv.problem.cases import build_case, paper_mesh, paper_survey
 from hpcinv.errors import DataError
 from hpcinv.mesh import check_electrodes_in_mesh
+from hpcinv.problem.cases import build_case, paper_mesh, paper_survey
 from hpcinv.survey import REMOTE, Survey, line_configurations, line_survey, merge_surveys
 
 from conftest import paper_config

@@ -3,9 +3,9 @@ import pickle
 import numpy as np
 import pytest
 
-from hpcinv.problem.cases import build_case
 from hpcinv.errors import TileError
 from hpcinv.mesh import MeshSpec
+from hpcinv.problem.cases import build_case
 from hpcinv.tiles import make_tiles, split_sources
 
 

@@ -21,13 +21,12 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from hpcinv.checkpoint.state import (FORMAT_2, flatten_state, state_from_format_1,
-                                     unflatten_state)
+from hpcinv.checkpoint.state import FORMAT_2, flatten_state, state_from_format_1, unflatten_state
 from hpcinv.errors import CheckpointError
 from hpcinv.version import __version__
 

@@ -55,8 +55,7 @@ def resume(args) -> int:
 
 
 def submit(args) -> int:
-    from hpcinv.cli.submit import (build_driver_job, forwarded_options,
-                                   render_driver_script, sbatch)
+    from hpcinv.cli.submit import build_driver_job, forwarded_options, render_driver_script, sbatch
 
     config = load_config(args.config)
     if args.iterations is not None and args.iterations < 0:

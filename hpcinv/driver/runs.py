@@ -13,14 +13,13 @@ import dataclasses
 import logging
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from hpcinv.checkpoint import CheckpointStore
-from hpcinv.config import (RunConfig, config_changes, config_from_dict, dump_toml,
-                           load_config)
+from hpcinv.config import RunConfig, config_changes, config_from_dict, dump_toml, load_config
 from hpcinv.driver.cluster import ClusterChoice, make_executor
 from hpcinv.driver.progress import Progress
 from hpcinv.driver.result import Result, result_arrays

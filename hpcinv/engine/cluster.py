@@ -176,7 +176,7 @@ def slurm_cluster(spec: SlurmWorkers, *, shared_directory: str) -> ClusterHandle
                       shared_temp_directory=shared_directory)
     try:
         cluster = SLURMCluster(**kwargs)
-    except Exception as exc:  # a bad directive fails here, with Slurm's own words
+    except Exception as exc:  # noqa: BLE001 - any failure of a bad directive: Slurm's words
         raise HpcinvError(f"could not set up SLURM workers: {exc}") from None
     script = cluster.job_script()
     log.info("SLURM worker job script:\n%s", script)
@@ -193,7 +193,7 @@ def slurm_cluster(spec: SlurmWorkers, *, shared_directory: str) -> ClusterHandle
             # a fixed scale() does not replace a job that ended; an adaptive target with
             # minimum = maximum does (checked against Slurm in tests/slurm)
             cluster.adapt(minimum_jobs=spec.jobs, maximum_jobs=spec.jobs)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever stopped the workers, cancel and say it
         detail = _slurm_failure(cluster) or str(exc) or type(exc).__name__
         client.close()
         cluster.close()

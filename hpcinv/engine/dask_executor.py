@@ -23,8 +23,9 @@ the model inside the tasks themselves: a retry, the same numbers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import CancelledError
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 

@@ -15,7 +15,8 @@ mapped over tiles and how their results come back:
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 

@@ -3,7 +3,8 @@ Dask executor must match exactly; it runs the same task functions Dask ships."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 

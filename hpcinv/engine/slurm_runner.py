@@ -17,8 +17,8 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from hpcinv.engine.cluster import ClusterHandle, worker_environment
 from hpcinv.errors import HpcinvError
@@ -49,9 +49,9 @@ def slurm_runner(shared_directory: str | Path, *, tls: bool = True,
                  wait_seconds: float = 300.0) -> ClusterHandle:
     """Join the one-allocation cluster; returns (with a connected client) on the driver task
     only: the scheduler and worker tasks serve until the driver closes the handle, then exit."""
+    from dask_jobqueue.slurm import SLURMRunner
     from distributed import Client
     from distributed.core import rpc
-    from dask_jobqueue.slurm import SLURMRunner
 
     rank, ntasks, job_id, restart = slurm_task()
     directory = Path(shared_directory) / f".dask-{job_id}-{restart}"
@@ -73,9 +73,8 @@ def slurm_runner(shared_directory: str | Path, *, tls: bool = True,
         async def before_client_start(self):
             # the runner's own rpc has no TLS arguments; give it the run's credentials
             if security is not None:
-                comm = rpc(self.scheduler_address,
-                           connection_args=security.get_connection_args("client"))
-                setattr(self, "scheduler_comm", comm)  # SLURMRunner declares it None-typed
+                self.scheduler_comm = rpc(  # type: ignore[assignment]  # declared None
+                    self.scheduler_address, connection_args=security.get_connection_args("client"))
 
     scheduler_options = {"dashboard_address": "127.0.0.1:0", "protocol": protocol}
     worker_options = {"nthreads": 1, "protocol": protocol, "death_timeout": 60}
@@ -90,7 +89,7 @@ def slurm_runner(shared_directory: str | Path, *, tls: bool = True,
     n_workers = ntasks - 2
     try:
         client.wait_for_workers(n_workers, timeout=wait_seconds)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever kept them away, stop and say it
         client.close()
         runner.close()
         raise HpcinvError(f"--slurm-runner: {n_workers} workers did not join within "

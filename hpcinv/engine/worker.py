@@ -7,7 +7,7 @@ first task and rebuilds tiles from their specs.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from distributed import WorkerPlugin, get_worker
 

@@ -21,8 +21,15 @@ log = logging.getLogger(__name__)
 
 def run_conventional(problem, config: RunConfig) -> dict:
     """Run SimPEG's IRLS inversion; returns {model, dpred, history, seconds, iterations}."""
-    from simpeg import (data, data_misfit, directives, inverse_problem, inversion,
-                        optimization, regularization)
+    from simpeg import (
+        data,
+        data_misfit,
+        directives,
+        inverse_problem,
+        inversion,
+        optimization,
+        regularization,
+    )
 
     cc = config.conventional
     mesh = problem.mesh

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -138,7 +139,7 @@ class DipInversion:
             return 0
         opt = torch.optim.Adam(self.net.parameters(), lr=self.cfg.pretrain_learning_rate)
         self.net.eval()
-        for it in range(1, self.cfg.pretrain_max_iterations + 1):
+        for it in range(1, self.cfg.pretrain_max_iterations + 1):  # noqa: B007 - logged below
             opt.zero_grad()
             r = self.net() - self.cfg.reference_model
             r.abs().sum().backward()

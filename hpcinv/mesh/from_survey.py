@@ -99,12 +99,13 @@ def surface_function(points: np.ndarray):
         x, zs = horizontal[order, 0], z[order]
         return lambda q: np.interp(np.asarray(q, float)[:, 0], x, zs)
     from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+    from scipy.spatial import QhullError
 
     unique, idx = np.unique(horizontal, axis=0, return_index=True)
     nearest = NearestNDInterpolator(unique, z[idx])
     try:
         linear = LinearNDInterpolator(unique, z[idx])
-    except Exception:  # collinear points (a single line in 3D): nearest only
+    except QhullError:  # collinear points (a single line in 3D): nearest only
         return lambda q: nearest(np.asarray(q, float))
 
     def evaluate(q):

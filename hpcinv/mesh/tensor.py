@@ -24,7 +24,7 @@ class MeshSpec:
     origin: np.ndarray
 
     @classmethod
-    def from_mesh(cls, mesh: TensorMesh) -> "MeshSpec":
+    def from_mesh(cls, mesh: TensorMesh) -> MeshSpec:
         if not isinstance(mesh, TensorMesh):
             raise TypeError(f"only TensorMesh is supported as a simulation mesh, got {type(mesh)}")
         return cls(tuple(np.array(h, dtype=float) for h in mesh.h), np.array(mesh.origin, float))

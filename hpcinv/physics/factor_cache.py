@@ -9,7 +9,8 @@ step always refactors and a repeated model never does. The old entry of a tile i
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import numpy as np
 

@@ -19,10 +19,22 @@ from hpcinv.config import RunConfig
 from hpcinv.errors import ConfigError, DataError
 from hpcinv.mesh.from_survey import mesh_from_survey
 from hpcinv.mesh.tensor import core_mask
-from hpcinv.problem.problem import (Problem, ProblemInfo, local_mesh_settings,
-                                    problem_from_survey, simulate)
-from hpcinv.readers import (FieldData, assign_uncertainty, halfspace_response, read_polyline,
-                            read_survey, read_topography, to_resistance)
+from hpcinv.problem.problem import (
+    Problem,
+    ProblemInfo,
+    local_mesh_settings,
+    problem_from_survey,
+    simulate,
+)
+from hpcinv.readers import (
+    FieldData,
+    assign_uncertainty,
+    halfspace_response,
+    read_polyline,
+    read_survey,
+    read_topography,
+    to_resistance,
+)
 from hpcinv.survey import Survey
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ is what ``hpcinv data`` prints. Errors name the file, the 1-based line and the c
 from hpcinv.readers.fielddata import DATA_TYPES, FORMATS, DroppedRow, FieldData
 from hpcinv.readers.formats import detect_format, read_survey, write_survey
 from hpcinv.readers.geometric import geometric_factors, halfspace_response, to_resistance
-from hpcinv.readers.tables import read_polyline, read_topography
 from hpcinv.readers.summary import summarize
+from hpcinv.readers.tables import read_polyline, read_topography
 from hpcinv.readers.uncertainty import assign_uncertainty
 
 __all__ = ["read_survey", "write_survey", "detect_format", "to_resistance",

@@ -50,7 +50,7 @@ class DataRows:
     def __len__(self) -> int:
         return len(self.lines)
 
-    def subset(self, keep: np.ndarray) -> "DataRows":
+    def subset(self, keep: np.ndarray) -> DataRows:
         def pick(a):
             return None if a is None else a[keep]
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from discretize import TensorMesh  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from discretize import TensorMesh
 
-from hpcinv.report.rundir import RunDirectory  # noqa: E402
+from hpcinv.report.rundir import RunDirectory
 
 CMAP = "Spectral_r"
 

@@ -1,7 +1,6 @@
 """Checkpoints: exact resume, kill -9 at random moments, SIGTERM, corrupted stores."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -125,7 +124,7 @@ def test_kill_9_at_random_moments(config_file, straight, tmp_path):
     rng = np.random.default_rng(2024)
     kills = 0
     store = CheckpointStore(out / "checkpoint.zarr")
-    for attempt in range(40):
+    for _attempt in range(40):
         has_checkpoint = store.exists() and bool(store.iterations())
         args = (["resume", str(out)] if has_checkpoint
                 else ["run", str(config_file), "--out", str(out), "--overwrite"])
@@ -257,9 +256,9 @@ def test_a_format_1_checkpoint_of_hpcinv_0_1_resumes(tmp_path):
     # written by hpcinv 0.1.0 (tiny-2d, 4 iterations, every 2): the restored state equals
     # what the file holds, and the run goes on from it
     from hpcinv.config import load_config
+    from hpcinv.engine import SerialExecutor
     from hpcinv.inversion import DipInversion
     from hpcinv.problem import build_problem
-    from hpcinv.engine import SerialExecutor
 
     out = tmp_path / "run"
     shutil.copytree(Path(__file__).parents[1] / "data" / "checkpoint-format-1", out)

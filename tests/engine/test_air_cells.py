@@ -7,11 +7,11 @@ import torch
 
 import hpcinv
 from hpcinv.config import config_from_dict
-from hpcinv.problem import problem_from_survey, simulate
 from hpcinv.engine.cluster import local_cluster
 from hpcinv.engine.dask_executor import DaskExecutor
 from hpcinv.inversion import DipInversion
 from hpcinv.mesh.from_survey import mesh_from_survey
+from hpcinv.problem import problem_from_survey, simulate
 from hpcinv.survey import Survey, line_survey, merge_surveys
 
 AIR = np.log(1e-8)

@@ -8,10 +8,10 @@ import pytest
 
 import hpcinv
 from hpcinv.config import load_config
-from hpcinv.problem import simulate
 from hpcinv.errors import ConfigError
 from hpcinv.inversion import DipInversion
 from hpcinv.mesh.from_survey import mesh_from_survey
+from hpcinv.problem import simulate
 from hpcinv.readers import write_survey
 from hpcinv.survey import Survey, line_survey
 

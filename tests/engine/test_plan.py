@@ -8,7 +8,7 @@ from hpcinv.config import config_from_dict, memory_bytes
 from hpcinv.engine.plan import check_tiles_fit, plan, tile_estimate
 from hpcinv.errors import TileError
 
-from conftest import paper_config, small_3d_problem
+from conftest import small_3d_problem
 
 
 def _first_tile_estimate(case):

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from hpcinv.problem.cases import build_case
 from hpcinv.config import NetworkConfig
 from hpcinv.errors import ConfigError
 from hpcinv.inversion.networks import CNN3D, PaperCNN2D, _doublings, build_generator
 from hpcinv.mesh import ModelGrid, core_slices
+from hpcinv.problem.cases import build_case
 
 
 @pytest.fixture(scope="module")

@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from geoana.em import static
 
 from hpcinv.mesh import MeshSpec, check_electrodes_in_mesh, padded_tensor_mesh
 from hpcinv.physics import TilePhysics
 from hpcinv.survey import REMOTE, Survey
 from hpcinv.tiles import make_tiles
-
-from geoana.em import static  # noqa: E402  (a test dependency: a missing one must fail)
 
 SIGMA = 0.01  # S/m (100 ohm m)
 DX = 10.0  # core cell size, m

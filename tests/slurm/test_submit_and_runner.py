@@ -15,9 +15,10 @@ import subprocess
 import sys
 
 import numpy as np
-from slurm_helpers import LOCAL, SLURM_MARKS, job_field, wait_for_job
 
 from hpcinv.cli import main
+
+from slurm_helpers import LOCAL, SLURM_MARKS, job_field, wait_for_job
 
 pytestmark = SLURM_MARKS
 

@@ -85,3 +85,22 @@ def test_field_data_config_defaults():
     assert cfg.problem.dimension == "auto" and cfg.problem.use_file_uncertainty
     assert cfg.mesh.cell_size == 0.0 and cfg.mesh.air_conductivity == 1e-8
     assert cfg.report.overlay == ""
+
+
+@pytest.mark.parametrize("value, words", [("8000", "no unit"), ("lots", "not a memory size"),
+                                          ("0MiB", "more than 0")])
+def test_memory_sizes_are_checked_when_the_config_loads(value, words):
+    with pytest.raises(ConfigError, match=f"slurm.worker_memory = '{value}'.*{words}"):
+        config_from_dict({"problem": {"case": "tiny-2d"}, "slurm": {"worker_memory": value}})
+    ok = config_from_dict({"problem": {"case": "tiny-2d"}, "slurm": {"worker_memory": "8GB"}})
+    assert ok.slurm.worker_memory == "8GB"
+
+
+def test_a_config_dumped_to_toml_loads_back_with_the_same_digest():
+    import tomllib
+
+    from hpcinv.config import dump_toml
+
+    raw = {"problem": {"case": "tiny-3d", "noise_percent": 3}, "network": {"channels": [8, 4]},
+           "inversion": {"target_chi": 1.0, "pretrain": True}, "slurm": {"prologue": ["a \"b\""]}}
+    assert config_from_dict(tomllib.loads(dump_toml(raw))).sha256 == config_from_dict(raw).sha256

@@ -1,4 +1,4 @@
-"""The import contracts of pyproject.toml (DESIGN layers, no cycles among siblings, no torch
+"""The import contracts of pyproject.toml (the layers of docs/design.md, no cycles among siblings, no torch
 below the inversion, no Dask in it), enforced with import-linter; and light imports."""
 
 import shutil
@@ -20,7 +20,7 @@ def test_import_contracts_hold():
 
 
 @pytest.mark.parametrize("module, line, broken", [
-    ("config.py", "import hpcinv.engine", "DESIGN layers"),
+    ("config.py", "import hpcinv.engine", "Layers of docs/design.md"),
     ("problem/problem.py", "import hpcinv.problem.build", "No import cycles"),
     ("physics/tile.py", "import torch", "No torch below the inversion"),
     ("inversion/loop.py", "import distributed", "No Dask in the inversion"),

@@ -11,7 +11,7 @@ from conftest import paper_config
 
 
 def test_paper_survey_counts():
-    # DESIGN.md: 26 sources, 348 voltages, electrodes every 25 m from -350 to 350 m
+    # docs/design.md, the paper: 26 sources, 348 voltages, electrodes every 25 m from -350 to 350 m
     s = paper_survey()
     assert (s.n_sources, s.n_data, s.electrodes.shape) == (26, 348, (29, 2))
     assert np.bincount(s.source_of_datum).max() == 24

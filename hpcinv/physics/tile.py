@@ -109,7 +109,7 @@ class TilePhysics:
 
     def __reduce__(self):
         # a simulation holding factorizations does not pickle, and must not travel: tasks
-        # ship the TileSpec and the worker rebuilds (DESIGN.md, numerics rules)
+        # ship the TileSpec and the worker rebuilds (docs/design.md, numerics rules)
         raise TypeError(f"TilePhysics of tile {self.spec.index} is not picklable by design; "
                         f"ship its TileSpec instead")
 

@@ -2,7 +2,7 @@
 
     DIR/config.toml     the run file, as given, after a comment line naming where it came
                         from (its relative paths, e.g. problem.data, are relative to there)
-    DIR/summary.json    metrics (contract in DESIGN.md), rewritten after saves and at the end
+    DIR/summary.json    metrics (contract in docs/design.md), rewritten after saves and at the end
     DIR/result.npz      the latest model and what the report draws (NumPy, no pickles)
     DIR/checkpoint.zarr the checkpoints (``hpcinv.checkpoint``)
     DIR/stage1.npz      stage-1 (pretrained) network weights, when used

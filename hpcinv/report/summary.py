@@ -1,4 +1,4 @@
-"""summary.json: the metrics outside tools read (contract in DESIGN.md)."""
+"""summary.json: the metrics outside tools read (contract in docs/design.md)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import scooby
 
+from hpcinv.version import __version__
+
 #: packages whose versions can change hpcinv's numbers or behaviour
 CORE = ("hpcinv", "numpy", "scipy", "simpeg", "discretize", "pymatsolver", "mumps", "torch",
         "dask", "distributed", "dask_jobqueue", "zarr", "threadpoolctl")
@@ -35,4 +37,6 @@ def versions() -> dict:
     report = Report().to_dict()
     report.pop("other", None)
     report.pop("Date", None)
+    # the running code's version (an editable install's metadata may be older)
+    report["hpcinv"] = __version__
     return {**report, "blas": blas_libraries()}

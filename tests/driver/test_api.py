@@ -1,0 +1,76 @@
+"""The Python API: hpcinv.run / hpcinv.resume / Result, and what a run directory records."""
+
+import json
+
+import numpy as np
+import pytest
+
+import hpcinv
+from hpcinv.cli import main
+from hpcinv.config import config_from_dict
+
+RAW = {"problem": {"case": "tiny-2d"}, "network": {"channels": [8, 4]},
+       "inversion": {"learning_rate": 1e-2, "iterations": 6}, "checkpoint": {"every": 2}}
+
+
+def test_run_and_resume_from_python_equal_an_uninterrupted_run(tmp_path):
+    # a config built in Python (no run file): the run directory gets its TOML, and resume
+    # reads it back
+    config = config_from_dict(RAW)
+    straight = hpcinv.run(config, tmp_path / "straight")
+    assert isinstance(straight, hpcinv.Result)
+    assert straight.summary["iterations"] == 6 and len(straight.history["chi"]) == 6
+    assert straight.model.shape == (240,)
+    part = hpcinv.run(config, tmp_path / "part", iterations=3)
+    assert part.summary["iterations"] == 3
+    resumed = hpcinv.resume(tmp_path / "part")  # to the run file's 6
+    assert resumed.history == straight.history | {"seconds": resumed.history["seconds"]}
+    assert np.array_equal(resumed.model, straight.model)
+    assert "6 iterations" in repr(resumed)
+
+
+def test_result_exports_and_draws(tmp_path):
+    result = hpcinv.run(config_from_dict(RAW), tmp_path / "run", iterations=2)
+    path = result.export(tmp_path / "model.csv")
+    table = np.loadtxt(path, delimiter=",", skiprows=1)
+    assert table.shape == (240, 3) and np.allclose(table[:, 2], result.model, rtol=1e-7)
+    assert {p.name for p in result.report()} >= {"model.png", "convergence.png"}
+    with pytest.raises(hpcinv.HpcinvError, match=r"no export format for '\.vtk'; use \.csv"):
+        result.export(tmp_path / "model.vtk")
+    assert not (tmp_path / "model.vtk").exists()
+
+
+def test_a_run_directory_is_not_overwritten_unless_asked(tmp_path):
+    config = config_from_dict(RAW)
+    hpcinv.run(config, tmp_path / "run", iterations=1)
+    with pytest.raises(hpcinv.HpcinvError, match="already holds a run"):
+        hpcinv.run(config, tmp_path / "run", iterations=1)
+    assert hpcinv.run(config, tmp_path / "run", iterations=2,
+                      overwrite=True).summary["iterations"] == 2
+    with pytest.raises(hpcinv.HpcinvError, match="give 0 or more"):
+        hpcinv.run(config, tmp_path / "other", iterations=-1)
+
+
+def test_hooks_see_every_iteration(tmp_path):
+    seen = []
+    hpcinv.run(config_from_dict(RAW), tmp_path / "run", iterations=3,
+               hooks=[lambda inv, rec: seen.append((inv.iteration, rec.chi))])
+    assert [i for i, _ in seen] == [1, 2, 3] and all(chi > 0 for _, chi in seen)
+
+
+def test_summary_records_threads_and_versions(tmp_path):
+    raw = {**RAW, "network": {"channels": [8, 4], "threads": 2}}
+    summary = hpcinv.run(config_from_dict(raw), tmp_path / "run", iterations=1).summary
+    assert summary["threads"] == {"network": 2, "physics": 1}
+    versions = summary["versions"]
+    assert versions["hpcinv"] == hpcinv.__version__ and "torch" in versions
+    assert versions["blas"] and all("internal_api" in lib for lib in versions["blas"])
+    assert json.loads(json.dumps(summary)) == summary  # plain JSON
+
+
+def test_version_report_on_the_command_line(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"hpcinv {hpcinv.__version__}"
+    assert main(["--version", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert "simpeg" in out and "torch" in out and "Python" in out

@@ -18,7 +18,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "local origin and notes. Bad input ends with a message naming the line and column.")
     p.add_argument("file", help="data file")
     p.add_argument("--format", default="auto", choices=("auto", *FORMATS),
-                   help="file format (default: detected from the extension and content)")
+                   help="file format (default: recognised from the content; a file that "
+                        "matches no format is refused, naming each format tried)")
     p.add_argument("--dimension", default="auto", choices=("auto", "2d", "3d"),
                    help="2d (a line, x z) or 3d; needed only where a layout is ambiguous")
     p.set_defaults(func=data)

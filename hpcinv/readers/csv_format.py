@@ -10,7 +10,8 @@ different types are an error: the inversion cannot mix them unconverted). Option
 ``uncertainty`` (one standard deviation in the same units; empty in every row = none) and
 ``current`` (amperes, for volts; without it volts are for 1 A). A pole source leaves all of
 B's cells empty, a pole receiver N's. Blank lines and lines starting with ``#`` are skipped;
-fields may be quoted as in any CSV.
+fields may be quoted as in any CSV. ``check_csv`` is the signature format detection uses:
+the header row and rows as wide as it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ import csv
 import numpy as np
 
 from hpcinv.errors import DataError
-from hpcinv.readers.assembly import (DataRows, build_field_data, drop_unusable,
-                                     electrodes_from_locations)
+from hpcinv.readers.assembly import (
+    DataRows,
+    build_field_data,
+    drop_unusable,
+    electrodes_from_locations,
+)
 from hpcinv.readers.fielddata import DATA_TYPES, FieldData
 from hpcinv.readers.textlines import TextLine, numbered_lines, parse_float
 from hpcinv.survey import REMOTE
@@ -36,9 +41,7 @@ def coordinate_columns(dim: int) -> list[str]:
 
 def read_csv(path, dim: int | None) -> FieldData:
     """Read a CSV survey; ``dim`` 2 or 3 (None: from the columns) must match the columns."""
-    records = [TextLine(line.number, line.text, tuple(c.strip() for c in next(
-        csv.reader([line.text])))) for line in numbered_lines(path)
-        if not line.text.lstrip().startswith("#")]
+    records = [_record(path, line) for line in _content(path)]
     if not records:
         raise DataError(f"{path}, line 1, column 1: the file is empty; give a header row "
                         f"({','.join(coordinate_columns(3))},value,uncertainty,type) and data")
@@ -59,6 +62,43 @@ def read_csv(path, dim: int | None) -> FieldData:
         notes.append("no current column: volts taken for a current of 1 A")
     return build_field_data(path, "csv", data_type, electrodes, abmn, data, dropped, notes,
                             end=f"line {rows[-1].number}, column 1")
+
+
+def check_csv(path, lines: list[TextLine] | None = None) -> None:
+    """Raise ``DataError`` (naming the line and column) unless ``path`` starts, after ``#``
+    lines, with a header row naming a_x and otherwise only the columns ``read_csv`` knows
+    (each once, the required ones present), and every row has as many cells as the header.
+    The signature format detection accepts; ``read_csv`` checks the same and then the
+    cells. ``lines``: the file's ``numbered_lines`` if already read."""
+    lines = _content(path, lines)
+    if not lines:
+        raise DataError(f"{path}, line 1, column 1 (header): no header row (nothing but "
+                        f"comments)")
+    header = _record(path, lines[0])
+    if "a_x" not in (name.lower() for name in header.fields):
+        text = " ".join(header.text.split())
+        raise DataError(f"{path}, line {header.number}, column 1 (header): no header with "
+                        f"a_x,...,n_z,value,type: line {header.number} is "
+                        f"{text[:37] + '...' if len(text) > 40 else text!r}")
+    _columns(path, header, None)
+    for line in lines[1:]:
+        _check_width(path, _record(path, line), header)
+
+
+def _content(path, lines: list[TextLine] | None = None) -> list[TextLine]:
+    """The lines that are not blank and do not start with ``#``."""
+    return [line for line in (numbered_lines(path) if lines is None else lines)
+            if not line.text.lstrip().startswith("#")]
+
+
+def _record(path, line: TextLine) -> TextLine:
+    """``line`` with its fields as CSV cells, stripped."""
+    try:
+        cells = next(csv.reader([line.text]))
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {line.number}, column 1: not a CSV row ({exc}); "
+                        f"correct the line") from None
+    return TextLine(line.number, line.text, tuple(c.strip() for c in cells))
 
 
 def _columns(path, header: TextLine, dim: int | None) -> tuple[dict[str, int], int]:

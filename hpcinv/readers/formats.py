@@ -7,24 +7,32 @@ from pathlib import Path
 
 from hpcinv.errors import DataError
 from hpcinv.files import atomic_write
-from hpcinv.readers.csv_format import read_csv, write_csv
+from hpcinv.readers.csv_format import check_csv, read_csv, write_csv
 from hpcinv.readers.fielddata import DATA_TYPES, FORMATS, FieldData
-from hpcinv.readers.gimli import read_gimli, write_gimli
+from hpcinv.readers.gimli import check_gimli, read_gimli, write_gimli
 from hpcinv.readers.textlines import numbered_lines
-from hpcinv.readers.ubc import read_ubc, write_ubc
+from hpcinv.readers.ubc import check_ubc, read_ubc, write_ubc
 from hpcinv.survey import Survey
 
 DIMENSIONS = {"auto": None, "2d": 2, "3d": 3}
+#: The signature of each format: a check that raises ``DataError`` (naming the line and
+#: column) unless the content has the format's structure. Tried in this order, except that
+#: a format named by the file's suffix (``SUFFIXES``) is tried first.
+SIGNATURES = {"ubc-2d": lambda path, lines: check_ubc(path, 2, lines),
+              "ubc-3d": lambda path, lines: check_ubc(path, 3, lines),
+              "pygimli": check_gimli,
+              "csv": check_csv}
 SUFFIXES = {".csv": "csv", ".ohm": "pygimli", ".shm": "pygimli"}
 
 
 def read_survey(path, format: str = "auto", *, dimension: str = "auto") -> FieldData:
     """Read a field-data file.
 
-    format: one of ``FORMATS`` or "auto" (by extension: .csv, .ohm/.shm; else by content: a
-    CSV header with a_x, a pyGIMLi '# a b m n ...' header, else UBC-GIF, whose 2D/3D layout
-    is recognised from its lines). dimension: "auto", "2d" (a line, (x, z)) or "3d".
-    Bad input raises ``DataError`` naming the file, the 1-based line and the column.
+    format: one of ``FORMATS`` or "auto" (by content, see ``detect_format``; UBC-GIF's 2D/3D
+    layout is then recognised from its lines); an explicit format skips detection, but its
+    reader still refuses a file whose structure is not the format's. dimension: "auto",
+    "2d" (a line, (x, z)) or "3d". Bad input raises ``DataError`` naming the file, the
+    1-based line and the column.
     """
     dim = _dimension(dimension)
     if format == "auto":
@@ -40,19 +48,45 @@ def read_survey(path, format: str = "auto", *, dimension: str = "auto") -> Field
 
 
 def detect_format(path) -> str:
-    """"csv", "pygimli" or "ubc" (whose variant the UBC reader then finds)."""
-    suffix = Path(path).suffix.lower()
-    if suffix in SUFFIXES:
-        return SUFFIXES[suffix]
-    lines = numbered_lines(path)
-    content = [ln for ln in lines if not ln.text.lstrip().startswith("#")]
-    if content and "," in content[0].text and "a_x" in content[0].text.lower():
-        return "csv"
-    for line in lines:
-        text = line.text.lstrip()
-        if text.startswith("#") and {"a", "b", "m", "n"} <= set(text[1:].lower().split()):
-            return "pygimli"
-    return "ubc"
+    """"csv", "pygimli" or "ubc" (whose variant the UBC reader then finds), from the content.
+
+    Detection is positive: a file is taken for a format only when its content has that
+    format's structure (``SIGNATURES``: counts that agree with the rows that follow, the
+    right number of fields per row, numbers where numbers must be, a plausible header); the
+    suffix only decides which is tried first. Otherwise one ``DataError`` names the file,
+    every format tried with why it was rejected, and what to do.
+    """
+    lines = numbered_lines(path)  # read once for every check
+    if not lines:
+        raise DataError(f"{path}, line 1, column 1: the file is empty; give a field-data file "
+                        f"(see README, Field data)")
+    first = SUFFIXES.get(Path(path).suffix.lower())
+    reasons = {}
+    for name in sorted(SIGNATURES, key=lambda name: name != first):
+        try:
+            SIGNATURES[name](path, lines)
+        except DataError as exc:
+            reasons[name] = _reason(path, exc)
+        else:
+            return "ubc" if name.startswith("ubc") else name
+    raise DataError(_refusal(path, reasons))
+
+
+def _reason(path, exc: DataError) -> str:
+    """A check's message without the file name (the refusal names it once)."""
+    text, prefix = str(exc), str(path)
+    return text[len(prefix):].lstrip(",: ") if text.startswith(prefix) else text
+
+
+def _refusal(path, reasons: dict[str, str]) -> str:
+    by_reason: dict[str, list[str]] = {}
+    for name in SIGNATURES:  # the same reason for ubc-2d and ubc-3d is given once
+        by_reason.setdefault(reasons[name], []).append(name)
+    tried = " | ".join(f"{', '.join(names)}: {reason}" for reason, names in by_reason.items())
+    return (f"{path}: not read: the content matches none of the formats hpcinv reads. Tried "
+            f"{tried}. If the file is meant to be one of these, correct the line named for "
+            f"it; otherwise convert it to one of: {', '.join(SIGNATURES)} (see README, Field "
+            f"data)")
 
 
 def _dimension(dimension: str) -> int | None:

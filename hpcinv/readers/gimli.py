@@ -19,6 +19,10 @@ err |value|), ``ip`` (not used), ``valid`` (0 drops the row). The values come fr
 else ``u`` (divided by ``i`` later, 1 A without it), else ``rhoa`` (with ``k`` if given).
 Other columns are ignored and noted; the topography block is noted and not used.
 
+``check_gimli`` is the signature format detection uses: the sensor count alone on the first
+line, its ``#`` header, that many sensor rows, the data count, a header naming ``a b m n``,
+that many rows, then at most a topography block.
+
 Sensors: ``x y z`` is a 3D survey; ``x z``, ``x y`` (y is the elevation: pyGIMLi's 2D
 convention) and ``x`` (flat) are lines. Asked for 2D, an ``x y z`` block is read as a line
 when z is all zero (pyGIMLi writes 2D sensors so, y being the elevation) or y is constant.
@@ -33,8 +37,14 @@ import numpy as np
 from hpcinv.errors import DataError
 from hpcinv.readers.assembly import DataRows, build_field_data, drop_unusable
 from hpcinv.readers.fielddata import FieldData
-from hpcinv.readers.textlines import (TextLine, expect_fields, numbered_lines, parse_float,
-                                      parse_integer)
+from hpcinv.readers.textlines import (
+    TextLine,
+    expect_fields,
+    is_number,
+    numbered_lines,
+    parse_float,
+    parse_integer,
+)
 from hpcinv.survey import REMOTE
 
 ELECTRODE_COLUMNS = ("a", "b", "m", "n")
@@ -133,6 +143,65 @@ def read_gimli(path, dim: int | None) -> FieldData:
     return build_field_data(path, "pygimli", data_type, electrodes, abmn[kept], rows,
                             dropped, notes + more_notes,
                             end=f"line {data.count.number}, column 1 (number of data)")
+
+
+def check_gimli(path, lines: list[TextLine] | None = None) -> None:
+    """Raise ``DataError`` (naming the line and column) unless ``path`` is laid out as unified
+    data: the number of sensors alone on the first line (after ``#`` comments), a ``#``
+    header of x, y, z columns, that many rows of numbers as wide as the header, the number of
+    data, a ``#`` header naming a, b, m and n, that many rows as wide as it with whole-number
+    indices, then nothing but an optional topography block. The signature format detection
+    accepts; ``read_gimli`` checks the same and then the values. ``lines``: the file's
+    ``numbered_lines`` if already read."""
+    lines = numbered_lines(path) if lines is None else lines
+    cursor = Cursor(path, lines)
+    first = cursor.next_line()
+    if first is None:
+        raise DataError(f"{path}, line 1, column 1 (number of sensors): no sensor-count line "
+                        f"(nothing but comments)")
+    if len(first.fields) != 1 or not _count(first.fields[0]):
+        raise DataError(f"{path}, line {first.number}, column 1 (number of sensors): no "
+                        f"sensor-count line: line {first.number} is {_quote(first)}, not the "
+                        f"number of sensors alone")
+    after = lines[cursor.i] if cursor.i < len(lines) else None
+    if after is None or not after.text.lstrip().startswith("#"):
+        at = f"line {after.number} is not" if after else "the file ends without"
+        raise DataError(f"{path}, line {after.number if after else first.number}, column 1 "
+                        f"(header): {at} a '# x y z' sensor header after the count on line "
+                        f"{first.number}")
+    cursor.i = 0
+    sensors = cursor.block("sensors", ("x", "y", "z"))
+    for row in sensors.rows:
+        expect_fields(path, row, sensors.columns, "a sensor row (as the header on line "
+                      f"{sensors.header.number})")
+    for name in sensors.columns:
+        sensors.column(path, name)
+    data = cursor.block("data", None)
+    if data is None:
+        last = sensors.rows[-1].number if sensors.rows else sensors.header.number
+        raise DataError(f"{path}, line {last}, column 1 (number of data): no data block (a "
+                        f"count, a '# a b m n ...' header, the rows) after the sensors")
+    missing = [name for name in ELECTRODE_COLUMNS if name not in data.columns]
+    if missing:
+        raise DataError(f"{path}, line {data.header.number}, column 1 (header): the data "
+                        f"header names no {' '.join(missing)} column; a pyGIMLi data header "
+                        f"names a b m n")
+    for row in data.rows:
+        expect_fields(path, row, data.columns, "a data row (as the header on line "
+                      f"{data.header.number})")
+    for name in ELECTRODE_COLUMNS:
+        data.column(path, name, parse_integer)
+    _after_data(path, cursor, data)
+
+
+def _count(token: str) -> bool:
+    return is_number(token) and float(token).is_integer() and float(token) >= 0
+
+
+def _quote(line: TextLine, width: int = 40) -> str:
+    """The line for a message: blanks collapsed, cut to ``width`` characters, quoted."""
+    text = " ".join(line.text.split())
+    return repr(text if len(text) <= width else text[:width - 3] + "...")
 
 
 def _electrodes(path, sensors: Block, dim: int | None) -> tuple[np.ndarray, list[str]]:

@@ -24,6 +24,12 @@ files: a title line, then ``n_sources current data_flag`` (DCIP2D, flag 1 = pote
 Two layouts have five-field source lines (2D general, 3D surface): a ``COMMON_CURRENT``
 header means DCIP2D; otherwise auto-detection refuses to guess and ``ubc-2d`` or ``ubc-3d``
 (or the dimension) decides.
+
+The simple layout has no count line (SimPEG writes none): a lone count before one-datum-per-
+line rows, or rows whose first five columns are whole numbers with the first counting 1, 2,
+3, ..., are a ResIPy/R2 ``protocol.dat`` (N, then ``index a b m n R``), which is refused
+rather than read as electrode positions and values. ``check_ubc`` is the signature format
+detection uses: the reader's structure checks plus at most one title line.
 """
 
 from __future__ import annotations
@@ -33,11 +39,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hpcinv.errors import DataError
-from hpcinv.readers.assembly import (DataRows, build_field_data, drop_unusable,
-                                     electrodes_from_locations)
+from hpcinv.readers.assembly import (
+    DataRows,
+    build_field_data,
+    drop_unusable,
+    electrodes_from_locations,
+)
 from hpcinv.readers.fielddata import FieldData
-from hpcinv.readers.textlines import (TextLine, expect_fields, is_number, numbered_lines,
-                                      parse_float, parse_integer)
+from hpcinv.readers.textlines import (
+    TextLine,
+    expect_fields,
+    is_number,
+    numbered_lines,
+    parse_float,
+    parse_integer,
+)
 from hpcinv.survey import REMOTE
 
 
@@ -82,7 +98,9 @@ class Header:
     n_data: int | None = None
     current: float | None = None
     counts: TextLine | None = None
+    count: TextLine | None = None  # a 1-field count line (number of sources)
     title: bool = False
+    titles: list[TextLine] = field(default_factory=list)
     common_current: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -108,15 +126,44 @@ class Parsed:
 
 def read_ubc(path, dim: int | None) -> FieldData:
     """Read a DCIP2D (``dim`` 2) or DCIP3D (3) observation file; ``dim`` None detects it."""
-    lines = numbered_lines(path, comment="!")
+    variant, header, parsed = _parse(path, numbered_lines(path, comment="!"), dim)
+    return _field_data(path, variant, header, parsed)
+
+
+def check_ubc(path, dim: int, lines: list[TextLine] | None = None) -> None:
+    """Raise ``DataError`` (naming the line and column) unless ``path`` is laid out as a
+    DCIP2D (``dim`` 2) or DCIP3D (3) file: before the numbers at most one title line (and
+    ``COMMON_CURRENT``), a count line only where the layout has one; source lines with the
+    field count of one layout, each followed by exactly the receiver lines it counts (the
+    next line must be a source line again, or the end); numbers where numbers must be;
+    header counts equal to the sources and data present; no protocol-style index column.
+    The signature format detection accepts; ``read_ubc`` checks the same, less the title
+    rule, and then the values. ``lines``: the file's ``numbered_lines`` if already read."""
+    lines = numbered_lines(path) if lines is None else lines
+    uncommented = [TextLine(ln.number, ln.text, tuple(ln.text.split("!", 1)[0].split()))
+                   for ln in lines]  # as numbered_lines(path, comment="!") gives them
+    _parse(path, [ln for ln in uncommented if ln.fields], dim, one_title=True)
+
+
+def _parse(path, lines: list[TextLine], dim: int | None, *,
+           one_title: bool = False) -> tuple[Variant, Header, Parsed]:
+    """The layout, the header and the data lines as numbers; raises on any structural
+    mismatch."""
     if not lines:
         raise DataError(f"{path}, line 1, column 1: the survey is empty: no data lines; "
                         f"add data")
     header, start = _read_header(path, lines)
+    if one_title and len(header.titles) > 1:
+        second = header.titles[1]
+        raise DataError(f"{path}, line {second.number}, column 1: a second line of text "
+                        f"({_quote(second)}) where numbers must start; a UBC file has at most "
+                        f"one title line (and COMMON_CURRENT) before its data")
     if start >= len(lines):
         raise DataError(f"{path}, line {lines[-1].number}, column 1: the survey is empty: the "
                         f"header is not followed by data lines; add data")
     variant = _variant(path, lines[start], dim, header)
+    if variant.name == "simple":
+        _check_simple(path, header, lines[start:])
     _read_counts(path, header, variant.dim)
     parsed = (_parse_simple(path, lines[start:], variant) if variant.name == "simple"
               else _parse_blocks(path, lines[start:], variant))
@@ -124,7 +171,7 @@ def read_ubc(path, dim: int | None) -> FieldData:
     if not parsed.lines:
         raise DataError(f"{path}, line {lines[-1].number}, column 1: the survey is empty: no "
                         f"receiver lines; add data")
-    return _field_data(path, variant, header, parsed)
+    return variant, header, parsed
 
 
 def _read_header(path, lines: list[TextLine]) -> tuple[Header, int]:
@@ -139,10 +186,12 @@ def _read_header(path, lines: list[TextLine]) -> tuple[Header, int]:
             header.common_current = True
         else:
             header.title = True
+            header.titles.append(lines[i])
             header.notes.append(f"title line: {lines[i].text.strip()}")
         i += 1
     if i < len(lines) and len(lines[i].fields) == 1:
         header.n_sources = parse_integer(path, lines[i], 0, "number of sources")
+        header.count = lines[i]
         return header, i + 1
     following = lines[i + 1].fields if i + 1 < len(lines) else ()
     if i < len(lines) and len(lines[i].fields) == 3 and (header.title or len(following) >= 5):
@@ -170,9 +219,38 @@ def _variant(path, first: TextLine, dim: int | None, header: Header) -> Variant:
                         f"either DCIP2D general (xA zA xB zB n) or DCIP3D surface (xA yA xB "
                         f"yB n); pass --format ubc-2d or ubc-3d")
     wanted = {None: "3, 5, 6 or 7", 2: "3, 5 (x z x z n) or 6 (simple)", 3: "5 or 7"}[dim]
-    raise DataError(f"{path}, line {first.number}, column 1: the first data line has {n} "
-                    f"fields; a {'UBC' if dim is None else f'{dim}D UBC'} source line has "
-                    f"{wanted}; check the file's format")
+    fields = f"{n} field{'s' if n != 1 else ''}"
+    raise DataError(f"{path}, line {first.number}, column 1: the first data line has {fields}; "
+                    f"a {'UBC' if dim is None else f'{dim}D UBC'} source line has {wanted}; "
+                    f"check the file's format")
+
+
+def _check_simple(path, header: Header, rows: list[TextLine]) -> None:
+    """Refuse what only looks like the simple layout: a ResIPy/R2 ``protocol.dat`` (a count
+    N, then ``index a b m n R`` rows) has the same field count."""
+    protocol = ("is it a ResIPy/R2 protocol.dat (N, then index a b m n R)? Convert it to "
+                "ubc-2d, ubc-3d, pygimli or csv (see README, Field data)")
+    if header.count is not None:
+        raise DataError(f"{path}, line {header.count.number}, column 1 (number of sources): "
+                        f"a lone count before one-datum-per-line rows of "
+                        f"{len(rows[0].fields)} fields (line {rows[0].number}); the DCIP2D "
+                        f"simple layout (xA xB xM xN v [sd]) has no count line; {protocol}")
+
+    def indexed(k: int, row: TextLine) -> bool:
+        head = row.fields[:5]
+        return (len(head) == 5 and all(map(is_number, head))
+                and all(float(t).is_integer() for t in head) and float(head[0]) == k + 1)
+
+    if len(rows) > 1 and all(indexed(k, row) for k, row in enumerate(rows)):
+        raise DataError(f"{path}, line {rows[0].number}, column 1 (xA): columns 1 to 5 are "
+                        f"whole numbers on every line and column 1 counts 1, 2, 3, ...: an "
+                        f"index and four electrode numbers, not xA xB xM xN v; {protocol}")
+
+
+def _quote(line: TextLine, width: int = 40) -> str:
+    """The line for a message: blanks collapsed, cut to ``width`` characters, quoted."""
+    text = " ".join(line.text.split())
+    return repr(text if len(text) <= width else text[:width - 3] + "...")
 
 
 def _read_counts(path, header: Header, dim: int) -> None:
@@ -274,7 +352,8 @@ def _check_header_counts(path, header: Header, parsed: Parsed) -> None:
               (header.n_data, len(parsed.value), 3, "number of data", "data lines"))
     for promised, found, column, name, what in checks:
         if promised is not None and promised != found:
-            line = header.counts.number if header.counts else "with the count"
+            counted = header.counts or header.count
+            line = counted.number if counted else "with the count"
             raise DataError(f"{path}, line {line}, column {column} ({name}): the header says "
                             f"{promised} but the file has {found} {what}; correct the count "
                             f"or restore the missing data (the file may be truncated)")

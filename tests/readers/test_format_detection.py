@@ -1,0 +1,338 @@
+"""Format detection is positive: a file is read as a format only when its content has that
+format's structure; anything else is refused with one line naming the file, every format
+tried with why it was rejected, and what to do. Foreign files that once slipped through (a
+ResIPy/R2 protocol.dat read as UBC DCIP2D "simple": indices as positions, resistances as
+uncertainties) are refused, whatever the suffix, and also when a UBC format is forced."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from hpcinv.cli import main
+from hpcinv.errors import DataError
+from hpcinv.readers import detect_format, read_survey, write_survey
+from hpcinv.survey import REMOTE, Survey
+
+from readers_support import CENTURY_2D, CENTURY_3D, write
+
+TRIED = ("ubc-2d", "ubc-3d", "pygimli", "csv")
+ADVICE = "convert it to one of: ubc-2d, ubc-3d, pygimli, csv (see README, Field data)"
+
+
+def refusal(path) -> dict[str, str]:
+    """Read ``path`` (auto); the refusal's reason per format tried, after checking that it is
+    one line naming the file and ending with what to do."""
+    with pytest.raises(DataError) as info:
+        read_survey(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ") and message.endswith(ADVICE), message
+    tried = re.search(r"Tried (.*)\. If the file is meant", message)
+    assert tried, message
+    reasons = {}
+    for entry in tried.group(1).split(" | "):
+        names, reason = entry.split(": ", 1)
+        for name in names.split(", "):
+            reasons[name] = reason
+    assert tuple(reasons) == TRIED, message  # every format, once each, in order
+    with pytest.raises(DataError) as again:
+        detect_format(path)
+    assert str(again.value) == message
+    return reasons
+
+
+# --- foreign files ----------------------------------------------------------------------------
+
+def r2_protocol(n_electrodes=12, error_column=False, count_line=True) -> str:
+    """An R2 (ResIPy) 2D protocol.dat: N, then ``index a b m n R [err]`` for a dipole-dipole
+    line, right-aligned as R2 writes it; resistances all positive, so that nothing but the
+    structure can give it away."""
+    rows = []
+    for a in range(1, n_electrodes - 2):
+        for level in (1, 2):
+            m = a + 1 + level
+            if m + 1 <= n_electrodes:
+                rows.append((a, a + 1, m, m + 1))
+    out = [f"{len(rows)}"] if count_line else []
+    for i, (a, b, m, n) in enumerate(rows, start=1):
+        r = 12.5 / (i + 0.5)
+        extra = f" {0.02 * r + 0.001:10.6f}" if error_column else ""
+        out.append(f"{i:6d} {a:5d} {b:5d} {m:5d} {n:5d} {r:14.6f}{extra}")
+    return "\n".join(out) + "\n"
+
+
+def r3t_protocol() -> str:
+    """An R3t 3D protocol.dat: ``index sa a sb b sm m sn n R``, string (line) numbers before
+    each electrode number."""
+    rows = [(1, 1, 1, 2, 1, 3, 1, 4), (1, 1, 1, 2, 2, 1, 2, 2), (1, 2, 1, 3, 2, 3, 2, 4),
+            (2, 1, 2, 2, 1, 1, 1, 2), (2, 2, 2, 3, 1, 3, 1, 4)]
+    out = [str(len(rows))]
+    for i, row in enumerate(rows, start=1):
+        out.append(f"{i} " + " ".join(map(str, row)) + f" {3.7 / i:.6f}")
+    return "\n".join(out) + "\n"
+
+
+RESIPY_CSV = """a,b,m,n,resist,recipMean,recipError,ip,irecip,reciprocalErrRel
+1,2,3,4,12.3456,12.3401,0.0110,0.0,1,0.000891
+1,2,4,5,4.1180,4.1207,-0.0054,0.0,2,0.001311
+2,3,4,5,12.2870,12.2911,-0.0082,0.0,3,0.000667
+2,3,5,6,4.0954,,,0.0,0,
+"""
+
+RES2DINV_GENERAL = """Mixed array, line 3 (general array, with elevations)
+1.0
+11
+0
+Type of measurement (0=app. resistivity,1=resistance)
+0
+4
+2
+0
+4 0.0 100.2 1.0 100.1 2.0 100.1 3.0 99.9 104.73
+4 0.0 100.2 1.0 100.1 3.0 99.9 4.0 99.8 98.21
+4 1.0 100.1 2.0 100.1 3.0 99.9 4.0 99.8 101.66
+4 0.0 100.2 3.0 99.9 1.0 100.1 2.0 100.1 110.05
+0
+0
+0
+0
+"""
+
+UBC_3D = """! DCIP3D general, potentials per ampere
+0 0 0 10 0 0 2
+20 0 0 30 0 0 0.5 0.01
+30 0 0 40 0 0 0.25 0.01
+
+10 0 0 20 0 0 2
+30 0 0 40 0 0 0.1 0.01
+40 0 0 50 0 0 0.05 0.01
+"""
+
+
+@pytest.mark.parametrize("variant", ["plain", "error column", "no count line"])
+def test_r2_protocol_is_refused(tmp_path, variant):
+    text = r2_protocol(error_column=variant == "error column",
+                       count_line=variant != "no count line")
+    path = write(tmp_path, "protocol.dat", text)
+    reasons = refusal(path)
+    if variant == "plain":
+        assert reasons["ubc-2d"].startswith("line 1, column 1 (number of sources): a lone "
+                                            "count before one-datum-per-line rows of 6 fields")
+        assert "protocol.dat" in reasons["ubc-2d"]
+        assert reasons["pygimli"].startswith("line 2, column 1 (header): line 2 is not a "
+                                             "'# x y z' sensor header")
+        assert "no header with a_x" in reasons["csv"]
+    if variant == "no count line":
+        assert "column 1 counts 1, 2, 3" in reasons["ubc-2d"]
+        assert "no sensor-count line" in reasons["pygimli"]
+
+
+@pytest.mark.parametrize("count_line", [True, False])
+@pytest.mark.parametrize("fmt", ["ubc-2d", "ubc-3d"])
+def test_forcing_a_ubc_format_does_not_misread_a_protocol(tmp_path, fmt, count_line):
+    path = write(tmp_path, "protocol.dat", r2_protocol(count_line=count_line))
+    with pytest.raises(DataError, match=r"protocol\.dat, line [12], column 1"):
+        read_survey(path, fmt)
+    with pytest.raises(DataError, match="protocol.dat"):
+        read_survey(path, dimension="2d")
+
+
+def test_r3t_protocol_is_refused(tmp_path):
+    reasons = refusal(write(tmp_path, "protocol.dat", r3t_protocol()))
+    assert "the first data line has 10 fields" in reasons["ubc-2d"]
+    assert "the first data line has 10 fields" in reasons["ubc-3d"]
+    assert "sensor header" in reasons["pygimli"]
+
+
+@pytest.mark.parametrize("name", ["survey.csv", "survey_export.txt"])
+def test_resipy_csv_export_is_refused(tmp_path, name):
+    reasons = refusal(write(tmp_path, name, RESIPY_CSV))
+    assert reasons["csv"].startswith("line 1, column 1 (header): no header with a_x")
+    assert "a second line of text" in reasons["ubc-2d"]
+    assert "no sensor-count line" in reasons["pygimli"]
+
+
+def test_res2dinv_general_array_is_refused(tmp_path):
+    reasons = refusal(write(tmp_path, "line3.dat", RES2DINV_GENERAL))
+    assert "line 3, column 1: the first data line has 1 field;" in reasons["ubc-2d"]
+    assert "no sensor-count line: line 1 is 'Mixed array" in reasons["pygimli"]
+
+
+@pytest.mark.parametrize("line, new, reason", [
+    # a source promising more receivers than follow it: the next source line comes first ...
+    (2, "0 0 0 10 0 0 3", "line 2, column 7 (n): the source promises 3 receiver lines but "
+                          "line 6 looks like the next source line after 2"),
+    # ... or the end of the file
+    (6, "10 0 0 20 0 0 4", "line 6, column 7 (n): the source promises 4 receiver lines but "
+                           "the file ends after 2"),
+])
+def test_ubc_with_a_wrong_receiver_count_is_refused(tmp_path, line, new, reason):
+    lines = UBC_3D.splitlines()
+    lines[line - 1] = new
+    path = write(tmp_path, "obs.dat", "\n".join(lines) + "\n")
+    assert refusal(path)["ubc-3d"].startswith(reason)
+    with pytest.raises(DataError, match=re.escape(reason)):
+        read_survey(path, "ubc-3d")  # forced: the reader's own check
+
+
+def test_ubc_with_a_wrong_legacy_count_is_refused(tmp_path):
+    survey = Survey([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0], [30.0, 0.0]],
+                    [[0, 1, 2, 3], [1, 0, 2, 3], [0, 1, 3, 2]], [0.5, 0.25, 0.4], [0.01] * 3)
+    path = tmp_path / "obs.dat"
+    write_survey(survey, path, "ubc-2d")
+    text = path.read_text().replace("\n3\n", "\n4\n", 1)  # the COMMON_CURRENT source count
+    assert "\n4\n" in text
+    reasons = refusal(write(tmp_path, "obs.dat", text))
+    assert re.match(r"line 3, column 1 \(number of sources\): the header says 4 but the file "
+                    r"has 3 source blocks", reasons["ubc-2d"])
+
+
+def test_century_cut_after_its_first_block_is_refused(tmp_path):
+    lines = CENTURY_3D.read_text().splitlines()
+    reasons = refusal(write(tmp_path, "cut.dat", "\n".join(lines[:13]) + "\n"))
+    assert re.match(r"line 3, column 1 \(number of sources\): the header says 141 but the file "
+                    r"has 1 source blocks", reasons["ubc-3d"])
+
+
+def gimli_text(tmp_path, dim=2) -> str:
+    survey = Survey(np.array([[0.0, 0.0], [5.0, 0.2], [10.0, 0.3], [15.0, 0.1]])
+                    if dim == 2 else np.array([[0.0, 0.0, 0.0], [5.0, 1.0, 0.2],
+                                               [10.0, 0.0, 0.3], [15.0, 2.0, 0.1]]),
+                    [[0, 1, 2, 3], [0, REMOTE, 2, 3], [1, 2, 3, REMOTE]], [0.5, 0.4, 0.3],
+                    [0.01, 0.02, 0.03])
+    path = tmp_path / "full.dat"
+    write_survey(survey, path, "pygimli")
+    return path.read_text()
+
+
+@pytest.mark.parametrize("name", ["survey.dat", "survey.ohm"])
+@pytest.mark.parametrize("keep, reason", [
+    # cut in the data rows, after the sensors, in the sensor rows
+    (-1, "line 7, column 1 (number of data): promises 3 data rows but the file ends after 2"),
+    (6, "line 6, column 1 (number of data): no data block"),
+    (4, "line 1, column 1 (number of sensors): promises 4 sensors rows but the file ends "
+        "after 2"),
+])
+def test_truncated_pygimli_is_refused(tmp_path, name, keep, reason):
+    text = "\n".join(gimli_text(tmp_path).splitlines()[:keep]) + "\n"
+    reasons = refusal(write(tmp_path, name, text))
+    assert reasons["pygimli"].startswith(reason), reasons["pygimli"]
+
+
+def test_pygimli_without_electrode_columns_is_refused(tmp_path):
+    text = gimli_text(tmp_path).replace("# a b m n", "# c1 c2 p1 p2")
+    reasons = refusal(write(tmp_path, "survey.ohm", text))
+    assert reasons["pygimli"].startswith("line 8, column 1 (header): the data header names no "
+                                         "a b m n column")
+
+
+def test_an_empty_file_is_one_line(tmp_path):
+    path = write(tmp_path, "empty.dat", "\n  \n")
+    with pytest.raises(DataError, match=r"empty\.dat, line 1, column 1: the file is empty"):
+        read_survey(path)
+
+
+# --- positive controls ------------------------------------------------------------------------
+
+def small_survey(dim: int) -> Survey:
+    electrodes = np.array([[0.0, 0.0, 0.0], [10.0, 1.0, 0.5], [20.0, 0.0, 0.25],
+                           [30.0, 2.0, 0.0], [40.0, 1.0, -0.5]])
+    electrodes = electrodes[:, [0, 2]] if dim == 2 else electrodes
+    abmn = [[0, 1, 2, 3], [0, 1, 3, 4], [1, 2, 3, 4], [0, REMOTE, 2, 3], [2, 3, 4, REMOTE]]
+    dobs = np.array([0.0123, -0.0045, 0.0071, 0.25, 0.031])
+    return Survey(electrodes, abmn, dobs, 0.05 * np.abs(dobs))
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".dat", ".obs"])
+@pytest.mark.parametrize("dim, fmt", [(2, "ubc-2d"), (3, "ubc-3d"), (2, "pygimli"),
+                                      (3, "pygimli"), (2, "csv"), (3, "csv")])
+def test_each_written_format_is_detected_as_itself(tmp_path, dim, fmt, suffix):
+    survey = small_survey(dim)
+    path = tmp_path / f"survey{suffix}"
+    write_survey(survey, path, fmt)
+    assert detect_format(path) == ("ubc" if fmt.startswith("ubc") else fmt)
+    data = read_survey(path)
+    assert (data.format, data.dim) == (fmt, dim)
+    np.testing.assert_array_equal(data.survey.dobs, survey.dobs)
+
+
+@pytest.mark.parametrize("fmt, suffix", [("pygimli", ".ohm"), ("pygimli", ".shm"),
+                                         ("csv", ".csv")])
+def test_formats_named_by_their_suffix_are_detected(tmp_path, fmt, suffix):
+    path = tmp_path / f"survey{suffix}"
+    write_survey(small_survey(3), path, fmt)
+    assert detect_format(path) == fmt and read_survey(path).format == fmt
+
+
+@pytest.mark.parametrize("path, fmt", [(CENTURY_3D, "ubc-3d"), (CENTURY_2D, "ubc-2d")])
+def test_century_layouts_are_detected(path, fmt):
+    assert detect_format(path) == "ubc"
+    assert read_survey(path).format == fmt
+
+
+@pytest.mark.parametrize("layout", ["simple", "surface", "general"])
+def test_simpeg_dcip2d_layouts_are_detected(tmp_path, layout):
+    from simpeg.data import Data
+    from simpeg.electromagnetics.static.utils import generate_survey_from_abmn_locations
+    from simpeg.utils.io_utils import write_dcip2d_ubc
+
+    flat = np.zeros(4)
+    survey = generate_survey_from_abmn_locations(
+        locations_a=np.c_[[0, 0, 10, 10], flat], locations_b=np.c_[[10, 10, 20, 20], flat],
+        locations_m=np.c_[[20, 30, 30, 40], flat], locations_n=np.c_[[30, 40, 40, 50], flat],
+        data_type="volt")
+    data = Data(survey, dobs=np.array([0.5, 0.25, 0.4, 0.2]),
+                standard_deviation=np.full(4, 0.01))
+    path = tmp_path / f"{layout}.obs"
+    write_dcip2d_ubc(str(path), data, "volt", "dobs", format_type=layout)
+    assert detect_format(path) == "ubc"
+    read = read_survey(path)
+    assert read.format == "ubc-2d" and f"UBC DCIP2D {layout} format" in read.notes
+    np.testing.assert_array_equal(np.sort(read.survey.dobs), [0.2, 0.25, 0.4, 0.5])
+
+
+@pytest.mark.parametrize("layout", ["general", "surface"])
+def test_simpeg_dcip3d_layouts_are_detected(tmp_path, layout):
+    from simpeg.data import Data
+    from simpeg.electromagnetics.static.utils import generate_survey_from_abmn_locations
+    from simpeg.utils.io_utils import write_dcip3d_ubc
+
+    z = np.zeros(4)
+    survey = generate_survey_from_abmn_locations(
+        locations_a=np.c_[[0, 0, 10, 10], z, z], locations_b=np.c_[[10, 10, 20, 20], z, z],
+        locations_m=np.c_[[20, 30, 30, 40], z + 5, z],
+        locations_n=np.c_[[30, 40, 40, 50], z + 5, z], data_type="volt")
+    data = Data(survey, dobs=np.array([0.5, 0.25, 0.4, 0.2]),
+                standard_deviation=np.full(4, 0.01))
+    path = tmp_path / f"{layout}.obs"
+    write_dcip3d_ubc(str(path), data, "volt", "dobs", format_type=layout,
+                     comment_lines="Century-style comment\n")
+    assert detect_format(path) == "ubc"
+    # the 3D surface layout's 5-field source lines are also DCIP2D general: say which
+    read = read_survey(path, dimension="3d" if layout == "surface" else "auto")
+    assert read.format == "ubc-3d" and f"UBC DCIP3D {layout} format" in read.notes
+
+
+def test_a_simple_file_whose_first_column_counts_is_still_read(tmp_path):
+    # xA = 1, 2, 3 alone is no index column: the values are no whole numbers
+    path = write(tmp_path, "simple.obs", "! simple FORMAT\n1 5 9 13 0.0125 0.001\n"
+                                         "2 6 10 14 0.0081 0.001\n3 7 11 15 0.0042 0.001\n")
+    assert read_survey(path).survey.n_data == 3
+
+
+# --- through the command line -----------------------------------------------------------------
+
+def test_hpcinv_data_refuses_a_protocol_with_exit_2_and_one_line(tmp_path, capsys):
+    path = write(tmp_path, "protocol.dat", r2_protocol())
+    assert main(["data", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"hpcinv: error: {path}: not read")
+    for name in TRIED:
+        assert f"{name}: " in lines[0] or f"{name}, " in lines[0]
+    assert lines[0].endswith(ADVICE)

@@ -40,9 +40,23 @@ _LAZY = {
     "Report": "hpcinv.report.versions",
 }
 
-__all__ = ["load_config", "build_problem", "SerialExecutor", "run", "resume", "Result",
-           "Report", "HpcinvError", "ConfigError", "DataError", "TileError", "CheckpointError",
-           "InversionError", "RunInterrupted", "__version__"]
+__all__ = [
+    "load_config",
+    "build_problem",
+    "SerialExecutor",
+    "run",
+    "resume",
+    "Result",
+    "Report",
+    "HpcinvError",
+    "ConfigError",
+    "DataError",
+    "TileError",
+    "CheckpointError",
+    "InversionError",
+    "RunInterrupted",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

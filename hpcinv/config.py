@@ -20,8 +20,16 @@ from pathlib import Path
 from hpcinv.errors import ConfigError
 
 #: Built-in synthetic cases (``hpcinv.problem.cases`` implements exactly these).
-CASE_NAMES = ("paper-1.1", "paper-1.2", "paper-1.3", "paper-2.1", "paper-2.2", "block-3d",
-              "tiny-2d", "tiny-3d")
+CASE_NAMES = (
+    "paper-1.1",
+    "paper-1.2",
+    "paper-1.3",
+    "paper-2.1",
+    "paper-2.2",
+    "block-3d",
+    "tiny-2d",
+    "tiny-3d",
+)
 SOLVERS = ("auto", "mumps", "superlu", "banded")
 NETWORKS = ("auto", "paper-cnn-2d", "cnn-3d")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -40,33 +48,59 @@ def _bounded(default, doc, *, gt=None, ge=None, le=None):
 class ProblemConfig:
     """What is inverted: a built-in synthetic case or a field-data file (exactly one)."""
 
-    case: str | None = field(default=None, metadata={
-        "choices": CASE_NAMES, "optional": True,
-        "doc": "built-in synthetic case (or give problem.data instead)"})
-    data: str = field(default="", metadata={
-        "doc": "field-data file, relative to the config file's directory (or give "
-               "problem.case instead)"})
-    format: str = field(default="auto", metadata={
-        "doc": "reader format of problem.data; 'auto' recognises it from the content"})
+    case: str | None = field(
+        default=None,
+        metadata={
+            "choices": CASE_NAMES,
+            "optional": True,
+            "doc": "built-in synthetic case (or give problem.data instead)",
+        },
+    )
+    data: str = field(
+        default="",
+        metadata={
+            "doc": "field-data file, relative to the config file's directory (or give "
+            "problem.case instead)"
+        },
+    )
+    format: str = field(
+        default="auto",
+        metadata={"doc": "reader format of problem.data; 'auto' recognises it from the content"},
+    )
     dimension: str = _choice(
-        "auto", ("auto", "2d", "3d"),
+        "auto",
+        ("auto", "2d", "3d"),
         "'auto': electrodes on one straight line run as a 2.5D line on a 2D mesh in line "
-        "coordinates, others in 3D; '3d' forces a 3D mesh")
+        "coordinates, others in 3D; '3d' forces a 3D mesh",
+    )
     uncertainty_percent: float = _bounded(
-        5.0, "field data: percent of |d| in the uncertainty when the file has none (or "
-        "problem.use_file_uncertainty = false)", ge=0.0, le=100.0)
+        5.0,
+        "field data: percent of |d| in the uncertainty when the file has none (or "
+        "problem.use_file_uncertainty = false)",
+        ge=0.0,
+        le=100.0,
+    )
     uncertainty_floor: float = _bounded(
-        0.0, "field data: absolute floor of the uncertainty, V/A (0: automatic, a percentile "
-        "of |d|)", ge=0.0)
+        0.0,
+        "field data: absolute floor of the uncertainty, V/A (0: automatic, a percentile of |d|)",
+        ge=0.0,
+    )
     uncertainty_floor_percentile: float = _bounded(
-        10.0, "field data: percentile of |d| that the automatic floor takes", ge=0.0, le=100.0)
-    use_file_uncertainty: bool = field(default=True, metadata={
-        "doc": "field data: use the file's standard deviations where it has them"})
+        10.0, "field data: percentile of |d| that the automatic floor takes", ge=0.0, le=100.0
+    )
+    use_file_uncertainty: bool = field(
+        default=True,
+        metadata={"doc": "field data: use the file's standard deviations where it has them"},
+    )
     noise_percent: float = _bounded(
-        5.0, "Gaussian noise added to synthetic data, percent of |d|; also the uncertainty",
-        ge=0.0, le=100.0)
+        5.0,
+        "Gaussian noise added to synthetic data, percent of |d|; also the uncertainty",
+        ge=0.0,
+        le=100.0,
+    )
     noise_floor: float = _bounded(
-        0.0, "absolute floor added to the uncertainty of synthetic data, volts", ge=0.0)
+        0.0, "absolute floor added to the uncertainty of synthetic data, volts", ge=0.0
+    )
     noise_seed: int = _bounded(20240, "seed of the synthetic noise", ge=0)
 
     def __post_init__(self):
@@ -75,7 +109,8 @@ class ProblemConfig:
             raise ConfigError(
                 f"[problem] gives {given} of problem.case and problem.data; set exactly one: "
                 f"case = a built-in synthetic case ({', '.join(CASE_NAMES)}) or data = a "
-                f"field-data file (relative to the config file)")
+                f"field-data file (relative to the config file)"
+            )
 
 
 @dataclass(frozen=True)
@@ -86,37 +121,63 @@ class MeshConfig:
     """
 
     cell_size: float = _bounded(
-        0.0, "horizontal core cell width, m (0: half the median distance from an electrode "
-        "to its nearest neighbour)", ge=0.0)
-    cell_size_z: float = _bounded(0.0, "vertical core cell height, m (0: as the horizontal)",
-                                  ge=0.0)
+        0.0,
+        "horizontal core cell width, m (0: half the median distance from an electrode "
+        "to its nearest neighbour)",
+        ge=0.0,
+    )
+    cell_size_z: float = _bounded(
+        0.0, "vertical core cell height, m (0: as the horizontal)", ge=0.0
+    )
     core_depth: float = _bounded(
-        0.0, "depth of the core below the lowest electrode, m (0: 0.4 x the largest "
-        "electrode separation of a datum)", ge=0.0)
+        0.0,
+        "depth of the core below the lowest electrode, m (0: 0.4 x the largest "
+        "electrode separation of a datum)",
+        ge=0.0,
+    )
     core_margin: float = _bounded(
-        0.0, "horizontal core beyond the outermost electrodes, m (0: two core cells)", ge=0.0)
+        0.0, "horizontal core beyond the outermost electrodes, m (0: two core cells)", ge=0.0
+    )
     padding_distance: float = _bounded(
-        0.0, "padding reaches at least this far beyond the core, sideways and below, m "
-        "(0: 3 x the survey's largest horizontal extent)", ge=0.0)
+        0.0,
+        "padding reaches at least this far beyond the core, sideways and below, m "
+        "(0: 3 x the survey's largest horizontal extent)",
+        ge=0.0,
+    )
     pad_factor: float = _bounded(1.5, "growth of padding cells", gt=1.0, le=3.0)
-    topography: str = field(default="", metadata={
-        "doc": "CSV of x,[y,]z surface points (file coordinates), relative to the config "
-               "file ('': the electrode elevations, interpolated)"})
-    air_conductivity: float = _bounded(1e-8, "conductivity of the air cells above the "
-                                             "topography, S/m (fixed, never inverted)", gt=0.0)
-    correct_data: bool = field(default=False, metadata={
-        "doc": "flat ground: scale each datum by (this mesh's / the analytic) half-space "
-               "response, a numeric geometric factor that removes most of the mesh's error "
-               "at short offsets (measured on Century, 50 m cells: 18% at n = 1 -> 0)"})
+    topography: str = field(
+        default="",
+        metadata={
+            "doc": "CSV of x,[y,]z surface points (file coordinates), relative to the config "
+            "file ('': the electrode elevations, interpolated)"
+        },
+    )
+    air_conductivity: float = _bounded(
+        1e-8,
+        "conductivity of the air cells above the topography, S/m (fixed, never inverted)",
+        gt=0.0,
+    )
+    correct_data: bool = field(
+        default=False,
+        metadata={
+            "doc": "flat ground: scale each datum by (this mesh's / the analytic) half-space "
+            "response, a numeric geometric factor that removes most of the mesh's error "
+            "at short offsets (measured on Century, 50 m cells: 18% at n = 1 -> 0)"
+        },
+    )
 
 
 @dataclass(frozen=True)
 class ReportConfig:
     """What ``hpcinv report`` draws beyond the defaults."""
 
-    overlay: str = field(default="", metadata={
-        "doc": "Leapfrog polyline CSV (x = distance along the line in file coordinates, "
-               "z = elevation) drawn over a 2D section, relative to the config file"})
+    overlay: str = field(
+        default="",
+        metadata={
+            "doc": "Leapfrog polyline CSV (x = distance along the line in file coordinates, "
+            "z = elevation) drawn over a 2D section, relative to the config file"
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -124,103 +185,140 @@ class PhysicsConfig:
     """How the forward and adjoint problems are solved."""
 
     solver: str = _choice(
-        "auto", SOLVERS,
+        "auto",
+        SOLVERS,
         "'auto' takes banded Cholesky for 2.5D lines (fastest on ~10^4 unknowns, measured) "
-        "and MUMPS (symmetric mode) in 3D")
+        "and MUMPS (symmetric mode) in 3D",
+    )
     n_tiles: int = _bounded(1, "number of tiles (units of parallel work)", ge=1)
     split: str = _choice(
-        "auto", ("auto", "sources", "wavenumbers"),
+        "auto",
+        ("auto", "sources", "wavenumbers"),
         "what tiles divide: 'auto' takes wavenumbers for 2.5D lines (no two tiles factor the "
-        "same matrix) and sources in 3D")
+        "same matrix) and sources in 3D",
+    )
     nky: int = _bounded(11, "wavenumbers of the 2.5D simulation", ge=3, le=64)
-    local_meshes: bool = field(default=False, metadata={
-        "doc": "3D: each tile solves on its own mesh, fine around its electrodes, coarse "
-               "elsewhere (data within ~1% of the global mesh on block-3d, measured)"})
-    local_margin: float = _bounded(100.0, "fine region beyond a tile's electrodes, metres",
-                                   ge=0.0)
-    local_pad_factor: float = _bounded(2.0, "growth of local cells outside the fine region",
-                                       gt=1.0, le=4.0)
+    local_meshes: bool = field(
+        default=False,
+        metadata={
+            "doc": "3D: each tile solves on its own mesh, fine around its electrodes, coarse "
+            "elsewhere (data within ~1% of the global mesh on block-3d, measured)"
+        },
+    )
+    local_margin: float = _bounded(100.0, "fine region beyond a tile's electrodes, metres", ge=0.0)
+    local_pad_factor: float = _bounded(
+        2.0, "growth of local cells outside the fine region", gt=1.0, le=4.0
+    )
     threads: int = _bounded(
-        1, "BLAS threads of every tile's factorization and solves, wherever the tile runs "
+        1,
+        "BLAS threads of every tile's factorization and solves, wherever the tile runs "
         "(MUMPS's results depend on it in the last bits: fixed here so that a run file gives "
-        "the same numbers on any layout; the workers' CPUs should be at least this)", ge=1)
+        "the same numbers on any layout; the workers' CPUs should be at least this)",
+        ge=1,
+    )
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
     """The generator network m = G_w(z) (DIP-Inv)."""
 
-    kind: str = _choice(
-        "auto", NETWORKS, "'auto': paper-cnn-2d on 2D grids, cnn-3d on 3D grids")
+    kind: str = _choice("auto", NETWORKS, "'auto': paper-cnn-2d on 2D grids, cnn-3d on 3D grids")
     seed: int = _bounded(0, "seed of z, the initial weights and dropout", ge=0)
     z_size: int = _bounded(8, "length of the fixed random input z", ge=1)
     z_std: float = _bounded(10.0, "standard deviation of z (the paper: 10)", gt=0.0)
-    dropout: float = _bounded(0.1, "dropout probability before the last convolution",
-                              ge=0.0, le=0.9)
+    dropout: float = _bounded(
+        0.1, "dropout probability before the last convolution", ge=0.0, le=0.9
+    )
     channels: tuple[int, ...] = field(
-        default=(64, 32, 8), metadata={"doc": "channels of the upsampling blocks", "min_len": 1,
-                                       "ge": 1})
+        default=(64, 32, 8),
+        metadata={"doc": "channels of the upsampling blocks", "min_len": 1, "ge": 1},
+    )
     log_conductivity_min: float = _bounded(-8.0, "lower end of the output range, ln(S/m)")
     log_conductivity_max: float = _bounded(0.0, "upper end of the output range, ln(S/m)")
     threads: int = _bounded(
-        1, "CPU threads of the network (torch); float32 results depend on the count, so it "
-        "is fixed here rather than taken from the driver's cores", ge=1)
+        1,
+        "CPU threads of the network (torch); float32 results depend on the count, so it "
+        "is fixed here rather than taken from the driver's cores",
+        ge=1,
+    )
     min_start_cells: int = _bounded(
-        1, "cnn-3d: the coarsest grid has at least this many cells on an axis where the core "
+        1,
+        "cnn-3d: the coarsest grid has at least this many cells on an axis where the core "
         "has that many; such an axis is upsampled fewer times (1: every axis is upsampled "
-        "in every block)", ge=1)
+        "in every block)",
+        ge=1,
+    )
 
     def __post_init__(self):
         if self.log_conductivity_min >= self.log_conductivity_max:
             raise ConfigError(
                 f"network.log_conductivity_min = {self.log_conductivity_min} must be below "
-                f"network.log_conductivity_max = {self.log_conductivity_max}")
+                f"network.log_conductivity_max = {self.log_conductivity_max}"
+            )
 
 
 @dataclass(frozen=True)
 class InversionConfig:
     """The optimisation: loss (1 - b_t) phi_d + b_t R(m - m_ref), optimiser, stopping."""
 
-    kind: str = _choice("dip", ("dip", "conventional"),
-                        "'dip': CNN reparameterisation; 'conventional': SimPEG sparse IRLS")
+    kind: str = _choice(
+        "dip",
+        ("dip", "conventional"),
+        "'dip': CNN reparameterisation; 'conventional': SimPEG sparse IRLS",
+    )
     iterations: int = _bounded(2000, "optimiser iterations (DIP)", ge=0)
     optimizer: str = _choice("adam", OPTIMIZERS, "torch optimiser of the network weights")
     learning_rate: float = _bounded(1e-4, "optimiser learning rate", gt=0.0)
     lr_schedule: str = _choice(
-        "constant", ("constant", "plateau"),
+        "constant",
+        ("constant", "plateau"),
         "'constant' (the paper) or 'plateau': the rate times lr_factor whenever the best chi "
-        "has not improved by lr_threshold (relative) for lr_patience iterations")
+        "has not improved by lr_threshold (relative) for lr_patience iterations",
+    )
     lr_patience: int = _bounded(100, "plateau: iterations without a better chi", ge=1)
     lr_factor: float = _bounded(0.5, "plateau: the rate is multiplied by this", gt=0.0, le=1.0)
-    lr_threshold: float = _bounded(0.01, "plateau: relative chi improvement that counts",
-                                   ge=0.0, le=1.0)
+    lr_threshold: float = _bounded(
+        0.01, "plateau: relative chi improvement that counts", ge=0.0, le=1.0
+    )
     lr_min: float = _bounded(1e-5, "plateau: the rate never goes below this", gt=0.0)
     reference_model: float = _bounded(LN_001, "m_ref, ln(S/m)")
-    reference_norm: str = _choice("l1", ("l1", "l2", "none"),
-                                  "R(m - m_ref): sum |.| (paper), 0.5 sum (.)^2, or no term")
-    beta_schedule: str = _choice("exponential", ("exponential", "constant"),
-                                 "b_t = exp(-t / beta_tau) (paper) or a constant beta")
+    reference_norm: str = _choice(
+        "l1", ("l1", "l2", "none"), "R(m - m_ref): sum |.| (paper), 0.5 sum (.)^2, or no term"
+    )
+    beta_schedule: str = _choice(
+        "exponential",
+        ("exponential", "constant"),
+        "b_t = exp(-t / beta_tau) (paper) or a constant beta",
+    )
     beta_tau: float = _bounded(1000.0, "decay of the exponential schedule, iterations", gt=0.0)
     beta: float = _bounded(0.0, "b for the constant schedule", ge=0.0, le=1.0)
     target_chi: float = _bounded(0.0, "stop once chi <= target_chi (0: never)", ge=0.0)
     target_chi_patience: int = _bounded(1, "consecutive iterations at the target", ge=1)
-    pretrain: bool = field(default=False, metadata={
-        "doc": "stage 1: fit the network to m_ref before the data term starts"})
-    pretrain_tolerance: float = _bounded(0.01, "stage 1 stops at rms(m - m_ref) below this",
-                                         gt=0.0)
+    pretrain: bool = field(
+        default=False,
+        metadata={"doc": "stage 1: fit the network to m_ref before the data term starts"},
+    )
+    pretrain_tolerance: float = _bounded(0.01, "stage 1 stops at rms(m - m_ref) below this", gt=0.0)
     pretrain_max_iterations: int = _bounded(5000, "stage 1 iteration limit", ge=1)
     pretrain_learning_rate: float = _bounded(1e-3, "stage 1 Adam learning rate", gt=0.0)
-    device: str = _choice("auto", ("auto", "cpu", "cuda"),
-                          "where the network runs; 'auto' takes CUDA when available")
+    device: str = _choice(
+        "auto", ("auto", "cpu", "cuda"), "where the network runs; 'auto' takes CUDA when available"
+    )
 
 
 @dataclass(frozen=True)
 class ConventionalConfig:
     """SimPEG's sparse (IRLS) Tikhonov inversion, the baseline (inversion.kind = conventional)."""
 
-    norms: tuple[float, ...] = field(default=(0.0, 1.0, 1.0), metadata={
-        "doc": "p_s, p_x, [p_y,] p_z of the sparse regularisation", "min_len": 3, "ge": 0.0,
-        "le": 2.0})
+    norms: tuple[float, ...] = field(
+        default=(0.0, 1.0, 1.0),
+        metadata={
+            "doc": "p_s, p_x, [p_y,] p_z of the sparse regularisation",
+            "min_len": 3,
+            "ge": 0.0,
+            "le": 2.0,
+        },
+    )
     alpha_s: float = _bounded(0.005, "smallness weight", ge=0.0)
     alpha_x: float = _bounded(0.5, "smoothness weight along x", ge=0.0)
     alpha_y: float = _bounded(0.5, "smoothness weight along y (3D)", ge=0.0)
@@ -234,16 +332,20 @@ class ConventionalConfig:
 class OutputConfig:
     """What a run writes while it runs."""
 
-    progress: str = _choice("auto", ("auto", "bar", "log", "none"),
-                            "'auto': a progress bar on a terminal, log lines otherwise")
+    progress: str = _choice(
+        "auto",
+        ("auto", "bar", "log", "none"),
+        "'auto': a progress bar on a terminal, log lines otherwise",
+    )
 
 
 @dataclass(frozen=True)
 class CheckpointConfig:
     """Zarr checkpoints in DIR/checkpoint.zarr (DIP runs)."""
 
-    every: int = _bounded(100, "checkpoint every k iterations (and at the end, and on "
-                               "SIGTERM/SIGUSR1)", ge=1)
+    every: int = _bounded(
+        100, "checkpoint every k iterations (and at the end, and on SIGTERM/SIGUSR1)", ge=1
+    )
     keep_last: int = _bounded(2, "keep the last k checkpoints", ge=1)
     keep_every: int = _bounded(0, "also keep every m-th iteration's checkpoint (0: none)", ge=0)
 
@@ -256,34 +358,61 @@ class SlurmConfig:
     or ``$HPCINV_SITE``: a TOML file with the same ``[slurm]`` table), then these defaults.
     """
 
-    partition: str = field(default="", metadata={
-        "doc": "partition of the jobs ('' : Slurm's default)"})
+    partition: str = field(
+        default="", metadata={"doc": "partition of the jobs ('' : Slurm's default)"}
+    )
     account: str = field(default="", metadata={"doc": "account charged ('' : none given)"})
-    worker_memory: str = field(default="4GiB", metadata={"doc": "memory per worker job",
-                                                         "memory": True})
-    worker_walltime: str = field(default="01:00:00", metadata={
-        "doc": "time limit per worker job; workers leave (staggered) 5 min before it"})
-    directives: tuple[str, ...] = field(default=(), metadata={
-        "doc": "extra #SBATCH directives of every job, e.g. ['--constraint=cpu']"})
-    prologue: tuple[str, ...] = field(default=(), metadata={
-        "doc": "shell lines run before hpcinv in every job (module load, venv activate)"})
-    wait_seconds: float = _bounded(300.0, "give up when the workers have not joined by then",
-                                   gt=0.0)
-    scheduler_host: str = field(default="", metadata={
-        "doc": "address the Dask scheduler binds ('' : this host's; 127.0.0.1 on one node)"})
-    tls: bool = field(default=True, metadata={
-        "doc": "TLS with per-run certificates (plain TCP lets anyone reaching the port run "
-               "code as you)"})
-    driver_memory: str = field(default="8GiB", metadata={"doc": "memory of the driver job",
-                                                         "memory": True})
-    driver_walltime: str = field(default="12:00:00", metadata={
-        "doc": "time limit of the driver job (hpcinv submit); it requeues itself until done"})
+    worker_memory: str = field(
+        default="4GiB", metadata={"doc": "memory per worker job", "memory": True}
+    )
+    worker_walltime: str = field(
+        default="01:00:00",
+        metadata={"doc": "time limit per worker job; workers leave (staggered) 5 min before it"},
+    )
+    directives: tuple[str, ...] = field(
+        default=(),
+        metadata={"doc": "extra #SBATCH directives of every job, e.g. ['--constraint=cpu']"},
+    )
+    prologue: tuple[str, ...] = field(
+        default=(),
+        metadata={"doc": "shell lines run before hpcinv in every job (module load, venv activate)"},
+    )
+    wait_seconds: float = _bounded(
+        300.0, "give up when the workers have not joined by then", gt=0.0
+    )
+    scheduler_host: str = field(
+        default="",
+        metadata={
+            "doc": "address the Dask scheduler binds ('' : this host's; 127.0.0.1 on one node)"
+        },
+    )
+    tls: bool = field(
+        default=True,
+        metadata={
+            "doc": "TLS with per-run certificates (plain TCP lets anyone reaching the port run "
+            "code as you)"
+        },
+    )
+    driver_memory: str = field(
+        default="8GiB", metadata={"doc": "memory of the driver job", "memory": True}
+    )
+    driver_walltime: str = field(
+        default="12:00:00",
+        metadata={
+            "doc": "time limit of the driver job (hpcinv submit); it requeues itself until done"
+        },
+    )
     driver_cpus: int = _bounded(2, "CPUs of the driver job (the network, the reduction)", ge=1)
     signal_lead_seconds: int = _bounded(
-        300, "the driver gets SIGUSR1 this long before its walltime, checkpoints and requeues "
-        "(Slurm may send it up to a minute early)", ge=10)
-    gpu_directive: str = field(default="--gres=gpu:1", metadata={
-        "doc": "#SBATCH directive that asks for one GPU (hpcinv submit --gpu)"})
+        300,
+        "the driver gets SIGUSR1 this long before its walltime, checkpoints and requeues "
+        "(Slurm may send it up to a minute early)",
+        ge=10,
+    )
+    gpu_directive: str = field(
+        default="--gres=gpu:1",
+        metadata={"doc": "#SBATCH directive that asks for one GPU (hpcinv submit --gpu)"},
+    )
 
 
 @dataclass(frozen=True)
@@ -315,19 +444,37 @@ class RunConfig:
         return Path(self.path).parent / path
 
 
-_SECTIONS: dict[str, type] = {"problem": ProblemConfig, "physics": PhysicsConfig,
-                              "network": NetworkConfig, "inversion": InversionConfig,
-                              "conventional": ConventionalConfig, "output": OutputConfig,
-                              "checkpoint": CheckpointConfig, "slurm": SlurmConfig,
-                              "mesh": MeshConfig, "report": ReportConfig}
+_SECTIONS: dict[str, type] = {
+    "problem": ProblemConfig,
+    "physics": PhysicsConfig,
+    "network": NetworkConfig,
+    "inversion": InversionConfig,
+    "conventional": ConventionalConfig,
+    "output": OutputConfig,
+    "checkpoint": CheckpointConfig,
+    "slurm": SlurmConfig,
+    "mesh": MeshConfig,
+    "report": ReportConfig,
+}
 
 #: Keys a resumed run may change (with --force): they do not alter the iterates.
 #: physics.solver, .n_tiles, .split and .threads and network.threads change results only in
 #: the last bits (another factorization or summation order).
-HARMLESS_KEYS = ("inversion.iterations", "inversion.target_chi", "inversion.target_chi_patience",
-                 "inversion.device", "output.*", "checkpoint.*", "physics.n_tiles",
-                 "physics.split", "physics.solver", "physics.threads", "network.threads",
-                 "slurm.*", "report.*")
+HARMLESS_KEYS = (
+    "inversion.iterations",
+    "inversion.target_chi",
+    "inversion.target_chi_patience",
+    "inversion.device",
+    "output.*",
+    "checkpoint.*",
+    "physics.n_tiles",
+    "physics.split",
+    "physics.solver",
+    "physics.threads",
+    "network.threads",
+    "slurm.*",
+    "report.*",
+)
 
 
 def config_changes(old: RunConfig, new: RunConfig) -> tuple[list[str], list[str]]:
@@ -378,10 +525,13 @@ def config_from_dict(raw: dict, path: str | None = None) -> RunConfig:
     if unknown:
         raise ConfigError(
             f"unknown section(s) {', '.join(repr(u) for u in unknown)}; "
-            f"allowed sections: {', '.join(_SECTIONS)}")
+            f"allowed sections: {', '.join(_SECTIONS)}"
+        )
     if "problem" not in raw:
-        raise ConfigError("missing section [problem] (set problem.case, e.g. case = \"paper-1.1\", "
-                          "or problem.data, a field-data file)")
+        raise ConfigError(
+            'missing section [problem] (set problem.case, e.g. case = "paper-1.1", '
+            "or problem.data, a field-data file)"
+        )
     sections = {}
     for name, cls in _SECTIONS.items():
         table = raw.get(name, {})
@@ -402,8 +552,9 @@ def load_site_profile(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     unknown = sorted(set(raw) - {"slurm"})
     if unknown:
-        raise ConfigError(f"{path}: a site profile holds only a [slurm] table, found "
-                          f"{', '.join(unknown)}")
+        raise ConfigError(
+            f"{path}: a site profile holds only a [slurm] table, found {', '.join(unknown)}"
+        )
     try:
         _parse_section(SlurmConfig, raw.get("slurm", {}), "slurm")
     except ConfigError as exc:
@@ -411,8 +562,9 @@ def load_site_profile(path: str | Path) -> dict:
     return dict(raw.get("slurm", {}))
 
 
-def slurm_settings(config: RunConfig | None, site: dict | None = None,
-                   overrides: dict | None = None) -> SlurmConfig:
+def slurm_settings(
+    config: RunConfig | None, site: dict | None = None, overrides: dict | None = None
+) -> SlurmConfig:
     """SLURM settings: ``overrides`` (command-line flags; None = not given) over the run's
     ``[slurm]`` over the site profile's over the defaults. List flags add to the lists."""
     merged = {**(site or {}), **(config.raw.get("slurm", {}) if config else {})}
@@ -438,8 +590,9 @@ def memory_bytes(text: str, key: str = "memory") -> int:
     try:
         value = parse_bytes(text)
     except (ValueError, TypeError):
-        raise ConfigError(f"{key} = {text!r} is not a memory size; write e.g. 4GiB, 512MiB "
-                          f"or 8GB") from None
+        raise ConfigError(
+            f"{key} = {text!r} is not a memory size; write e.g. 4GiB, 512MiB or 8GB"
+        ) from None
     if value <= 0:
         raise ConfigError(f"{key} = {text!r} must be more than 0 bytes")
     return int(value)
@@ -448,6 +601,7 @@ def memory_bytes(text: str, key: str = "memory") -> int:
 def dump_toml(raw: dict) -> str:
     """TOML text of a config dict (sections of scalars and lists, as run files are), so a
     config built in Python can be copied into a run directory and resumed."""
+
     def value(v) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -488,16 +642,17 @@ def _parse_section(cls, table: dict, section: str):
     if unknown:
         raise ConfigError(
             f"unknown key(s) {', '.join(f'{section}.{u}' for u in unknown)}; "
-            f"allowed keys in [{section}]: {', '.join(fields)}")
+            f"allowed keys in [{section}]: {', '.join(fields)}"
+        )
     hints = typing.get_type_hints(cls)
     values = {}
     for name, f in fields.items():
         key = f"{section}.{name}"
         if name not in table:
-            if (f.default is None and f.metadata.get("choices")
-                    and not f.metadata.get("optional")):
+            if f.default is None and f.metadata.get("choices") and not f.metadata.get("optional"):
                 raise ConfigError(
-                    f"missing key {key}; allowed values: {', '.join(f.metadata['choices'])}")
+                    f"missing key {key}; allowed values: {', '.join(f.metadata['choices'])}"
+                )
             continue
         values[name] = _check_value(key, table[name], hints[name], f.metadata)
     return cls(**values)
@@ -517,10 +672,14 @@ def _check_value(key: str, value, hint, meta):
         memory_bytes(str(value), key)
     choices = meta.get("choices")
     if choices is not None and value not in choices:
-        raise ConfigError(f"{key} = {value!r} is not allowed; allowed values: "
-                          f"{', '.join(map(str, choices))}")
-    for bound, ok, word in (("gt", lambda v, b: v > b, ">"), ("ge", lambda v, b: v >= b, ">="),
-                            ("le", lambda v, b: v <= b, "<=")):
+        raise ConfigError(
+            f"{key} = {value!r} is not allowed; allowed values: {', '.join(map(str, choices))}"
+        )
+    for bound, ok, word in (
+        ("gt", lambda v, b: v > b, ">"),
+        ("ge", lambda v, b: v >= b, ">="),
+        ("le", lambda v, b: v <= b, "<="),
+    ):
         b = meta.get(bound)
         if b is not None and not ok(value, b):
             raise ConfigError(f"{key} = {value!r} is impossible; it must be {word} {b}")
@@ -529,13 +688,13 @@ def _check_value(key: str, value, hint, meta):
 
 def _check_tuple(key: str, value, item_type, meta) -> tuple:
     if not isinstance(value, list):
-        raise ConfigError(f"{key} must be a list of {item_type.__name__}, got "
-                          f"{type(value).__name__} {value!r}")
+        raise ConfigError(
+            f"{key} must be a list of {item_type.__name__}, got {type(value).__name__} {value!r}"
+        )
     if len(value) < meta.get("min_len", 0):
         raise ConfigError(f"{key} needs at least {meta['min_len']} values, got {len(value)}")
     item_meta = {k: meta.get(k) for k in ("ge", "le", "gt")}
-    return tuple(_check_value(f"{key}[{i}]", v, item_type, item_meta)
-                 for i, v in enumerate(value))
+    return tuple(_check_value(f"{key}[{i}]", v, item_type, item_meta) for i, v in enumerate(value))
 
 
 def _allowed_types(hint) -> list[type]:

@@ -14,8 +14,9 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], object], *,
-                 mode: int | None = None) -> Path:
+def atomic_write(
+    path: str | Path, write: Callable[[Path], object], *, mode: int | None = None
+) -> Path:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it into
     place (atomic on POSIX): readers see the old file or the whole new one, and a failed
     or killed writer leaves ``path`` untouched (its temporary is removed on failure).

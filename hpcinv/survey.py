@@ -54,8 +54,9 @@ class Survey:
 
     @cached_property
     def _source_table(self) -> tuple[np.ndarray, np.ndarray]:
-        pairs, first, inverse = np.unique(self.abmn[:, :2], axis=0, return_index=True,
-                                          return_inverse=True)
+        pairs, first, inverse = np.unique(
+            self.abmn[:, :2], axis=0, return_index=True, return_inverse=True
+        )
         order = np.argsort(first, kind="stable")  # sources in order of first appearance
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
@@ -92,8 +93,10 @@ def validate_survey(survey: Survey) -> None:
     name = survey.name
     electrodes, abmn = survey.electrodes, survey.abmn
     if electrodes.ndim != 2 or electrodes.shape[1] not in (2, 3):
-        raise DataError(f"{name}: electrodes must have shape (n, 2) for a line (x, z) or "
-                        f"(n, 3) for a 3D survey (x, y, z), got {electrodes.shape}")
+        raise DataError(
+            f"{name}: electrodes must have shape (n, 2) for a line (x, z) or "
+            f"(n, 3) for a 3D survey (x, y, z), got {electrodes.shape}"
+        )
     if electrodes.shape[0] == 0 or abmn.shape[0] == 0:
         raise DataError(f"{name}: the survey is empty (no electrodes or no data rows)")
     bad = ~np.isfinite(electrodes).all(axis=1)
@@ -105,22 +108,29 @@ def validate_survey(survey: Survey) -> None:
         wrong = (abmn[:, col] < 0) | (abmn[:, col] >= n_elec)
         if wrong.any():
             row = int(np.flatnonzero(wrong)[0])
-            raise DataError(f"{name}: row {row}: electrode {label} index {abmn[row, col]} is "
-                            f"out of range 0..{n_elec - 1}")
+            raise DataError(
+                f"{name}: row {row}: electrode {label} index {abmn[row, col]} is "
+                f"out of range 0..{n_elec - 1}"
+            )
     for col, label in ((1, "B"), (3, "N")):
         wrong = (abmn[:, col] < REMOTE) | (abmn[:, col] >= n_elec)
         if wrong.any():
             row = int(np.flatnonzero(wrong)[0])
-            raise DataError(f"{name}: row {row}: electrode {label} index {abmn[row, col]} is "
-                            f"out of range (use {REMOTE} for a remote pole)")
+            raise DataError(
+                f"{name}: row {row}: electrode {label} index {abmn[row, col]} is "
+                f"out of range (use {REMOTE} for a remote pole)"
+            )
     for (i, j), pair in (((0, 1), "A=B"), ((2, 3), "M=N")):
         same = abmn[:, i] == abmn[:, j]
         if same.any():
             row = int(np.flatnonzero(same)[0])
-            raise DataError(f"{name}: row {row}: {pair} (electrode {abmn[row, i]}); a dipole "
-                            f"needs two different electrodes, a pole has {REMOTE} as its second")
+            raise DataError(
+                f"{name}: row {row}: {pair} (electrode {abmn[row, i]}); a dipole "
+                f"needs two different electrodes, a pole has {REMOTE} as its second"
+            )
     coincident = _same_location(electrodes, abmn[:, 0], abmn[:, 1]) | _same_location(
-        electrodes, abmn[:, 2], abmn[:, 3])
+        electrodes, abmn[:, 2], abmn[:, 3]
+    )
     if coincident.any():
         row = int(np.flatnonzero(coincident)[0])
         raise DataError(f"{name}: row {row}: the two electrodes of a dipole are at the same place")
@@ -129,19 +139,24 @@ def validate_survey(survey: Survey) -> None:
         if value is None:
             continue
         if value.shape != (abmn.shape[0],):
-            raise DataError(f"{name}: {key} has {value.size} values but the survey has "
-                            f"{abmn.shape[0]} data rows; give one value per row")
+            raise DataError(
+                f"{name}: {key} has {value.size} values but the survey has "
+                f"{abmn.shape[0]} data rows; give one value per row"
+            )
         bad = ~np.isfinite(value)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{name}: row {row}: {key} is {value[row]}; remove the row or "
-                            f"give a finite value")
+            raise DataError(
+                f"{name}: row {row}: {key} is {value[row]}; remove the row or give a finite value"
+            )
     if survey.uncertainty is not None:
         bad = survey.uncertainty <= 0
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{name}: row {row}: uncertainty {survey.uncertainty[row]} is not "
-                            f"positive; every datum needs a standard deviation > 0")
+            raise DataError(
+                f"{name}: row {row}: uncertainty {survey.uncertainty[row]} is not "
+                f"positive; every datum needs a standard deviation > 0"
+            )
 
 
 def _same_location(electrodes, i, j):
@@ -183,9 +198,17 @@ def line_configurations(layout: str, n_electrodes: int, n_rx_per_src: int) -> np
     return np.array(rows, dtype=np.int64)
 
 
-def line_survey(layout: str, x_start: float, x_end: float, spacing: float,
-                n_rx_per_src: int, *, y: float | None = None, z: float = 0.0,
-                name: str = "line") -> Survey:
+def line_survey(
+    layout: str,
+    x_start: float,
+    x_end: float,
+    spacing: float,
+    n_rx_per_src: int,
+    *,
+    y: float | None = None,
+    z: float = 0.0,
+    name: str = "line",
+) -> Survey:
     """A straight surface line along x; 2D (x, z) if ``y`` is None, else 3D at that y."""
     n = int(round((x_end - x_start) / spacing)) + 1
     x = x_start + spacing * np.arange(n)

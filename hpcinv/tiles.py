@@ -83,16 +83,32 @@ class TileSpec:
 
     def with_data(self, dobs_global: np.ndarray, weights_global: np.ndarray) -> TileSpec:
         """The same tile carrying its slice of the observed data and weights."""
-        return _replace(self, dobs=np.asarray(dobs_global)[self.data_rows],
-                        weights=np.asarray(weights_global)[self.data_rows])
+        return _replace(
+            self,
+            dobs=np.asarray(dobs_global)[self.data_rows],
+            weights=np.asarray(weights_global)[self.data_rows],
+        )
 
     def _content_hash(self) -> str:
         h = hashlib.sha256()
-        h.update(f"{self.index}|{self.solver}|{self.dim}|{self.partial_data}|"
-                 f"{self.blas_threads}".encode())
-        parts = [self.source_ids, self.data_rows, self.src_a, self.src_b, self.datum_source,
-                 self.rx_m, self.rx_n, *self.mesh.digest_parts(), self.dobs, self.weights,
-                 self.ky_points, self.ky_weights]
+        h.update(
+            f"{self.index}|{self.solver}|{self.dim}|{self.partial_data}|"
+            f"{self.blas_threads}".encode()
+        )
+        parts = [
+            self.source_ids,
+            self.data_rows,
+            self.src_a,
+            self.src_b,
+            self.datum_source,
+            self.rx_m,
+            self.rx_n,
+            *self.mesh.digest_parts(),
+            self.dobs,
+            self.weights,
+            self.ky_points,
+            self.ky_weights,
+        ]
         if self.projection is not None:
             p = self.projection.tocsr()
             parts += [p.indptr, p.indices, p.data, np.array(p.shape)]
@@ -116,8 +132,10 @@ def split_sources(survey: Survey, n_tiles: int) -> list[np.ndarray]:
     if n_tiles < 1:
         raise TileError(f"n_tiles must be at least 1, got {n_tiles}")
     if n_tiles > survey.n_sources:
-        raise TileError(f"{n_tiles} tiles for {survey.n_sources} sources would leave tiles "
-                        f"empty; use at most {survey.n_sources} tiles")
+        raise TileError(
+            f"{n_tiles} tiles for {survey.n_sources} sources would leave tiles "
+            f"empty; use at most {survey.n_sources} tiles"
+        )
     counts = np.bincount(survey.source_of_datum, minlength=survey.n_sources)
     centres = survey.source_midpoints()[:, :-1]  # horizontal coordinates only
     groups = _bisect(np.arange(survey.n_sources), centres, counts, n_tiles)
@@ -137,8 +155,9 @@ def _bisect(ids, centres, counts, n_tiles):
     cut = int(np.searchsorted(cum, cum[-1] * n_left / n_tiles))
     # each side needs at least as many sources as tiles
     cut = min(max(cut + 1, n_left), len(ids) - (n_tiles - n_left))
-    return (_bisect(ids[:cut], centres, counts, n_left)
-            + _bisect(ids[cut:], centres, counts, n_tiles - n_left))
+    return _bisect(ids[:cut], centres, counts, n_left) + _bisect(
+        ids[cut:], centres, counts, n_tiles - n_left
+    )
 
 
 SPLITS = ("auto", "sources", "wavenumbers")
@@ -147,8 +166,10 @@ SPLITS = ("auto", "sources", "wavenumbers")
 def split_wavenumbers(n_ky: int, n_tiles: int) -> list[np.ndarray]:
     """Contiguous, balanced groups of wavenumber indices (11 over 2 tiles: 6 + 5)."""
     if n_tiles > n_ky:
-        raise TileError(f"{n_tiles} tiles for {n_ky} wavenumbers would leave tiles empty; use "
-                        f"at most {n_ky} tiles or physics.split = \"sources\"")
+        raise TileError(
+            f"{n_tiles} tiles for {n_ky} wavenumbers would leave tiles empty; use "
+            f'at most {n_ky} tiles or physics.split = "sources"'
+        )
     return [np.asarray(g) for g in np.array_split(np.arange(n_ky), n_tiles)]
 
 
@@ -167,9 +188,18 @@ def with_local_mesh(spec: TileSpec, margin: float, pad_factor: float) -> TileSpe
     return _replace(spec, mesh=MeshSpec.from_mesh(local), projection=projection)
 
 
-def make_tiles(survey: Survey, mesh: MeshSpec, n_tiles: int, solver: str, *,
-               ky_points=None, ky_weights=None, weights=None, split: str = "sources",
-               blas_threads: int = 1) -> list[TileSpec]:
+def make_tiles(
+    survey: Survey,
+    mesh: MeshSpec,
+    n_tiles: int,
+    solver: str,
+    *,
+    ky_points=None,
+    ky_weights=None,
+    weights=None,
+    split: str = "sources",
+    blas_threads: int = 1,
+) -> list[TileSpec]:
     """Split ``survey`` into ``n_tiles`` tiles that all solve on ``mesh`` (the model grid).
 
     ``split``: "sources" gives each tile a spatially coherent group of sources (all
@@ -181,22 +211,38 @@ def make_tiles(survey: Survey, mesh: MeshSpec, n_tiles: int, solver: str, *,
         split = "wavenumbers" if ky_points is not None and n_tiles > 1 else "sources"
     if split == "wavenumbers":
         if ky_points is None:
-            raise TileError("physics.split = \"wavenumbers\" needs a 2.5D problem; a 3D "
-                            "survey splits by sources")
-        whole = make_tiles(survey, mesh, 1, solver, ky_points=ky_points,
-                           ky_weights=ky_weights, weights=weights,
-                           blas_threads=blas_threads)[0]
-        return [_replace(whole, index=t, ky_points=np.asarray(ky_points, float)[group],
-                         ky_weights=np.asarray(ky_weights, float)[group],
-                         partial_data=n_tiles > 1)
-                for t, group in enumerate(split_wavenumbers(len(ky_points), n_tiles))]
+            raise TileError(
+                'physics.split = "wavenumbers" needs a 2.5D problem; a 3D survey splits by sources'
+            )
+        whole = make_tiles(
+            survey,
+            mesh,
+            1,
+            solver,
+            ky_points=ky_points,
+            ky_weights=ky_weights,
+            weights=weights,
+            blas_threads=blas_threads,
+        )[0]
+        return [
+            _replace(
+                whole,
+                index=t,
+                ky_points=np.asarray(ky_points, float)[group],
+                ky_weights=np.asarray(ky_weights, float)[group],
+                partial_data=n_tiles > 1,
+            )
+            for t, group in enumerate(split_wavenumbers(len(ky_points), n_tiles))
+        ]
     if split != "sources":
         raise TileError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     electrodes = survey.electrodes
     nan = np.full(survey.dim, np.nan)
 
     def position(index):
-        return np.array([electrodes[i] if i != REMOTE else nan for i in index]).reshape(-1, survey.dim)
+        return np.array([electrodes[i] if i != REMOTE else nan for i in index]).reshape(
+            -1, survey.dim
+        )
 
     tiles = []
     for t, source_ids in enumerate(split_sources(survey, n_tiles)):
@@ -207,14 +253,20 @@ def make_tiles(survey: Survey, mesh: MeshSpec, n_tiles: int, solver: str, *,
         rows = rows[np.lexsort((rows, is_pole_rx, local[survey.source_of_datum[rows]]))]
         abmn = survey.abmn[rows]
         spec = TileSpec(
-            index=t, source_ids=np.asarray(source_ids, dtype=np.int64), data_rows=rows,
+            index=t,
+            source_ids=np.asarray(source_ids, dtype=np.int64),
+            data_rows=rows,
             src_a=position(survey.sources[source_ids, 0]),
             src_b=position(survey.sources[source_ids, 1]),
             datum_source=local[survey.source_of_datum[rows]],
-            rx_m=position(abmn[:, 2]), rx_n=position(abmn[:, 3]),
-            mesh=mesh, solver=solver, blas_threads=blas_threads,
+            rx_m=position(abmn[:, 2]),
+            rx_n=position(abmn[:, 3]),
+            mesh=mesh,
+            solver=solver,
+            blas_threads=blas_threads,
             ky_points=None if ky_points is None else np.asarray(ky_points, float),
-            ky_weights=None if ky_weights is None else np.asarray(ky_weights, float))
+            ky_weights=None if ky_weights is None else np.asarray(ky_weights, float),
+        )
         if survey.dobs is not None and weights is not None:
             spec = spec.with_data(survey.dobs, weights)
         tiles.append(spec)

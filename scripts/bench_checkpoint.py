@@ -40,14 +40,23 @@ def measure(case: str, repeats: int) -> dict:
             state = {**inv.state_dict(), "model": inv.model()}  # what a run saves
             store.save(inv.iteration + i, state, cfg.raw, cfg.sha256)
             writes.append(time.perf_counter() - t)
-        sizes.append(sum(f.stat().st_size for f in (Path(tmp) / "checkpoint.zarr").rglob("*")
-                         if f.is_file()) / 2 / 1024 ** 2)
+        sizes.append(
+            sum(f.stat().st_size for f in (Path(tmp) / "checkpoint.zarr").rglob("*") if f.is_file())
+            / 2
+            / 1024**2
+        )
     every = CheckpointConfig().every
     it, wr = statistics.median(iteration), statistics.median(writes)
-    return {"iteration_seconds_median": it, "write_seconds_median": wr,
-            "write_seconds_all": writes, "checkpoint_mib": sizes[0],
-            "every": every, "fraction_at_default_interval": wr / (every * it),
-            "target": 0.02, "meets_target": wr / (every * it) < 0.02}
+    return {
+        "iteration_seconds_median": it,
+        "write_seconds_median": wr,
+        "write_seconds_all": writes,
+        "checkpoint_mib": sizes[0],
+        "every": every,
+        "fraction_at_default_interval": wr / (every * it),
+        "target": 0.02,
+        "meets_target": wr / (every * it) < 0.02,
+    }
 
 
 def main(argv=None) -> int:

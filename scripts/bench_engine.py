@@ -48,8 +48,9 @@ def log(msg: str) -> None:
 
 
 def block_config(n_tiles: int, local: bool):
-    return config_from_dict({"problem": {"case": "block-3d"},
-                             "physics": {"n_tiles": n_tiles, "local_meshes": local}})
+    return config_from_dict(
+        {"problem": {"case": "block-3d"}, "physics": {"n_tiles": n_tiles, "local_meshes": local}}
+    )
 
 
 def models(n_cells: int, repeats: int) -> list[np.ndarray]:
@@ -74,8 +75,11 @@ def time_serial(problem, ms) -> dict:
         t = time.perf_counter()
         ex.misfit_and_gradient(m)
         seconds.append(time.perf_counter() - t)
-    return {"seconds_median": statistics.median(seconds), "seconds_all": seconds,
-            "peak_rss_mib": _peak_rss_mib()}
+    return {
+        "seconds_median": statistics.median(seconds),
+        "seconds_all": seconds,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
 
 
 def time_dask(problem, client, ms, label) -> dict:
@@ -94,12 +98,15 @@ def time_dask(problem, client, ms, label) -> dict:
         log(f"  {label}: {wall:.2f} s, overhead {overheads[-1]:.3f}")
     rss = client.run(_peak_rss_mib)
     tiles = [tile_estimate(t) for t in problem.tiles]
-    return {"seconds_median": statistics.median(seconds), "seconds_all": seconds,
-            "overhead_fraction_median": statistics.median(overheads),
-            "peak_rss_mib_per_worker": sorted(rss.values()),
-            "n_tiles": len(problem.tiles),
-            "tile_nodes": [t["n_nodes"] for t in tiles],
-            "tile_seconds_last": {i: round(s["seconds"], 3) for i, s in ex.tile_stats.items()}}
+    return {
+        "seconds_median": statistics.median(seconds),
+        "seconds_all": seconds,
+        "overhead_fraction_median": statistics.median(overheads),
+        "peak_rss_mib_per_worker": sorted(rss.values()),
+        "n_tiles": len(problem.tiles),
+        "tile_nodes": [t["n_nodes"] for t in tiles],
+        "tile_seconds_last": {i: round(s["seconds"], 3) for i, s in ex.tile_stats.items()},
+    }
 
 
 def block_3d(repeats: int) -> dict:
@@ -108,16 +115,19 @@ def block_3d(repeats: int) -> dict:
     ms = models(glob.model_grid.n_cells, repeats)
     log("block-3d (a) stock SimPEG")
     stock = in_child(measure_stock, glob, ms, "mumps", True)
-    out["a_stock_simpeg"] = {"seconds_median": statistics.median(stock["seconds_all"]),
-                             "seconds_all": stock["seconds_all"],
-                             "peak_rss_mib": stock["peak_rss_mib"]}
+    out["a_stock_simpeg"] = {
+        "seconds_median": statistics.median(stock["seconds_all"]),
+        "seconds_all": stock["seconds_all"],
+        "peak_rss_mib": stock["peak_rss_mib"],
+    }
     log("block-3d (b) hpcinv serial")
     out["b_hpcinv_serial"] = in_child(time_serial, glob, ms)
     handle = local_cluster(2, threads_per_worker=1, dashboard=False)
     try:
         log("block-3d (c) 2 workers, global mesh")
-        out["c_two_workers_global"] = time_dask(hpcinv.build_problem(block_config(2, False)),
-                                                handle.client, ms, "(c)")
+        out["c_two_workers_global"] = time_dask(
+            hpcinv.build_problem(block_config(2, False)), handle.client, ms, "(c)"
+        )
         for n in (2, 4):
             log(f"block-3d (d) 2 workers, local meshes, {n} tiles")
             local = hpcinv.build_problem(block_config(n, True))
@@ -125,8 +135,10 @@ def block_3d(repeats: int) -> dict:
             d_local = hpcinv.SerialExecutor(local).predict(glob.true_model)
             rel = np.abs(d_local - glob.clean_data) / np.abs(glob.clean_data)
             out[f"d_two_workers_local_{n}_tiles"]["data_error_vs_global"] = {
-                "median": float(np.median(rel)), "p95": float(np.percentile(rel, 95)),
-                "max": float(rel.max())}
+                "median": float(np.median(rel)),
+                "p95": float(np.percentile(rel, 95)),
+                "max": float(rel.max()),
+            }
     finally:
         handle.close()
     a = out["a_stock_simpeg"]["seconds_median"]
@@ -135,8 +147,9 @@ def block_3d(repeats: int) -> dict:
     out["ratio_a_over_c"] = a / out["c_two_workers_global"]["seconds_median"]
     out["ratio_a_over_d"] = a / best_d[0]
     out["best_d"] = best_d[1]
-    out["ratio_c_over_b_seconds"] = (out["c_two_workers_global"]["seconds_median"]
-                                     / out["b_hpcinv_serial"]["seconds_median"])
+    out["ratio_c_over_b_seconds"] = (
+        out["c_two_workers_global"]["seconds_median"] / out["b_hpcinv_serial"]["seconds_median"]
+    )
     out["targets"] = {"a_over_d": 4.0, "overhead_fraction": 0.05}
     return out
 
@@ -144,15 +157,20 @@ def block_3d(repeats: int) -> dict:
 def paper_iteration(iterations: int, warmup: int) -> dict:
     out = {}
     for workers in (1, 2):
-        cfg = config_from_dict({"problem": {"case": "paper-1.1"},
-                                "physics": {"n_tiles": workers, "split": "wavenumbers"},
-                                "network": {"dropout": 0.1}})
+        cfg = config_from_dict(
+            {
+                "problem": {"case": "paper-1.1"},
+                "physics": {"n_tiles": workers, "split": "wavenumbers"},
+                "network": {"dropout": 0.1},
+            }
+        )
         problem = hpcinv.build_problem(cfg)
         handle = local_cluster(workers, threads_per_worker=1, dashboard=False)
         try:
             inv = DipInversion(problem, DaskExecutor(problem, handle.client), cfg)
             out[f"hpcinv_{workers}_workers"] = timed_iterations(
-                hpcinv_step(inv), warmup, iterations, f"paper-1.1 {workers} worker(s)")
+                hpcinv_step(inv), warmup, iterations, f"paper-1.1 {workers} worker(s)"
+            )
         finally:
             handle.close()
     cfg = config_from_dict({"problem": {"case": "paper-1.1"}, "network": {"dropout": 0.1}})
@@ -186,10 +204,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     t0 = time.time()
-    result = {"machine": {"cpu_count": os.cpu_count(), "loadavg_start": os.getloadavg()},
-              "block_3d": block_3d(args.repeats),
-              "paper_1_1": paper_iteration(args.iterations, 2),
-              "oversubscribed_16_tiles_8_workers": oversubscribed(args.repeats)}
+    result = {
+        "machine": {"cpu_count": os.cpu_count(), "loadavg_start": os.getloadavg()},
+        "block_3d": block_3d(args.repeats),
+        "paper_1_1": paper_iteration(args.iterations, 2),
+        "oversubscribed_16_tiles_8_workers": oversubscribed(args.repeats),
+    }
     result["machine"]["loadavg_end"] = os.getloadavg()
     result["total_seconds"] = time.time() - t0
     text = json.dumps(result, indent=2, default=float)

@@ -88,6 +88,7 @@ def log(msg: str) -> None:
 
 # --------------------------------------------------------------------------- timing
 
+
 def timed_iterations(step: Step, warmup: int, iterations: int, label: str) -> dict:
     """Run ``step`` warmup + iterations times; summarise the timed ones.
 
@@ -118,10 +119,13 @@ def timed_iterations(step: Step, warmup: int, iterations: int, label: str) -> di
 
 # --------------------------------------------------------------------------- the algorithms
 
+
 def hpcinv_step(inv) -> Step:
     """One ``DipInversion.step()``, as ``hpcinv run`` iterates."""
+
     def step() -> dict:
         return {"physics_seconds": inv.step().physics_seconds}
+
     return step
 
 
@@ -135,7 +139,7 @@ class PaperAlgorithm:
         from hpcinv.physics.simpeg_reference import simpeg_survey
 
         self.mesh = problem.mesh
-        self.survey, order = simpeg_survey(problem.survey)   # just the survey: built once
+        self.survey, order = simpeg_survey(problem.survey)  # just the survey: built once
         self.dobs = problem.dobs[order]
         self.w = 1.0 / problem.uncertainty[order]
         self.cfg = config.inversion
@@ -150,20 +154,25 @@ class PaperAlgorithm:
         import simpeg
         from simpeg.electromagnetics.static.resistivity import Simulation2DNodal
 
-        return Simulation2DNodal(self.mesh, survey=self.survey,
-                                 sigmaMap=simpeg.maps.ExpMap(self.mesh),
-                                 solver=pymatsolver.SolverLU, storeJ=True, nky=11)
+        return Simulation2DNodal(
+            self.mesh,
+            survey=self.survey,
+            sigmaMap=simpeg.maps.ExpMap(self.mesh),
+            solver=pymatsolver.SolverLU,
+            storeJ=True,
+            nky=11,
+        )
 
     def step(self) -> dict:
         t0 = time.perf_counter()
         self.net.train()
-        m = self.net()                                      # float32, dropout on
+        m = self.net()  # float32, dropout on
         m_np = m.detach().double().numpy()
         t1 = time.perf_counter()
         sim = self.new_simulation()
         t2 = time.perf_counter()
         r = sim.dpred(m_np) - self.dobs
-        g = sim.Jtvec(m_np, self.w * self.w * r)            # storeJ: forms the full J
+        g = sim.Jtvec(m_np, self.w * self.w * r)  # storeJ: forms the full J
         t3 = time.perf_counter()
         b = np.exp(-self.iteration / self.cfg.beta_tau)
         m64 = m.double()
@@ -177,19 +186,25 @@ class PaperAlgorithm:
             wr = self.w * r
             self.first_iteration = (m_np, 0.5 * float(wr @ wr), g)
         self.iteration += 1
-        return {"build_seconds": t2 - t1, "physics_seconds": t3 - t2,
-                "network_seconds": (t1 - t0) + (t4 - t3)}
+        return {
+            "build_seconds": t2 - t1,
+            "physics_seconds": t3 - t2,
+            "network_seconds": (t1 - t0) + (t4 - t3),
+        }
 
 
 def compare_first_iteration(executor, first: tuple[np.ndarray, float, np.ndarray]) -> dict:
     """hpcinv's misfit and gradient against the paper's, on the paper's first model."""
     m, phi_paper, g_paper = first
     phi, g = executor.misfit_and_gradient(m)
-    return {"max_rel_grad_diff": float(np.max(np.abs(g - g_paper)) / np.max(np.abs(g_paper))),
-            "rel_phi_diff": abs(phi - phi_paper) / abs(phi_paper)}
+    return {
+        "max_rel_grad_diff": float(np.max(np.abs(g - g_paper)) / np.max(np.abs(g_paper))),
+        "rel_phi_diff": abs(phi - phi_paper) / abs(phi_paper),
+    }
 
 
 # --------------------------------------------------------------------------- machine / main
+
 
 def machine_info() -> dict:
     import discretize
@@ -209,10 +224,15 @@ def machine_info() -> dict:
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
         "env": {k: os.environ.get(k) for k in THREAD_ENV},
-        "versions": {"hpcinv": hpcinv.__version__, "numpy": np.__version__,
-                     "scipy": scipy.__version__, "torch": torch.__version__,
-                     "simpeg": simpeg.__version__, "discretize": discretize.__version__,
-                     "pymatsolver": pymatsolver.__version__},
+        "versions": {
+            "hpcinv": hpcinv.__version__,
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "torch": torch.__version__,
+            "simpeg": simpeg.__version__,
+            "discretize": discretize.__version__,
+            "pymatsolver": pymatsolver.__version__,
+        },
     }
 
 
@@ -226,39 +246,54 @@ def run(iterations: int, warmup: int, threads: int) -> dict:
     cfg = hpcinv.load_config(str(RUN_FILE))
     # the same threads for both algorithms: the network's (torch, also the paper's network,
     # which runs in this process after DipInversion set them) and hpcinv's tiles' BLAS
-    cfg = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, threads=threads),
-                              physics=dataclasses.replace(cfg.physics, threads=threads))
+    cfg = dataclasses.replace(
+        cfg,
+        network=dataclasses.replace(cfg.network, threads=threads),
+        physics=dataclasses.replace(cfg.physics, threads=threads),
+    )
     problem = hpcinv.build_problem(cfg)
     ex = hpcinv.SerialExecutor(problem)
-    report = {"machine": machine_info(), "case": CASE, "threads": threads,
-              "n_cells": problem.model_grid.n_cells, "n_data": problem.n_data,
-              "warmup": warmup, "iterations": iterations}
+    report = {
+        "machine": machine_info(),
+        "case": CASE,
+        "threads": threads,
+        "n_cells": problem.model_grid.n_cells,
+        "n_data": problem.n_data,
+        "warmup": warmup,
+        "iterations": iterations,
+    }
 
     log(f"hpcinv ({problem.solver})")
     inv = DipInversion(problem, ex, cfg)
-    report["hpcinv"] = {"solver": problem.solver,
-                        **timed_iterations(hpcinv_step(inv), warmup, iterations, "hpcinv")}
+    report["hpcinv"] = {
+        "solver": problem.solver,
+        **timed_iterations(hpcinv_step(inv), warmup, iterations, "hpcinv"),
+    }
 
     log("paper algorithm (new Simulation2DNodal per iteration, SolverLU, storeJ)")
     # built only now: its constructor re-seeds torch's global generator (dropout)
     net = DipInversion(problem, ex, cfg).net
     paper = PaperAlgorithm(problem, cfg, net)
-    with warnings.catch_warnings():       # SimPEG's solver-choice and CSC-conversion notes
+    with warnings.catch_warnings():  # SimPEG's solver-choice and CSC-conversion notes
         warnings.simplefilter("ignore")
         report["paper_algorithm"] = timed_iterations(paper.step, warmup, iterations, "paper")
 
     check = compare_first_iteration(ex, paper.first_iteration)
     ratio = report["paper_algorithm"]["seconds_median"] / report["hpcinv"]["seconds_median"]
-    report.update({
-        "ratio_paper_over_hpcinv": ratio,
-        "target_ratio": TARGET_RATIO,
-        "meets_target": bool(ratio >= TARGET_RATIO),
-        "max_rel_grad_diff_first_iteration": check["max_rel_grad_diff"],
-        "rel_phi_diff_first_iteration": check["rel_phi_diff"],
-    })
-    log(f"paper {report['paper_algorithm']['seconds_median']:.3f} s vs hpcinv "
+    report.update(
+        {
+            "ratio_paper_over_hpcinv": ratio,
+            "target_ratio": TARGET_RATIO,
+            "meets_target": bool(ratio >= TARGET_RATIO),
+            "max_rel_grad_diff_first_iteration": check["max_rel_grad_diff"],
+            "rel_phi_diff_first_iteration": check["rel_phi_diff"],
+        }
+    )
+    log(
+        f"paper {report['paper_algorithm']['seconds_median']:.3f} s vs hpcinv "
         f"{report['hpcinv']['seconds_median']:.3f} s per iteration: ratio {ratio:.2f}; "
-        f"first-iteration gradient diff {check['max_rel_grad_diff']:.2e}")
+        f"first-iteration gradient diff {check['max_rel_grad_diff']:.2e}"
+    )
     return report
 
 
@@ -267,8 +302,12 @@ def main(argv=None) -> int:
     ap.add_argument("--iterations", type=int, default=20, help="timed iterations per algorithm")
     ap.add_argument("--warmup", type=int, default=2, help="warm-up iterations, not counted")
     ap.add_argument("--out", type=Path, help="also write the JSON to this file")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="torch and BLAS threads of both algorithms (default: the cores)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="torch and BLAS threads of both algorithms (default: the cores)",
+    )
     args = ap.parse_args(argv)
     if args.iterations < 1 or args.warmup < 0:
         ap.error("--iterations must be >= 1 and --warmup >= 0")

@@ -5,6 +5,7 @@ CPU workers). Prints JSON; run on a GPU machine to fill README's CUDA numbers.
 
     python scripts/bench_network.py examples/block-3d.toml --repeats 20
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,11 +21,13 @@ from hpcinv.problem import build_problem
 
 def seconds_per_pass(net, device: torch.device, repeats: int) -> float:
     net = net.to(device).train()
+
     def one():
         out = net()
         out.square().sum().backward()
         if device.type == "cuda":
             torch.cuda.synchronize()
+
     for _ in range(3):
         one()
     t0 = time.perf_counter()
@@ -41,10 +44,13 @@ def main(argv=None) -> dict:
     cfg = load_config(args.config)
     grid = build_problem(cfg, with_data=False).model_grid
     net = build_generator(cfg.network, grid)
-    result = {"config": args.config, "model_cells": grid.n_cells,
-              "weights": sum(p.numel() for p in net.parameters()),
-              "cpu_threads": torch.get_num_threads(),
-              "cpu_s": seconds_per_pass(net, torch.device("cpu"), args.repeats)}
+    result = {
+        "config": args.config,
+        "model_cells": grid.n_cells,
+        "weights": sum(p.numel() for p in net.parameters()),
+        "cpu_threads": torch.get_num_threads(),
+        "cpu_s": seconds_per_pass(net, torch.device("cpu"), args.repeats),
+    }
     if torch.cuda.is_available():
         result["cuda_device"] = torch.cuda.get_device_name()
         result["cuda_s"] = seconds_per_pass(net, torch.device("cuda"), args.repeats)

@@ -67,8 +67,8 @@ CASES = {
     "paper-1.1": ("examples/paper-1.1.toml", ("mumps", "superlu"), 2.0),
     "block-3d": ("examples/block-3d.toml", ("mumps",), 1.1),
 }
-M0_SIGMA = 0.01          # starting conductivity, S/m
-MODEL_STEP = 1e-3        # models m0 + MODEL_STEP * i, one per call
+M0_SIGMA = 0.01  # starting conductivity, S/m
+MODEL_STEP = 1e-3  # models m0 + MODEL_STEP * i, one per call
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -77,6 +77,7 @@ def log(msg: str) -> None:
 
 
 # --------------------------------------------------------------------------- problem set-up
+
 
 def build_problem(case: str, n_tiles: int):
     """The case's problem from its example run file, with physics.n_tiles overridden and on
@@ -89,8 +90,9 @@ def build_problem(case: str, n_tiles: int):
     raw = tomllib.loads(path.read_text())
     # the machine's BLAS threads, as stock SimPEG gets them (hpcinv's default is 1: a run
     # file fixes the count so results do not depend on the layout)
-    raw.setdefault("physics", {}).update(n_tiles=n_tiles, local_meshes=False,
-                                         threads=os.cpu_count() or 1)
+    raw.setdefault("physics", {}).update(
+        n_tiles=n_tiles, local_meshes=False, threads=os.cpu_count() or 1
+    )
     return hpcinv.build_problem(config_from_dict(raw, path=str(path)))
 
 
@@ -102,12 +104,14 @@ def models(n_cells: int, repeats: int) -> list[np.ndarray]:
 
 # --------------------------------------------------------------------------- child processes
 
+
 def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def _timed_calls(step, ms: list[np.ndarray], label: str,
-                 after_warmup=None) -> tuple[list[float], list]:
+def _timed_calls(
+    step, ms: list[np.ndarray], label: str, after_warmup=None
+) -> tuple[list[float], list]:
     """Warm up with ms[0], call after_warmup(), then time step(m) for each of ms[1:].
 
     Returns (seconds, [(phi, g)]) of the timed calls.
@@ -133,16 +137,25 @@ def measure_hpcinv(problem, ms: list[np.ndarray]) -> dict:
 
     ex = hpcinv.SerialExecutor(problem)
     before = {}
-    seconds, results = _timed_calls(ex.misfit_and_gradient, ms, "hpcinv",
-                                    after_warmup=lambda: before.update(ex.counters()))
+    seconds, results = _timed_calls(
+        ex.misfit_and_gradient, ms, "hpcinv", after_warmup=lambda: before.update(ex.counters())
+    )
     after = ex.counters()
     n = len(seconds)
-    per_call = {f"{k}_per_call": (after[k] - before[k]) / n
-                for k in ("factorizations", "solves", "factor_seconds", "solve_seconds")
-                if k in after}
+    per_call = {
+        f"{k}_per_call": (after[k] - before[k]) / n
+        for k in ("factorizations", "solves", "factor_seconds", "solve_seconds")
+        if k in after
+    }
     ex.close()
-    return {"seconds_all": seconds, "results": results, "peak_rss_mib": _peak_rss_mib(),
-            "solver": problem.solver, "n_tiles": len(problem.tiles), **per_call}
+    return {
+        "seconds_all": seconds,
+        "results": results,
+        "peak_rss_mib": _peak_rss_mib(),
+        "solver": problem.solver,
+        "n_tiles": len(problem.tiles),
+        **per_call,
+    }
 
 
 def measure_stock(problem, ms: list[np.ndarray], solver: str, clear_stale: bool) -> dict:
@@ -155,15 +168,20 @@ def measure_stock(problem, ms: list[np.ndarray], solver: str, clear_stale: bool)
 
     def step(m):
         if clear_stale:
-            sim._MBC_sigma = None     # stale across models in Simulation2DNodal (see above)
+            sim._MBC_sigma = None  # stale across models in Simulation2DNodal (see above)
         f = sim.fields(m)
         d = sim.dpred(m, f=f)
         r = w * (d - dobs)
         return 0.5 * float(r @ r), sim.Jtvec(m, w * r, f=f)
 
     seconds, results = _timed_calls(step, ms, f"stock {solver}")
-    return {"seconds_all": seconds, "results": results, "peak_rss_mib": _peak_rss_mib(),
-            "solver": solver, "cleared_stale_MBC_sigma": clear_stale}
+    return {
+        "seconds_all": seconds,
+        "results": results,
+        "peak_rss_mib": _peak_rss_mib(),
+        "solver": solver,
+        "cleared_stale_MBC_sigma": clear_stale,
+    }
 
 
 def in_child(fn, *args) -> dict:
@@ -175,10 +193,12 @@ def in_child(fn, *args) -> dict:
 
 # --------------------------------------------------------------------------- one case
 
+
 def compare(ref: list, other: list) -> dict:
     """Max relative differences of phi and g over matching calls."""
-    grad = max(float(np.max(np.abs(g1 - g2)) / np.max(np.abs(g1)))
-               for (_, g1), (_, g2) in zip(ref, other))
+    grad = max(
+        float(np.max(np.abs(g1 - g2)) / np.max(np.abs(g1))) for (_, g1), (_, g2) in zip(ref, other)
+    )
     phi = max(abs(p1 - p2) / abs(p1) for (p1, _), (p2, _) in zip(ref, other))
     return {"max_rel_grad_diff": grad, "max_rel_phi_diff": phi}
 
@@ -197,8 +217,7 @@ def run_case(case: str, repeats: int, n_tiles: int, clear_stale: bool) -> dict:
 
     log(f"{case}: hpcinv ({problem.solver})")
     h = in_child(measure_hpcinv, problem, ms)
-    out = {"n_data": problem.n_data, "n_cells": problem.model_grid.n_cells,
-           "hpcinv": summarize(h)}
+    out = {"n_data": problem.n_data, "n_cells": problem.model_grid.n_cells, "hpcinv": summarize(h)}
     ratios, diffs = {}, {}
     for solver in stock_solvers:
         log(f"{case}: stock SimPEG ({solver})")
@@ -208,23 +227,28 @@ def run_case(case: str, repeats: int, n_tiles: int, clear_stale: bool) -> dict:
         diffs[key] = compare(h["results"], s["results"])
         out[key].update(diffs[key])
         ratios[key] = out[key]["seconds_median"] / out["hpcinv"]["seconds_median"]
-        log(f"{case}: {key} {out[key]['seconds_median']:.3f} s vs hpcinv "
+        log(
+            f"{case}: {key} {out[key]['seconds_median']:.3f} s vs hpcinv "
             f"{out['hpcinv']['seconds_median']:.3f} s: ratio {ratios[key]:.2f}, "
-            f"grad diff {diffs[key]['max_rel_grad_diff']:.2e}")
-    headline = min(ratios.values())            # the fastest stock variant
-    out.update({
-        "ratio_stock_over_hpcinv": headline,
-        "ratio_variant": min(ratios, key=ratios.get),
-        "ratio_by_variant": ratios,
-        "max_rel_grad_diff": max(d["max_rel_grad_diff"] for d in diffs.values()),
-        "max_rel_phi_diff": max(d["max_rel_phi_diff"] for d in diffs.values()),
-        "target_ratio": target,
-        "meets_target": bool(headline >= target),
-    })
+            f"grad diff {diffs[key]['max_rel_grad_diff']:.2e}"
+        )
+    headline = min(ratios.values())  # the fastest stock variant
+    out.update(
+        {
+            "ratio_stock_over_hpcinv": headline,
+            "ratio_variant": min(ratios, key=ratios.get),
+            "ratio_by_variant": ratios,
+            "max_rel_grad_diff": max(d["max_rel_grad_diff"] for d in diffs.values()),
+            "max_rel_phi_diff": max(d["max_rel_phi_diff"] for d in diffs.values()),
+            "target_ratio": target,
+            "meets_target": bool(headline >= target),
+        }
+    )
     return out
 
 
 # --------------------------------------------------------------------------- machine / main
+
 
 def machine_info() -> dict:
     import pymatsolver
@@ -239,15 +263,24 @@ def machine_info() -> dict:
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "env": {k: os.environ.get(k) for k in THREAD_ENV},
-        "versions": {"numpy": np.__version__, "scipy": scipy.__version__,
-                     "simpeg": simpeg.__version__, "pymatsolver": pymatsolver.__version__},
+        "versions": {
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "simpeg": simpeg.__version__,
+            "pymatsolver": pymatsolver.__version__,
+        },
         "blas": None,
     }
     try:
         from threadpoolctl import threadpool_info
-        info["blas"] = [{k: p.get(k) for k in ("internal_api", "version", "num_threads",
-                                                "threading_layer", "filepath")}
-                        for p in threadpool_info()]
+
+        info["blas"] = [
+            {
+                k: p.get(k)
+                for k in ("internal_api", "version", "num_threads", "threading_layer", "filepath")
+            }
+            for p in threadpool_info()
+        ]
     except ImportError:
         pass
     return info
@@ -259,18 +292,26 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="timed calls per measurement")
     ap.add_argument("--tiles", type=int, default=1, help="physics.n_tiles for hpcinv")
     ap.add_argument("--out", type=Path, help="also write the JSON to this file")
-    ap.add_argument("--stock-stale-cache", action="store_true",
-                    help="keep SimPEG's stale _MBC_sigma across models (gradients drift in 2.5D)")
+    ap.add_argument(
+        "--stock-stale-cache",
+        action="store_true",
+        help="keep SimPEG's stale _MBC_sigma across models (gradients drift in 2.5D)",
+    )
     args = ap.parse_args(argv)
     if args.repeats < 1 or args.tiles < 1:
         ap.error("--repeats and --tiles must be >= 1")
 
     t0 = time.perf_counter()
-    report = {"machine": machine_info(), "repeats": args.repeats, "n_tiles": args.tiles,
-              "cases": {}}
+    report = {
+        "machine": machine_info(),
+        "repeats": args.repeats,
+        "n_tiles": args.tiles,
+        "cases": {},
+    }
     for case in args.cases:
-        report["cases"][case] = run_case(case, args.repeats, args.tiles,
-                                          clear_stale=not args.stock_stale_cache)
+        report["cases"][case] = run_case(
+            case, args.repeats, args.tiles, clear_stale=not args.stock_stale_cache
+        )
     report["total_seconds"] = time.perf_counter() - t0
     text = json.dumps(report, indent=2)
     print(text)

@@ -28,15 +28,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("1.1", "1.2", "1.3", "2.1", "2.2")
 #: Table of the paper: (conventional MAE, DIP-Inv MAE, DIP-Inv chi)
-PUBLISHED = {"1.1": (0.186, 0.150, 1.08), "1.2": (0.183, 0.152, 1.10),
-             "1.3": (0.169, 0.156, 1.03), "2.1": (0.131, 0.100, 0.93),
-             "2.2": (0.053, 0.058, 0.85)}
+PUBLISHED = {
+    "1.1": (0.186, 0.150, 1.08),
+    "1.2": (0.183, 0.152, 1.10),
+    "1.3": (0.169, 0.156, 1.03),
+    "2.1": (0.131, 0.100, 0.93),
+    "2.2": (0.053, 0.058, 0.85),
+}
 #: Acceptance: the published DIP-Inv MAE + 10%, as the DIP-Inv issue states them
 MAE_LIMITS = {"1.1": 0.165, "1.2": 0.168, "1.3": 0.172, "2.1": 0.110, "2.2": 0.064}
 
 
-def run_case(case: str, kind: str, runs: Path, iterations: int | None, force: bool,
-             threads: int) -> dict:
+def run_case(
+    case: str, kind: str, runs: Path, iterations: int | None, force: bool, threads: int
+) -> dict:
     out = runs / f"paper-{case}{'' if kind == 'dip' else '-conventional'}"
     summary_file = out / "summary.json"
     if summary_file.exists() and not force:
@@ -45,8 +50,7 @@ def run_case(case: str, kind: str, runs: Path, iterations: int | None, force: bo
             print(f"[reproduce] reusing {out}", file=sys.stderr)
             return summary
     config = ROOT / "examples" / f"paper-{case}.toml"
-    cmd = [sys.executable, "-m", "hpcinv.cli", "run", str(config), "--out", str(out),
-           "--overwrite"]
+    cmd = [sys.executable, "-m", "hpcinv.cli", "run", str(config), "--out", str(out), "--overwrite"]
     if kind == "conventional":
         text = config.read_text().replace('kind = "dip"', 'kind = "conventional"')
         config = runs / f"paper-{case}-conventional.toml"
@@ -60,8 +64,12 @@ def run_case(case: str, kind: str, runs: Path, iterations: int | None, force: bo
     t0 = time.time()
     print(f"[reproduce] {case} {kind}: {' '.join(cmd)}", file=sys.stderr)
     # concurrent cases share the cores: one BLAS/torch thread each avoids oversubscription
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads)}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "OPENBLAS_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
     with open(log, "w") as fh:
         subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     print(f"[reproduce] {case} {kind} done in {time.time() - t0:.0f} s", file=sys.stderr)
@@ -69,21 +77,24 @@ def run_case(case: str, kind: str, runs: Path, iterations: int | None, force: bo
 
 
 def table(results: dict) -> str:
-    rows = ["| case | chi | MAE (core) | wall time | s/iteration | paper DIP-Inv chi | "
-            "paper DIP-Inv MAE | MAE limit (+10%) | acceptance | conventional MAE (ours / paper) |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| case | chi | MAE (core) | wall time | s/iteration | paper DIP-Inv chi | "
+        "paper DIP-Inv MAE | MAE limit (+10%) | acceptance | conventional MAE (ours / paper) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for case, res in results.items():
         s = res["dip"]
         conv_paper, dip_mae, dip_chi = PUBLISHED[case]
         limit = MAE_LIMITS[case]
         ok = 0.8 <= s["chi"] <= 1.3 and s["mae_core"] <= limit
         conv = res.get("conventional")
-        conv_txt = (f"{conv['mae_core']:.3f} / {conv_paper:.3f}" if conv
-                    else f"- / {conv_paper:.3f}")
+        conv_txt = f"{conv['mae_core']:.3f} / {conv_paper:.3f}" if conv else f"- / {conv_paper:.3f}"
         wall = s["timing"].get("wall_seconds") or 0.0
-        rows.append(f"| {case} | {s['chi']:.2f} | {s['mae_core']:.4f} | {wall / 60:.1f} min | "
-                    f"{s['timing']['seconds_per_iteration_median']:.3f} | {dip_chi:.2f} | "
-                    f"{dip_mae:.3f} | {limit:.3f} | {'yes' if ok else 'NO'} | {conv_txt} |")
+        rows.append(
+            f"| {case} | {s['chi']:.2f} | {s['mae_core']:.4f} | {wall / 60:.1f} min | "
+            f"{s['timing']['seconds_per_iteration_median']:.3f} | {dip_chi:.2f} | "
+            f"{dip_mae:.3f} | {limit:.3f} | {'yes' if ok else 'NO'} | {conv_txt} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -92,7 +103,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     ap.add_argument("--iterations", type=int, help="override the paper's 2,000 iterations")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "reproduce")
-    ap.add_argument("--table", type=Path, default=None, help="markdown file (default RUNS/table.md)")
+    ap.add_argument(
+        "--table", type=Path, default=None, help="markdown file (default RUNS/table.md)"
+    )
     ap.add_argument("--jobs", type=int, default=2, help="cases run at the same time")
     ap.add_argument("--conventional", action="store_true", help="also run the IRLS baseline")
     ap.add_argument("--force", action="store_true", help="rerun cases that have a summary")
@@ -102,8 +115,10 @@ def main(argv=None) -> int:
         tasks += [(c, "conventional") for c in args.cases]
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {t: pool.submit(run_case, t[0], t[1], args.runs, args.iterations, args.force,
-                                  threads) for t in tasks}
+        futures = {
+            t: pool.submit(run_case, t[0], t[1], args.runs, args.iterations, args.force, threads)
+            for t in tasks
+        }
         results: dict = {}
         for (case, kind), fut in futures.items():
             results.setdefault(case, {})[kind] = fut.result()

@@ -41,10 +41,15 @@ def start_cluster(workers: int, slurm: bool, run_dir: Path):
     if not slurm:
         return local_cluster(workers, threads_per_worker=1, dashboard=False)
     run_dir.mkdir(parents=True, exist_ok=True)
-    spec = SlurmWorkers(jobs=workers, cores=1, memory="2GiB", walltime="00:30:00",
-                        wait_seconds=300, scheduler_host=os.environ.get(
-                            "HPCINV_SCHEDULER_HOST", "127.0.0.1"),
-                        log_directory=str(run_dir / "slurm-logs"))
+    spec = SlurmWorkers(
+        jobs=workers,
+        cores=1,
+        memory="2GiB",
+        walltime="00:30:00",
+        wait_seconds=300,
+        scheduler_host=os.environ.get("HPCINV_SCHEDULER_HOST", "127.0.0.1"),
+        log_directory=str(run_dir / "slurm-logs"),
+    )
     return slurm_cluster(spec, shared_directory=str(run_dir))
 
 
@@ -54,23 +59,32 @@ def measure(problem, config, workers: int, args) -> dict:
     try:
         executor = DaskExecutor(problem, handle.client)
         inv = DipInversion(problem, executor, config)
-        timing = timed_iterations(hpcinv_step(inv), args.warmup, args.iterations,
-                                  f"{workers} worker(s)")
+        timing = timed_iterations(
+            hpcinv_step(inv), args.warmup, args.iterations, f"{workers} worker(s)"
+        )
         executor.close()
     finally:
         handle.close()
-    return {"workers": workers, "seconds_per_iteration": timing["seconds_median"],
-            "physics_seconds": timing["physics_seconds_median"],
-            "seconds_all": timing["seconds_all"], "loadavg_after": timing["loadavg_after"]}
+    return {
+        "workers": workers,
+        "seconds_per_iteration": timing["seconds_median"],
+        "physics_seconds": timing["physics_seconds_median"],
+        "seconds_all": timing["seconds_all"],
+        "loadavg_after": timing["loadavg_after"],
+    }
 
 
 def table(points: list[dict], cores: int) -> str:
-    rows = ["| workers | s/iteration | speed-up | parallel efficiency | note |",
-            "|---:|---:|---:|---:|---|"]
+    rows = [
+        "| workers | s/iteration | speed-up | parallel efficiency | note |",
+        "|---:|---:|---:|---:|---|",
+    ]
     for p in points:
         note = "oversubscribed: more workers than cores" if p["workers"] > cores else ""
-        rows.append(f"| {p['workers']} | {p['seconds_per_iteration']:.2f} | "
-                    f"{p['speedup']:.2f} | {p['efficiency']:.2f} | {note} |")
+        rows.append(
+            f"| {p['workers']} | {p['seconds_per_iteration']:.2f} | "
+            f"{p['speedup']:.2f} | {p['efficiency']:.2f} | {note} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -83,8 +97,7 @@ def plot(points: list[dict], cores: int, path: Path, title: str) -> None:
     n = [p["workers"] for p in points]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6))
     ax1.plot(n, [p["seconds_per_iteration"] for p in points], "o-", label="measured")
-    ax1.plot(n, [points[0]["seconds_per_iteration"] / k for k in n], "k--", lw=0.8,
-             label="ideal")
+    ax1.plot(n, [points[0]["seconds_per_iteration"] / k for k in n], "k--", lw=0.8, label="ideal")
     ax1.set(xscale="log", yscale="log", xlabel="workers", ylabel="seconds per iteration")
     ax2.plot(n, [p["efficiency"] for p in points], "o-")
     ax2.set(xscale="log", xlabel="workers", ylabel="parallel efficiency", ylim=(0, 1.1))
@@ -115,8 +128,10 @@ def main() -> None:
 
     config = load_config(args.config)
     config = dataclasses.replace(
-        config, physics=dataclasses.replace(config.physics, n_tiles=args.tiles),
-        inversion=dataclasses.replace(config.inversion, pretrain=False))
+        config,
+        physics=dataclasses.replace(config.physics, n_tiles=args.tiles),
+        inversion=dataclasses.replace(config.inversion, pretrain=False),
+    )
     problem = hpcinv.build_problem(config)
     cores = os.cpu_count() or 1
     log(f"{problem.name}: {len(problem.tiles)} tiles; {cores} cores here")
@@ -126,18 +141,27 @@ def main() -> None:
         pt["speedup"] = points[0]["seconds_per_iteration"] / pt["seconds_per_iteration"]
         pt["efficiency"] = base / (pt["workers"] * pt["seconds_per_iteration"])
         pt["oversubscribed"] = pt["workers"] > cores
-    result = {"problem": problem.name, "config": args.config, "n_tiles": len(problem.tiles),
-              "cluster": "slurm" if args.slurm else "local", "cores": cores,
-              "threads_per_worker": 1, "iterations_timed": args.iterations, "points": points,
-              "note": f"{cores} cores: points with more workers than cores are "
-                      f"oversubscribed"}
+    result = {
+        "problem": problem.name,
+        "config": args.config,
+        "n_tiles": len(problem.tiles),
+        "cluster": "slurm" if args.slurm else "local",
+        "cores": cores,
+        "threads_per_worker": 1,
+        "iterations_timed": args.iterations,
+        "points": points,
+        "note": f"{cores} cores: points with more workers than cores are oversubscribed",
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     out.with_suffix(".md").write_text(table(points, cores))
-    plot(points, cores, out.with_suffix(".png"),
-         f"{problem.name}, {len(problem.tiles)} tiles, {result['cluster']} cluster, "
-         f"{cores} cores")
+    plot(
+        points,
+        cores,
+        out.with_suffix(".png"),
+        f"{problem.name}, {len(problem.tiles)} tiles, {result['cluster']} cluster, {cores} cores",
+    )
     print(json.dumps(result, indent=2))
 
 

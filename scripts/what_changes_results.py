@@ -7,7 +7,8 @@ model grid (ln S/m), chi and its relative change, and the core MAE change. Varia
 must change nothing (2 workers) are checked to be bitwise equal. Prints JSON (and writes it
 to --out).
 
-    .venv/bin/python scripts/what_changes_results.py --iterations 100 --out benchmarks/what-changes-results.json
+    .venv/bin/python scripts/what_changes_results.py --iterations 100 \
+        --out benchmarks/what-changes-results.json
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 BASES = {
     "paper-1.1": tomllib.loads((REPO / "examples" / "paper-1.1.toml").read_text()),
-    "tiny-3d": {"problem": {"case": "tiny-3d"}, "physics": {"n_tiles": 1},
-                "network": {"channels": [16, 8]}, "inversion": {"learning_rate": 5e-3}},
+    "tiny-3d": {
+        "problem": {"case": "tiny-3d"},
+        "physics": {"n_tiles": 1},
+        "network": {"channels": [16, 8]},
+        "inversion": {"learning_rate": 5e-3},
+    },
 }
 #: (name, changes to the run file, run options); "layout" variants must change nothing
 VARIANTS = {
@@ -59,26 +64,41 @@ def merged(base: dict, changes: dict) -> dict:
 
 def outcome(raw: dict, iterations: int, out: Path, options: dict) -> dict:
     t0 = time.perf_counter()
-    result = hpcinv.run(config_from_dict(raw, path=str(REPO / "examples" / "x.toml")), out,
-                        iterations=iterations, **options)
+    result = hpcinv.run(
+        config_from_dict(raw, path=str(REPO / "examples" / "x.toml")),
+        out,
+        iterations=iterations,
+        **options,
+    )
     s = result.summary
-    return {"model": result.model, "chi": s["chi"], "mae_core": s["mae_core"],
-            "history_phi_d": np.asarray(result.arrays["history_phi_d"]),
-            "seconds": time.perf_counter() - t0}
+    return {
+        "model": result.model,
+        "chi": s["chi"],
+        "mae_core": s["mae_core"],
+        "history_phi_d": np.asarray(result.arrays["history_phi_d"]),
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def compare(base: dict, other: dict) -> dict:
     dm = np.abs(base["model"] - other["model"])
-    return {"bitwise_equal": bool(np.array_equal(base["model"], other["model"])
-                                  and np.array_equal(base["history_phi_d"],
-                                                     other["history_phi_d"])),
-            "max_abs_dm": float(dm.max()), "median_abs_dm": float(np.median(dm)),
-            "chi": other["chi"], "chi_relative_change": other["chi"] / base["chi"] - 1.0,
-            "mae_core_change": (None if base["mae_core"] is None
-                                else other["mae_core"] - base["mae_core"]),
-            "first_differing_iteration": _first_difference(base["history_phi_d"],
-                                                           other["history_phi_d"]),
-            "seconds": other["seconds"]}
+    return {
+        "bitwise_equal": bool(
+            np.array_equal(base["model"], other["model"])
+            and np.array_equal(base["history_phi_d"], other["history_phi_d"])
+        ),
+        "max_abs_dm": float(dm.max()),
+        "median_abs_dm": float(np.median(dm)),
+        "chi": other["chi"],
+        "chi_relative_change": other["chi"] / base["chi"] - 1.0,
+        "mae_core_change": (
+            None if base["mae_core"] is None else other["mae_core"] - base["mae_core"]
+        ),
+        "first_differing_iteration": _first_difference(
+            base["history_phi_d"], other["history_phi_d"]
+        ),
+        "seconds": other["seconds"],
+    }
 
 
 def _first_difference(a: np.ndarray, b: np.ndarray) -> int | None:
@@ -97,12 +117,19 @@ def main(argv=None) -> int:
         for case in args.cases:
             base_raw = BASES[case]
             base = outcome(base_raw, args.iterations, Path(tmp) / f"{case}-base", {})
-            entry = {"baseline": {"chi": base["chi"], "mae_core": base["mae_core"],
-                                  "seconds": base["seconds"]}, "variants": {}}
+            entry = {
+                "baseline": {
+                    "chi": base["chi"],
+                    "mae_core": base["mae_core"],
+                    "seconds": base["seconds"],
+                },
+                "variants": {},
+            }
             for i, (name, changes, options) in enumerate(VARIANTS[case]):
                 print(f"{case}: {name}", file=sys.stderr)
-                other = outcome(merged(base_raw, changes), args.iterations,
-                                Path(tmp) / f"{case}-{i}", options)
+                other = outcome(
+                    merged(base_raw, changes), args.iterations, Path(tmp) / f"{case}-{i}", options
+                )
                 entry["variants"][name] = compare(base, other)
             report[case] = entry
     text = json.dumps(report, indent=2)

@@ -13,8 +13,12 @@ from hpcinv.survey import REMOTE, Survey, line_survey, merge_surveys
 
 
 def paper_config(n_tiles=1, solver="auto", case="paper-1.1", split="auto"):
-    return config_from_dict({"problem": {"case": case},
-                             "physics": {"n_tiles": n_tiles, "solver": solver, "split": split}})
+    return config_from_dict(
+        {
+            "problem": {"case": case},
+            "physics": {"n_tiles": n_tiles, "solver": solver, "split": split},
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +28,9 @@ def paper_problem():
 
 def small_3d_mesh():
     """25 m cells, 4 padding cells: 20 x 14 x 8 = 2,240 cells (solves in milliseconds)."""
-    return padded_tensor_mesh((25.0, 25.0, 25.0), (-150.0, -75.0, -100.0), (150.0, 75.0, 0.0),
-                              n_pad=4, pad_factor=1.5)
+    return padded_tensor_mesh(
+        (25.0, 25.0, 25.0), (-150.0, -75.0, -100.0), (150.0, 75.0, 0.0), n_pad=4, pad_factor=1.5
+    )
 
 
 def small_3d_survey():
@@ -50,8 +55,14 @@ def small_3d_problem(n_tiles=1, solver="mumps"):
     clean = simulate(mesh, survey, m_true, solver=solver)
     rng = np.random.default_rng(7)
     dobs = clean * (1 + 0.05 * rng.standard_normal(clean.size))
-    return problem_from_survey("small-3d", mesh, survey.with_data(dobs, 0.05 * np.abs(dobs)),
-                               n_tiles=n_tiles, solver=solver, true_model=m_true)
+    return problem_from_survey(
+        "small-3d",
+        mesh,
+        survey.with_data(dobs, 0.05 * np.abs(dobs)),
+        n_tiles=n_tiles,
+        solver=solver,
+        true_model=m_true,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +84,9 @@ def tiny_2d_problem(n_tiles=1):
     """A 24 x 10-cell line (240 cells) with 7 electrodes: gradchecks in a second."""
     from discretize import TensorMesh
 
-    mesh = TensorMesh([[(10.0, 4, -1.3), (10.0, 16), (10.0, 4, 1.3)],
-                       [(10.0, 4, -1.3), (10.0, 6)]], origin="CN")
+    mesh = TensorMesh(
+        [[(10.0, 4, -1.3), (10.0, 16), (10.0, 4, 1.3)], [(10.0, 4, -1.3), (10.0, 6)]], origin="CN"
+    )
     survey = line_survey("dipole-dipole", -60.0, 60.0, 20.0, 3)
     x, z = mesh.cell_centers.T
     m_true = np.full(mesh.n_cells, np.log(0.01))
@@ -82,8 +94,13 @@ def tiny_2d_problem(n_tiles=1):
     clean = simulate(mesh, survey, m_true)
     rng = np.random.default_rng(3)
     dobs = clean * (1 + 0.05 * rng.standard_normal(clean.size))
-    return problem_from_survey("tiny-2d", mesh, survey.with_data(dobs, 0.05 * np.abs(dobs)),
-                               n_tiles=n_tiles, true_model=m_true)
+    return problem_from_survey(
+        "tiny-2d",
+        mesh,
+        survey.with_data(dobs, 0.05 * np.abs(dobs)),
+        n_tiles=n_tiles,
+        true_model=m_true,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -27,16 +27,22 @@ def test_forward_npz(tmp_path, paper_problem):
         assert np.array_equal(z["uncertainty"], paper_problem.uncertainty)
 
 
-@pytest.mark.parametrize("toml, words", [
-    ('[problem]\ncase = "paper-7"\n', ["problem.case", "paper-1.1"]),
-    ('[problem]\ncase = "paper-1.1"\n[physics]\nsolver = 3\n', ["physics.solver", "str"]),
-])
+@pytest.mark.parametrize(
+    "toml, words",
+    [
+        ('[problem]\ncase = "paper-7"\n', ["problem.case", "paper-1.1"]),
+        ('[problem]\ncase = "paper-1.1"\n[physics]\nsolver = 3\n', ["physics.solver", "str"]),
+    ],
+)
 def test_bad_config_is_one_clear_line_and_exit_2(tmp_path, toml, words):
     cfg = tmp_path / "run.toml"
     cfg.write_text(toml)
     out = tmp_path / "out.csv"
-    proc = subprocess.run([sys.executable, "-m", "hpcinv.cli", "forward", str(cfg), "--out",
-                           str(out)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hpcinv.cli", "forward", str(cfg), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("hpcinv: error:")]

@@ -10,9 +10,21 @@ import pytest
 
 from hpcinv.cli import main
 
-SUMMARY_KEYS = {"iterations", "phi_d", "chi", "n_data", "mae_core", "history", "timing",
-                "factorizations", "n_tiles", "n_workers", "device", "config_sha256",
-                "hpcinv_version"}
+SUMMARY_KEYS = {
+    "iterations",
+    "phi_d",
+    "chi",
+    "n_data",
+    "mae_core",
+    "history",
+    "timing",
+    "factorizations",
+    "n_tiles",
+    "n_workers",
+    "device",
+    "config_sha256",
+    "hpcinv_version",
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +51,11 @@ def test_summary_has_the_contract(short_run, quick_config):
     assert set(s["history"]) == {"phi_d", "chi", "beta", "seconds"}
     assert all(len(v) == 3 for v in s["history"].values())
     assert s["history"]["beta"][0] == 1.0
-    assert set(s["timing"]) >= {"seconds_per_iteration_median", "solve_seconds",
-                                "overhead_fraction"}
+    assert set(s["timing"]) >= {
+        "seconds_per_iteration_median",
+        "solve_seconds",
+        "overhead_fraction",
+    }
     assert 0.0 <= s["timing"]["overhead_fraction"] < 1.0
     # one factorization per wavenumber (11) per tile per iteration
     assert s["factorizations"] == {"per_iteration_max": 11, "per_tile_per_iteration_max": 11}
@@ -71,8 +86,9 @@ def test_report_draws_the_figures(short_run):
 
 
 def test_run_refuses_a_directory_that_holds_a_run(short_run, capsys):
-    assert main(["run", "examples/paper-1.1.toml", "--out", str(short_run),
-                 "--iterations", "1"]) == 2
+    assert (
+        main(["run", "examples/paper-1.1.toml", "--out", str(short_run), "--iterations", "1"]) == 2
+    )
     assert "already holds a run" in capsys.readouterr().err
 
 
@@ -84,8 +100,11 @@ def test_export_of_a_missing_run(tmp_path, capsys):
 def test_unknown_generator_exits_2_with_one_line(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text('[problem]\ncase = "paper-1.1"\n[network]\nkind = "resnet"\n')
-    proc = subprocess.run([sys.executable, "-m", "hpcinv.cli", "run", str(cfg), "--out",
-                           str(tmp_path / "run")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hpcinv.cli", "run", str(cfg), "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "network.kind = 'resnet' is not allowed" in proc.stderr
     assert not (tmp_path / "run").exists()
@@ -93,8 +112,23 @@ def test_unknown_generator_exits_2_with_one_line(tmp_path):
 
 def test_run_on_a_local_dask_cluster_equals_serial(tmp_path, short_run, quick_config):
     out = tmp_path / "dask"
-    assert main(["run", quick_config, "--out", str(out), "--iterations", "3",
-                 "--workers", "2", "--threads-per-worker", "1"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                quick_config,
+                "--out",
+                str(out),
+                "--iterations",
+                "3",
+                "--workers",
+                "2",
+                "--threads-per-worker",
+                "1",
+            ]
+        )
+        == 0
+    )
     dask_summary = json.loads((out / "summary.json").read_text())
     serial = json.loads((short_run / "summary.json").read_text())
     assert dask_summary["n_workers"] == 2
@@ -103,20 +137,34 @@ def test_run_on_a_local_dask_cluster_equals_serial(tmp_path, short_run, quick_co
     assert dask_summary["chi"] == serial["chi"]
 
 
-@pytest.mark.parametrize("flags, words", [
-    (["--workers", "-1"], "--workers -1"),
-    (["--workers", "2", "--scheduler-address", "tcp://127.0.0.1:1"], "choose one of"),
-    (["--threads-per-worker", "0", "--workers", "1"], "--threads-per-worker 0"),
-])
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--workers", "-1"], "--workers -1"),
+        (["--workers", "2", "--scheduler-address", "tcp://127.0.0.1:1"], "choose one of"),
+        (["--threads-per-worker", "0", "--workers", "1"], "--threads-per-worker 0"),
+    ],
+)
 def test_bad_cluster_flags(tmp_path, capsys, flags, words):
     assert main(["run", "examples/paper-1.1.toml", "--out", str(tmp_path / "r"), *flags]) == 2
     assert words in capsys.readouterr().err
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
-    code = main(["run", "examples/paper-1.1.toml", "--out", str(tmp_path / "r"),
-                 "--iterations", "1", "--scheduler-address", "tcp://127.0.0.1:9",
-                 "--connect-timeout", "2"])
+    code = main(
+        [
+            "run",
+            "examples/paper-1.1.toml",
+            "--out",
+            str(tmp_path / "r"),
+            "--iterations",
+            "1",
+            "--scheduler-address",
+            "tcp://127.0.0.1:9",
+            "--connect-timeout",
+            "2",
+        ]
+    )
     assert code == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
 

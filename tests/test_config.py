@@ -25,27 +25,46 @@ def test_digest_ignores_key_order():
     assert config_digest(a) != config_digest({**a, "physics": {"n_tiles": 3}})
 
 
-@pytest.mark.parametrize("raw, words", [
-    ({"problem": {"case": "paper-1.1"}, "phisics": {}}, ["unknown section", "'phisics'", "physics"]),
-    ({"problem": {"case": "paper-1.1", "noise": 5}}, ["problem.noise", "noise_percent"]),
-    ({"problem": {"case": "paper-9"}}, ["problem.case", "paper-1.1", "block-3d"]),
-    ({"problem": {}}, ["neither", "problem.case", "problem.data"]),
-    ({"problem": {"case": "tiny-2d", "data": "d.obs"}}, ["both", "problem.case",
-                                                        "problem.data"]),
-    ({"problem": {"data": "d.obs", "dimension": "4d"}}, ["problem.dimension", "2d", "3d"]),
-    ({"problem": {"data": "d.obs"}, "mesh": {"pad_factor": 1.0}}, ["mesh.pad_factor", "> 1"]),
-    ({"problem": {"data": "d.obs"}, "mesh": {"cell": 5.0}}, ["mesh.cell", "cell_size"]),
-    ({"problem": {"data": "d.obs"}, "report": {"overlay": 3}}, ["report.overlay", "str"]),
-    ({"physics": {}}, ["missing section [problem]"]),
-    ({"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": "two"}}, ["physics.n_tiles", "int"]),
-    ({"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": 0}}, ["physics.n_tiles", ">= 1"]),
-    ({"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": True}}, ["physics.n_tiles"]),
-    ({"problem": {"case": "paper-1.1"}, "physics": {"solver": "pardiso"}},
-     ["physics.solver", "mumps", "superlu"]),
-    ({"problem": {"case": "paper-1.1", "noise_percent": -1.0}}, ["problem.noise_percent", ">= 0"]),
-    ({"problem": {"case": "paper-1.1"}, "physics": {"nky": 2}}, ["physics.nky", ">= 3"]),
-    ({"problem": "paper-1.1"}, ["'problem' must be a table"]),
-])
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        (
+            {"problem": {"case": "paper-1.1"}, "phisics": {}},
+            ["unknown section", "'phisics'", "physics"],
+        ),
+        ({"problem": {"case": "paper-1.1", "noise": 5}}, ["problem.noise", "noise_percent"]),
+        ({"problem": {"case": "paper-9"}}, ["problem.case", "paper-1.1", "block-3d"]),
+        ({"problem": {}}, ["neither", "problem.case", "problem.data"]),
+        (
+            {"problem": {"case": "tiny-2d", "data": "d.obs"}},
+            ["both", "problem.case", "problem.data"],
+        ),
+        ({"problem": {"data": "d.obs", "dimension": "4d"}}, ["problem.dimension", "2d", "3d"]),
+        ({"problem": {"data": "d.obs"}, "mesh": {"pad_factor": 1.0}}, ["mesh.pad_factor", "> 1"]),
+        ({"problem": {"data": "d.obs"}, "mesh": {"cell": 5.0}}, ["mesh.cell", "cell_size"]),
+        ({"problem": {"data": "d.obs"}, "report": {"overlay": 3}}, ["report.overlay", "str"]),
+        ({"physics": {}}, ["missing section [problem]"]),
+        (
+            {"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": "two"}},
+            ["physics.n_tiles", "int"],
+        ),
+        (
+            {"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": 0}},
+            ["physics.n_tiles", ">= 1"],
+        ),
+        ({"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": True}}, ["physics.n_tiles"]),
+        (
+            {"problem": {"case": "paper-1.1"}, "physics": {"solver": "pardiso"}},
+            ["physics.solver", "mumps", "superlu"],
+        ),
+        (
+            {"problem": {"case": "paper-1.1", "noise_percent": -1.0}},
+            ["problem.noise_percent", ">= 0"],
+        ),
+        ({"problem": {"case": "paper-1.1"}, "physics": {"nky": 2}}, ["physics.nky", ">= 3"]),
+        ({"problem": "paper-1.1"}, ["'problem' must be a table"]),
+    ],
+)
 def test_bad_config_names_the_key(raw, words):
     with pytest.raises(ConfigError) as err:
         config_from_dict(raw)
@@ -87,8 +106,9 @@ def test_field_data_config_defaults():
     assert cfg.report.overlay == ""
 
 
-@pytest.mark.parametrize("value, words", [("8000", "no unit"), ("lots", "not a memory size"),
-                                          ("0MiB", "more than 0")])
+@pytest.mark.parametrize(
+    "value, words", [("8000", "no unit"), ("lots", "not a memory size"), ("0MiB", "more than 0")]
+)
 def test_memory_sizes_are_checked_when_the_config_loads(value, words):
     with pytest.raises(ConfigError, match=f"slurm.worker_memory = '{value}'.*{words}"):
         config_from_dict({"problem": {"case": "tiny-2d"}, "slurm": {"worker_memory": value}})
@@ -101,6 +121,10 @@ def test_a_config_dumped_to_toml_loads_back_with_the_same_digest():
 
     from hpcinv.config import dump_toml
 
-    raw = {"problem": {"case": "tiny-3d", "noise_percent": 3}, "network": {"channels": [8, 4]},
-           "inversion": {"target_chi": 1.0, "pretrain": True}, "slurm": {"prologue": ["a \"b\""]}}
+    raw = {
+        "problem": {"case": "tiny-3d", "noise_percent": 3},
+        "network": {"channels": [8, 4]},
+        "inversion": {"target_chi": 1.0, "pretrain": True},
+        "slurm": {"prologue": ['a "b"']},
+    }
     assert config_from_dict(tomllib.loads(dump_toml(raw))).sha256 == config_from_dict(raw).sha256

@@ -48,8 +48,15 @@ def test_core_cells_and_core_extent_3d():
 
 def test_explicit_sizes_and_padding_reach_the_distance():
     s = _grid_survey()
-    made = mesh_from_survey(s.electrodes, s.abmn, cell_size=5.0, cell_size_z=2.5,
-                            core_depth=30.0, padding_distance=1000.0, pad_factor=1.3)
+    made = mesh_from_survey(
+        s.electrodes,
+        s.abmn,
+        cell_size=5.0,
+        cell_size_z=2.5,
+        core_depth=30.0,
+        padding_distance=1000.0,
+        pad_factor=1.3,
+    )
     mesh = made.mesh
     assert mesh.h[0].min() == 5.0 and mesh.h[2].min() == 2.5
     assert np.isclose(mesh.h[2], 2.5).sum() == 12
@@ -81,9 +88,10 @@ def test_sloping_topography_air_cells_and_draping_2d():
     moved = made.electrodes[:, 1] - electrodes[:, 1]
     assert np.all(np.abs(moved) <= 2.5 + 1e-9) and np.abs(moved).max() > 0
     assert made.max_move == pytest.approx(np.abs(moved).max())
-    for (ex, ez) in made.electrodes:
-        column = np.isclose(cx, mesh.cell_centers_x[np.searchsorted(mesh.nodes_x, ex,
-                                                                     side="right") - 1])
+    for ex, ez in made.electrodes:
+        column = np.isclose(
+            cx, mesh.cell_centers_x[np.searchsorted(mesh.nodes_x, ex, side="right") - 1]
+        )
         top_ground = cz[column & made.active].max() + 2.5
         assert ez == pytest.approx(top_ground)
 

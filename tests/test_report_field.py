@@ -11,18 +11,31 @@ from hpcinv.survey import line_survey, merge_surveys
 
 
 def _summary(n=5):
-    return {"history": {"chi": list(np.linspace(5, 1, n)), "phi_d": list(np.linspace(50, 10, n)),
-                        "beta": [0.0] * n, "seconds": [1.0] * n}}
+    return {
+        "history": {
+            "chi": list(np.linspace(5, 1, n)),
+            "phi_d": list(np.linspace(50, 10, n)),
+            "beta": [0.0] * n,
+            "seconds": [1.0] * n,
+        }
+    }
 
 
 def _result(made, survey, origin, **extra):
     mesh = made.mesh
     rng = np.random.default_rng(0)
-    arrays = {"model": np.log(0.01) + 0.5 * rng.standard_normal(mesh.n_cells),
-              "dobs": np.ones(survey.n_data), "dpred": np.ones(survey.n_data) * 1.01,
-              "uncertainty": np.full(survey.n_data, 0.05), "electrodes": made.electrodes,
-              "abmn": survey.abmn, "mesh_origin": mesh.origin, "origin": np.asarray(origin),
-              "active": made.active, "cell_centers": mesh.cell_centers}
+    arrays = {
+        "model": np.log(0.01) + 0.5 * rng.standard_normal(mesh.n_cells),
+        "dobs": np.ones(survey.n_data),
+        "dpred": np.ones(survey.n_data) * 1.01,
+        "uncertainty": np.full(survey.n_data, 0.05),
+        "electrodes": made.electrodes,
+        "abmn": survey.abmn,
+        "mesh_origin": mesh.origin,
+        "origin": np.asarray(origin),
+        "active": made.active,
+        "cell_centers": mesh.cell_centers,
+    }
     for i, h in enumerate(mesh.h):
         arrays[f"mesh_h{i}"] = h
     arrays.update(extra)
@@ -34,8 +47,9 @@ def test_2d_section_with_air_and_geology_in_file_coordinates(tmp_path, monkeypat
     electrodes = survey.electrodes.copy()
     electrodes[:, 1] = 0.1 * electrodes[:, 0]
     made = mesh_from_survey(electrodes, survey.abmn, cell_size=10.0, padding_distance=300.0)
-    overlay = np.array([[50.0, 0.0], [150.0, -80.0], [np.nan, np.nan], [200.0, 5.0],
-                        [250.0, -40.0]])
+    overlay = np.array(
+        [[50.0, 0.0], [150.0, -80.0], [np.nan, np.nan], [200.0, 5.0], [250.0, -40.0]]
+    )
     run = RunDirectory(tmp_path)
     run.write_result(_result(made, survey, [26000.0, 100.0], overlay=overlay))
     run.write_summary(_summary())
@@ -45,6 +59,7 @@ def test_2d_section_with_air_and_geology_in_file_coordinates(tmp_path, monkeypat
     def spy(run_, result, mesh):
         drawn["x"] = (mesh.nodes_x.min(), mesh.nodes_x.max())
         return real(run_, result, mesh)
+
     monkeypatch.setattr(figures, "_models", spy)
     files = figures.draw_report(run)
     assert [f.name for f in files] == ["model.png", "convergence.png", "data.png"]
@@ -59,13 +74,13 @@ def test_3d_field_model_sections_follow_the_lines(tmp_path):
     lines = [line_survey("dipole-dipole", 0.0, 300.0, 50.0, 3, y=y) for y in (0.0, 150.0)]
     lines.append(line_survey("dipole-dipole", 0.0, 150.0, 50.0, 2, y=None))
     cross = lines.pop()
-    cross_3d = np.column_stack([np.full(len(cross.electrodes), 100.0),
-                                cross.electrodes[:, 0], cross.electrodes[:, 1]])
+    cross_3d = np.column_stack(
+        [np.full(len(cross.electrodes), 100.0), cross.electrodes[:, 0], cross.electrodes[:, 1]]
+    )
     from hpcinv.survey import Survey
 
     survey = merge_surveys(lines + [Survey(cross_3d, cross.abmn)])
-    made = mesh_from_survey(survey.electrodes, survey.abmn, cell_size=25.0,
-                            padding_distance=300.0)
+    made = mesh_from_survey(survey.electrodes, survey.abmn, cell_size=25.0, padding_distance=300.0)
     assert figures._line_positions(survey.electrodes[:, 1], 2) == [0.0, 150.0]
     assert figures._line_positions(survey.electrodes[:, 0], 2)[0] == 100.0
     run = RunDirectory(tmp_path)

@@ -1,4 +1,5 @@
 """``hpcinv submit``: the rendered driver script, checked as a string (no Slurm needed)."""
+
 import os
 import subprocess
 
@@ -35,10 +36,12 @@ def _directives(script: str) -> list[str]:
 
 
 def test_dry_run_prints_a_valid_script_with_signal_requeue_and_config_settings(
-        tmp_path, config, capsys):
+    tmp_path, config, capsys
+):
     out = tmp_path / "run"
-    script = _dry_run(capsys, str(config), "--out", str(out), "--time", "02:00:00",
-                      "--iterations", "50")
+    script = _dry_run(
+        capsys, str(config), "--out", str(out), "--time", "02:00:00", "--iterations", "50"
+    )
     d = _directives(script)
     assert "--time=02:00:00" in d and "--signal=B:USR1@240" in d and "--requeue" in d
     assert "--partition=from-config" in d and "--constraint=cpu" in d
@@ -53,28 +56,60 @@ def test_dry_run_prints_a_valid_script_with_signal_requeue_and_config_settings(
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)  # bash parses it
 
 
-def test_flags_override_config_which_overrides_the_site_profile(tmp_path, config, capsys,
-                                                                  monkeypatch):
+def test_flags_override_config_which_overrides_the_site_profile(
+    tmp_path, config, capsys, monkeypatch
+):
     site = tmp_path / "site.toml"
-    site.write_text('[slurm]\npartition = "from-site"\naccount = "geo123"\n'
-                    'gpu_directive = "--gpus=a100:1"\n')
+    site.write_text(
+        '[slurm]\npartition = "from-site"\naccount = "geo123"\ngpu_directive = "--gpus=a100:1"\n'
+    )
     monkeypatch.setenv("HPCINV_SITE", str(site))
     d = _directives(_dry_run(capsys, str(config), "--out", str(tmp_path / "r")))
     assert "--partition=from-config" in d and "--account=geo123" in d
-    d = _directives(_dry_run(capsys, str(config), "--out", str(tmp_path / "r"), "--gpu",
-                             "--partition", "gpu", "--account", "other"))
+    d = _directives(
+        _dry_run(
+            capsys,
+            str(config),
+            "--out",
+            str(tmp_path / "r"),
+            "--gpu",
+            "--partition",
+            "gpu",
+            "--account",
+            "other",
+        )
+    )
     assert "--partition=gpu" in d and "--account=other" in d and "--gpus=a100:1" in d
     assert "--partition=from-config" not in d
 
 
 def test_slurm_workers_mode_forwards_worker_settings_to_the_driver_command(
-        tmp_path, config, capsys):
-    script = _dry_run(capsys, str(config), "--out", str(tmp_path / "r"), "--slurm",
-                      "--workers", "8", "--threads-per-worker", "4", "--slurm-memory", "16GiB",
-                      "--slurm-directive=--qos=long", "--memory", "12GiB")
+    tmp_path, config, capsys
+):
+    script = _dry_run(
+        capsys,
+        str(config),
+        "--out",
+        str(tmp_path / "r"),
+        "--slurm",
+        "--workers",
+        "8",
+        "--threads-per-worker",
+        "4",
+        "--slurm-memory",
+        "16GiB",
+        "--slurm-directive=--qos=long",
+        "--memory",
+        "12GiB",
+    )
     run_line = next(ln for ln in script.splitlines() if " -m hpcinv run " in ln)
-    for part in ("--workers 8", "--threads-per-worker 4", "--slurm ", "--slurm-memory 16GiB",
-                 "--slurm-directive=--qos=long"):
+    for part in (
+        "--workers 8",
+        "--threads-per-worker 4",
+        "--slurm ",
+        "--slurm-memory 16GiB",
+        "--slurm-directive=--qos=long",
+    ):
         assert part in run_line
     d = _directives(script)
     assert "--mem=12288M" in d and "--ntasks=1" in d and "--nodes=1" in d
@@ -83,8 +118,19 @@ def test_slurm_workers_mode_forwards_worker_settings_to_the_driver_command(
 
 
 def test_runner_mode_starts_all_tasks_with_srun_in_one_allocation(tmp_path, config, capsys):
-    script = _dry_run(capsys, str(config), "--out", str(tmp_path / "r"), "--slurm-runner",
-                      "--workers", "6", "--threads-per-worker", "4", "--nodes", "2")
+    script = _dry_run(
+        capsys,
+        str(config),
+        "--out",
+        str(tmp_path / "r"),
+        "--slurm-runner",
+        "--workers",
+        "6",
+        "--threads-per-worker",
+        "4",
+        "--nodes",
+        "2",
+    )
     d = _directives(script)
     assert "--nodes=2" in d and "--ntasks=8" in d and "--cpus-per-task=4" in d
     run_line = next(ln for ln in script.splitlines() if " -m hpcinv run " in ln)
@@ -94,12 +140,15 @@ def test_runner_mode_starts_all_tasks_with_srun_in_one_allocation(tmp_path, conf
     assert resume_line.strip().startswith("set -- srun ")
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--nodes", "3"], "runs on one node unless --slurm-runner"),
-    (["--slurm-runner"], "needs --workers N"),
-    (["--slurm"], "--slurm needs --workers"),
-    (["--slurm", "--slurm-runner", "--workers", "2"], "choose one of --slurm"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--nodes", "3"], "runs on one node unless --slurm-runner"),
+        (["--slurm-runner"], "needs --workers N"),
+        (["--slurm"], "--slurm needs --workers"),
+        (["--slurm", "--slurm-runner", "--workers", "2"], "choose one of --slurm"),
+    ],
+)
 def test_impossible_submissions_fail_with_the_fix(tmp_path, config, capsys, argv, words):
     assert main(["submit", str(config), "--out", str(tmp_path / "r"), "--dry-run", *argv]) == 2
     assert words in capsys.readouterr().err

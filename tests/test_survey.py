@@ -39,10 +39,15 @@ def test_block_3d_is_as_documented():
     assert len(np.unique(case.survey.electrodes[:, 1])) >= 4  # parallel lines
 
 
-@pytest.mark.parametrize("layout, n_data", [
-    # 11 electrodes, up to 4 receivers per source, receivers down the line from the source
-    ("dipole-dipole", 4 * 5 + 3 + 2 + 1), ("pole-dipole", 4 * 6 + 3 + 2 + 1),
-    ("pole-pole", 4 * 7 + 3 + 2 + 1)])
+@pytest.mark.parametrize(
+    "layout, n_data",
+    [
+        # 11 electrodes, up to 4 receivers per source, receivers down the line from the source
+        ("dipole-dipole", 4 * 5 + 3 + 2 + 1),
+        ("pole-dipole", 4 * 6 + 3 + 2 + 1),
+        ("pole-pole", 4 * 7 + 3 + 2 + 1),
+    ],
+)
 def test_layouts_are_valid_surveys(layout, n_data):
     s = line_survey(layout, 0.0, 100.0, 10.0, 4)
     assert s.n_data == n_data
@@ -64,27 +69,36 @@ def test_merge_renumbers_and_shares_electrodes():
 
 
 def _survey(**changes):
-    base = dict(electrodes=np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0], [30.0, 0.0]]),
-                abmn=np.array([[0, 1, 2, 3], [0, 1, 3, 2]]),
-                dobs=np.array([1e-3, -1e-3]), uncertainty=np.array([1e-4, 1e-4]), name="test")
+    base = dict(
+        electrodes=np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0], [30.0, 0.0]]),
+        abmn=np.array([[0, 1, 2, 3], [0, 1, 3, 2]]),
+        dobs=np.array([1e-3, -1e-3]),
+        uncertainty=np.array([1e-4, 1e-4]),
+        name="test",
+    )
     base.update(changes)
     return Survey(**base)
 
 
-@pytest.mark.parametrize("changes, words", [
-    (dict(dobs=np.array([1e-3, np.nan])), ["row 1", "dobs", "nan"]),
-    (dict(dobs=np.array([np.inf, 1.0])), ["row 0", "dobs", "inf"]),
-    (dict(uncertainty=np.array([1e-4, 0.0])), ["row 1", "uncertainty", "not positive"]),
-    (dict(uncertainty=np.array([-1.0, 1e-4])), ["row 0", "not positive"]),
-    (dict(abmn=np.array([[0, 0, 2, 3], [0, 1, 3, 2]])), ["row 0", "A=B"]),
-    (dict(abmn=np.array([[0, 1, 2, 3], [0, 1, 3, 3]])), ["row 1", "M=N"]),
-    (dict(abmn=np.array([[0, 1, 2, 7], [0, 1, 3, 2]])), ["row 0", "N index 7", "out of range"]),
-    (dict(abmn=np.array([[-1, 1, 2, 3], [0, 1, 3, 2]])), ["row 0", "A index -1"]),
-    (dict(dobs=np.array([1e-3, 1e-3, 2e-3])), ["3 values", "2 data rows"]),
-    (dict(electrodes=np.array([[0.0, 0.0], [0.0, 0.0], [20.0, 0.0], [30.0, 0.0]])),
-     ["row 0", "same place"]),
-    (dict(abmn=np.zeros((0, 4)), dobs=None, uncertainty=None), ["empty"]),
-])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        (dict(dobs=np.array([1e-3, np.nan])), ["row 1", "dobs", "nan"]),
+        (dict(dobs=np.array([np.inf, 1.0])), ["row 0", "dobs", "inf"]),
+        (dict(uncertainty=np.array([1e-4, 0.0])), ["row 1", "uncertainty", "not positive"]),
+        (dict(uncertainty=np.array([-1.0, 1e-4])), ["row 0", "not positive"]),
+        (dict(abmn=np.array([[0, 0, 2, 3], [0, 1, 3, 2]])), ["row 0", "A=B"]),
+        (dict(abmn=np.array([[0, 1, 2, 3], [0, 1, 3, 3]])), ["row 1", "M=N"]),
+        (dict(abmn=np.array([[0, 1, 2, 7], [0, 1, 3, 2]])), ["row 0", "N index 7", "out of range"]),
+        (dict(abmn=np.array([[-1, 1, 2, 3], [0, 1, 3, 2]])), ["row 0", "A index -1"]),
+        (dict(dobs=np.array([1e-3, 1e-3, 2e-3])), ["3 values", "2 data rows"]),
+        (
+            dict(electrodes=np.array([[0.0, 0.0], [0.0, 0.0], [20.0, 0.0], [30.0, 0.0]])),
+            ["row 0", "same place"],
+        ),
+        (dict(abmn=np.zeros((0, 4)), dobs=None, uncertainty=None), ["empty"]),
+    ],
+)
 def test_bad_survey_names_the_row(changes, words):
     with pytest.raises(DataError) as err:
         _survey(**changes)

@@ -47,8 +47,9 @@ def test_tile_specs_cover_all_rows_once_and_group_by_source(block):
     assert np.array_equal(rows, np.arange(block.survey.n_data))
     for t in tiles:
         assert np.all(np.diff(t.datum_source) >= 0)  # grouped by local source
-        assert np.array_equal(block.survey.source_of_datum[t.data_rows],
-                              t.source_ids[t.datum_source])
+        assert np.array_equal(
+            block.survey.source_of_datum[t.data_rows], t.source_ids[t.datum_source]
+        )
 
 
 def test_specs_are_deterministic_small_and_picklable(block):
@@ -62,8 +63,9 @@ def test_specs_are_deterministic_small_and_picklable(block):
     assert pickle.loads(blob).digest == a[0].digest
     # the digest is a content hash: other data or another solver give another digest
     w = np.ones(block.survey.n_data)
-    with_data = make_tiles(block.survey.with_data(np.ones(block.survey.n_data), w), mesh, 2,
-                           "mumps", weights=w)
+    with_data = make_tiles(
+        block.survey.with_data(np.ones(block.survey.n_data), w), mesh, 2, "mumps", weights=w
+    )
     assert with_data[0].digest != a[0].digest
     assert make_tiles(block.survey, mesh, 2, "superlu")[0].digest != a[0].digest
 

@@ -65,19 +65,34 @@ def unflatten_state(arrays: dict[str, np.ndarray], values: dict[str, Any]) -> di
 def state_from_format_1(arrays: dict[str, np.ndarray], meta: dict) -> dict:
     """The state of a format-1 checkpoint (hpcinv 0.1) in format 2's nesting, so that runs
     checkpointed by 0.1 resume."""
-    def under(prefix: str) -> dict[str, np.ndarray]:
-        return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
-    optimizer_state = {index: {key: arrays[f"optimizer/{index}/{key}"] for key in keys}
-                       for index, keys in meta["optimizer_state_keys"].items()}
+    def under(prefix: str) -> dict[str, np.ndarray]:
+        return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    optimizer_state = {
+        index: {key: arrays[f"optimizer/{index}/{key}"] for key in keys}
+        for index, keys in meta["optimizer_state_keys"].items()
+    }
     kind, pos, has_gauss, cached = meta["numpy_rng"]
-    rng: dict[str, Any] = {"torch": arrays["rng/torch"],
-                           "numpy": {"kind": kind, "keys": arrays["rng/numpy_keys"], "pos": pos,
-                                     "has_gauss": has_gauss, "cached_gaussian": cached}}
+    rng: dict[str, Any] = {
+        "torch": arrays["rng/torch"],
+        "numpy": {
+            "kind": kind,
+            "keys": arrays["rng/numpy_keys"],
+            "pos": pos,
+            "has_gauss": has_gauss,
+            "cached_gaussian": cached,
+        },
+    }
     if "rng/cuda" in arrays:
         rng["cuda"] = arrays["rng/cuda"]
-    return {"iteration": meta["iteration"], "chi_streak": meta["chi_streak"],
-            "weights": under("weights/"),
-            "optimizer": {"state": optimizer_state, "param_groups": meta["param_groups"]},
-            "rng": rng, "history": under("history/"), "model": arrays["model"],
-            "z": arrays["z"]}
+    return {
+        "iteration": meta["iteration"],
+        "chi_streak": meta["chi_streak"],
+        "weights": under("weights/"),
+        "optimizer": {"state": optimizer_state, "param_groups": meta["param_groups"]},
+        "rng": rng,
+        "history": under("history/"),
+        "model": arrays["model"],
+        "z": arrays["z"],
+    }

@@ -43,8 +43,13 @@ def _digest(a: np.ndarray) -> str:
 class CheckpointStore:
     """The checkpoints of one run directory."""
 
-    def __init__(self, path: str | Path, keep_last: int = 2, keep_every: int = 0,
-                 before_rename: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        keep_last: int = 2,
+        keep_every: int = 0,
+        before_rename: Callable[[], None] | None = None,
+    ):
         """``before_rename`` is called between writing a group's arrays and renaming it into
         place (crash-safety tests widen that window with it)."""
         self.path = Path(path)
@@ -68,10 +73,18 @@ class CheckpointStore:
         tmp_name = f".tmp-{iteration:08d}-{os.getpid()}"
         if (self.path / tmp_name).exists():
             shutil.rmtree(self.path / tmp_name)
-        group = root.create_group(tmp_name, attributes={
-            "format": FORMAT, "iteration": iteration, "values": json.loads(json.dumps(values)),
-            "config": config_raw, "config_sha256": config_sha256,
-            "hpcinv_version": __version__, "arrays": sorted(arrays)})
+        group = root.create_group(
+            tmp_name,
+            attributes={
+                "format": FORMAT,
+                "iteration": iteration,
+                "values": json.loads(json.dumps(values)),
+                "config": config_raw,
+                "config_sha256": config_sha256,
+                "hpcinv_version": __version__,
+                "arrays": sorted(arrays),
+            },
+        )
 
         for key, value in arrays.items():
             value = np.asarray(value)
@@ -80,9 +93,14 @@ class CheckpointStore:
             # (paper-1.1's 51 arrays: 0.34 s -> 0.23 s per checkpoint)
             # write_empty_chunks: zarr skips chunks equal to the fill value (an all-zero
             # history, e.g. a constant beta of 0), and a missing chunk means lost data here
-            group.create_array(key, data=flat, chunks=tuple(max(1, n) for n in flat.shape),
-                               attributes={"sha256": _digest(value), "scalar": value.ndim == 0},
-                               config={"write_empty_chunks": True}, overwrite=True)
+            group.create_array(
+                key,
+                data=flat,
+                chunks=tuple(max(1, n) for n in flat.shape),
+                attributes={"sha256": _digest(value), "scalar": value.ndim == 0},
+                config={"write_empty_chunks": True},
+                overwrite=True,
+            )
         if self.before_rename is not None:
             self.before_rename()
         final = self.path / name
@@ -96,7 +114,7 @@ class CheckpointStore:
 
     def _prune(self, latest: int) -> None:
         done = self.iterations()
-        keep = set(done[-self.keep_last:]) if self.keep_last else set()
+        keep = set(done[-self.keep_last :]) if self.keep_last else set()
         if self.keep_every:
             keep |= {i for i in done if i % self.keep_every == 0}
         keep.add(latest)
@@ -109,8 +127,7 @@ class CheckpointStore:
         """Iterations with a group (complete or not), ascending."""
         if not self.path.exists():
             return []
-        return sorted(int(m.group(1)) for p in self.path.iterdir()
-                      if (m := _GROUP.match(p.name)))
+        return sorted(int(m.group(1)) for p in self.path.iterdir() if (m := _GROUP.match(p.name)))
 
     def clean_stale(self) -> list[str]:
         """Remove temporaries and incomplete groups a killed writer left; their names."""
@@ -131,8 +148,10 @@ class CheckpointStore:
                 shutil.rmtree(self.path / name, ignore_errors=True)
                 removed.append(name)
         if removed:
-            log.warning("removed stale checkpoint parts from an interrupted write: %s",
-                        ", ".join(sorted(removed)))
+            log.warning(
+                "removed stale checkpoint parts from an interrupted write: %s",
+                ", ".join(sorted(removed)),
+            )
         return removed
 
     def load_latest(self) -> tuple[dict, dict]:
@@ -159,8 +178,10 @@ class CheckpointStore:
                 return unflatten_state(arrays, attrs["values"]), attrs
             if "meta" in attrs:  # format 1: no format attribute on the group
                 return state_from_format_1(arrays, attrs["meta"]), attrs
-            raise CheckpointError(f"{self.path / f'iter-{i:08d}'}: unknown checkpoint format "
-                                  f"{attrs.get('format')!r}; a newer hpcinv wrote it")
+            raise CheckpointError(
+                f"{self.path / f'iter-{i:08d}'}: unknown checkpoint format "
+                f"{attrs.get('format')!r}; a newer hpcinv wrote it"
+            )
         detail = "; ".join(problems) if problems else "no complete checkpoint"
         raise CheckpointError(f"{self.path}: no usable checkpoint ({detail})")
 
@@ -182,7 +203,9 @@ class CheckpointStore:
                     value = value.reshape(())
                 expected = arr.attrs.get("sha256")
             except Exception as exc:  # noqa: BLE001
-                raise CheckpointError(f"checkpoint {name}: array {key} unreadable ({exc})") from None
+                raise CheckpointError(
+                    f"checkpoint {name}: array {key} unreadable ({exc})"
+                ) from None
             if arr.size and not (path / "c").exists():
                 raise CheckpointError(f"checkpoint {name}: array {key} lost its data")
             if _digest(np.asarray(value)) != expected:

@@ -41,9 +41,12 @@ def main(argv: list[str] | None = None, **driver_options) -> int:
         return _print_version(args.verbose)
     if args.command is None:
         parser.error("a command is required")
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
     args.driver_options = driver_options
     try:
         return args.func(args)
@@ -69,98 +72,155 @@ def _parser() -> argparse.ArgumentParser:
     from hpcinv.cli.options import cluster_options
 
     parser = argparse.ArgumentParser(
-        prog="hpcinv", description="DC resistivity inversion with a deep image prior.")
-    parser.add_argument("--version", action="store_true",
-                        help="print the version (with --verbose: of everything it runs on)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="debug logging; with --version, the versions report")
+        prog="hpcinv", description="DC resistivity inversion with a deep image prior."
+    )
+    parser.add_argument(
+        "--version",
+        action="store_true",
+        help="print the version (with --verbose: of everything it runs on)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging; with --version, the versions report",
+    )
     sub = parser.add_subparsers(dest="command")
 
-    p = sub.add_parser("forward", help="simulate the configured survey and write its data",
-                       description="Simulate the survey of CONFIG on its true model (with the "
-                       "configured noise) and write the data as CSV (.csv) or NumPy (.npz).")
+    p = sub.add_parser(
+        "forward",
+        help="simulate the configured survey and write its data",
+        description="Simulate the survey of CONFIG on its true model (with the "
+        "configured noise) and write the data as CSV (.csv) or NumPy (.npz).",
+    )
     p.add_argument("config", help="TOML run file")
     p.add_argument("--out", required=True, help="output file (.csv or .npz)")
     p.set_defaults(func=commands.forward)
 
-    p = sub.add_parser("run", help="run an inversion",
-                       description="Run the inversion CONFIG describes; outputs go to DIR "
-                       "(summary.json, result.npz, config.toml).")
+    p = sub.add_parser(
+        "run",
+        help="run an inversion",
+        description="Run the inversion CONFIG describes; outputs go to DIR "
+        "(summary.json, result.npz, config.toml).",
+    )
     p.add_argument("config", help="TOML run file")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--iterations", type=int, help="override inversion.iterations")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--overwrite", action="store_true",
-                   help="replace the run that DIR already holds")
-    g.add_argument("--resume", action="store_true",
-                   help="continue the run that DIR holds (as `hpcinv resume`, with CONFIG)")
-    p.add_argument("--force", action="store_true",
-                   help="with --resume: accept harmless config changes")
+    g.add_argument(
+        "--overwrite", action="store_true", help="replace the run that DIR already holds"
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run that DIR holds (as `hpcinv resume`, with CONFIG)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="with --resume: accept harmless config changes"
+    )
     cluster_options(p)
     p.set_defaults(func=commands.run)
 
     p = sub.add_parser(
-        "submit", help="write a SLURM driver batch script and sbatch it",
+        "submit",
+        help="write a SLURM driver batch script and sbatch it",
         description="Render a driver batch script for CONFIG (hpcinv/cli/templates/"
         "driver.sbatch) into DIR/hpcinv-driver.sbatch and submit it with sbatch; prints the job "
         "id. The job gets SIGUSR1 --signal-lead seconds before its time limit, checkpoints and "
-        "requeues itself; the requeued job resumes. --dry-run prints the script instead.")
+        "requeues itself; the requeued job resumes. --dry-run prints the script instead.",
+    )
     p.add_argument("config", help="TOML run file")
     p.add_argument("--out", required=True, help="run directory (on a shared file system)")
     p.add_argument("--iterations", type=int, help="override inversion.iterations")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--overwrite", action="store_true",
-                   help="replace the run that DIR already holds (at submission)")
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run that DIR already holds (at submission)",
+    )
     g.add_argument("--resume", action="store_true", help="continue the run that DIR holds")
     p.add_argument("--dry-run", action="store_true", help="print the script, submit nothing")
-    p.add_argument("--nodes", type=int, default=1,
-                   help="nodes of the allocation (more than 1 with --slurm-runner)")
+    p.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="nodes of the allocation (more than 1 with --slurm-runner)",
+    )
     p.add_argument("--partition", help="partition of the driver job (default: [slurm])")
     p.add_argument("--account", help="account of the driver job (default: [slurm])")
-    p.add_argument("--time", help="time limit of the driver job (default: slurm."
-                   "driver_walltime, 12:00:00); the job requeues itself until the run is done")
+    p.add_argument(
+        "--time",
+        help="time limit of the driver job (default: slurm."
+        "driver_walltime, 12:00:00); the job requeues itself until the run is done",
+    )
     p.add_argument("--memory", help="memory of the driver job (default: slurm.driver_memory)")
-    p.add_argument("--cpus", type=int, help="CPUs of the driver job (default: slurm.driver_cpus"
-                   "; with a local cluster: workers x threads)")
-    p.add_argument("--gpu", action="store_true",
-                   help="ask for a GPU for the network (slurm.gpu_directive, --gres=gpu:1)")
-    p.add_argument("--signal-lead", type=int,
-                   help="seconds before the time limit that the driver checkpoints (default: "
-                        "slurm.signal_lead_seconds, 300)")
+    p.add_argument(
+        "--cpus",
+        type=int,
+        help="CPUs of the driver job (default: slurm.driver_cpus"
+        "; with a local cluster: workers x threads)",
+    )
+    p.add_argument(
+        "--gpu",
+        action="store_true",
+        help="ask for a GPU for the network (slurm.gpu_directive, --gres=gpu:1)",
+    )
+    p.add_argument(
+        "--signal-lead",
+        type=int,
+        help="seconds before the time limit that the driver checkpoints (default: "
+        "slurm.signal_lead_seconds, 300)",
+    )
     p.add_argument("--job-name", help="job name (default: hpcinv-CONFIG)")
     cluster_options(p)
     p.set_defaults(func=commands.submit)
 
-    p = sub.add_parser("resume", help="continue a run from its latest checkpoint",
-                       description="Continue the run in DIR from its latest complete "
-                       "checkpoint, identically to an uninterrupted run. Exit code 75 means "
-                       "the run was stopped by SIGTERM/SIGUSR1 after checkpointing: resume "
-                       "again.")
+    p = sub.add_parser(
+        "resume",
+        help="continue a run from its latest checkpoint",
+        description="Continue the run in DIR from its latest complete "
+        "checkpoint, identically to an uninterrupted run. Exit code 75 means "
+        "the run was stopped by SIGTERM/SIGUSR1 after checkpointing: resume "
+        "again.",
+    )
     p.add_argument("run_dir", help="run directory")
     p.add_argument("--iterations", type=int, help="run until this many iterations in total")
-    p.add_argument("--force", action="store_true",
-                   help="accept harmless config changes (iterations, checkpoint interval)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="accept harmless config changes (iterations, checkpoint interval)",
+    )
     cluster_options(p)
     p.set_defaults(func=commands.resume)
 
-    p = sub.add_parser("plan", help="print tiles and memory estimates as JSON, without solving",
-                       description="Print the tiles of CONFIG (sources, data, cells, nodes) and "
-                       "estimated factorization memory and time per tile as JSON; with "
-                       "--worker-memory, whether they fit and a suggested tile count.")
+    p = sub.add_parser(
+        "plan",
+        help="print tiles and memory estimates as JSON, without solving",
+        description="Print the tiles of CONFIG (sources, data, cells, nodes) and "
+        "estimated factorization memory and time per tile as JSON; with "
+        "--worker-memory, whether they fit and a suggested tile count.",
+    )
     p.add_argument("config", help="TOML run file")
     p.add_argument("--worker-memory", help="memory per worker, e.g. 4GiB")
-    p.add_argument("--cores", type=int, default=None,
-                   help="cores available (default: this machine's) for the workers x threads "
-                        "suggestion")
+    p.add_argument(
+        "--cores",
+        type=int,
+        default=None,
+        help="cores available (default: this machine's) for the workers x threads suggestion",
+    )
     p.set_defaults(func=commands.plan)
 
-    p = sub.add_parser("export", help="write the latest model as CSV",
-                       description="Write the run's latest model in the format the extension "
-                       "of --out names. CSV: one row per cell centre, x,y,z,log_conductivity "
-                       "(2D: x,z,log_conductivity).")
+    p = sub.add_parser(
+        "export",
+        help="write the latest model as CSV",
+        description="Write the run's latest model in the format the extension "
+        "of --out names. CSV: one row per cell centre, x,y,z,log_conductivity "
+        "(2D: x,z,log_conductivity).",
+    )
     p.add_argument("run_dir", help="run directory")
-    p.add_argument("--out", required=True, help="output file; its extension names the format "
-                   "(.csv)")
+    p.add_argument(
+        "--out", required=True, help="output file; its extension names the format (.csv)"
+    )
     p.set_defaults(func=commands.export)
 
     p = sub.add_parser("report", help="draw the run's figures into DIR/figures")

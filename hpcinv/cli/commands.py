@@ -36,11 +36,23 @@ def run(args) -> int:
     config = load_config(args.config)
     cluster = cluster_from_args(args, config)
     if args.resume:
-        result = driver.resume(args.out, config=config, iterations=args.iterations,
-                               force=args.force, cluster=cluster, **args.driver_options)
+        result = driver.resume(
+            args.out,
+            config=config,
+            iterations=args.iterations,
+            force=args.force,
+            cluster=cluster,
+            **args.driver_options,
+        )
     else:
-        result = driver.run(config, args.out, iterations=args.iterations,
-                            overwrite=args.overwrite, cluster=cluster, **args.driver_options)
+        result = driver.run(
+            config,
+            args.out,
+            iterations=args.iterations,
+            overwrite=args.overwrite,
+            cluster=cluster,
+            **args.driver_options,
+        )
     _log_done(result)
     return 0
 
@@ -48,8 +60,13 @@ def run(args) -> int:
 def resume(args) -> int:
     run_dir = RunDirectory(args.run_dir)
     config = driver.load_run_config(run_dir) if run_dir.config_file.exists() else None
-    result = driver.resume(run_dir.path, iterations=args.iterations, force=args.force,
-                           cluster=cluster_from_args(args, config), **args.driver_options)
+    result = driver.resume(
+        run_dir.path,
+        iterations=args.iterations,
+        force=args.force,
+        cluster=cluster_from_args(args, config),
+        **args.driver_options,
+    )
     _log_done(result)
     return 0
 
@@ -61,14 +78,17 @@ def submit(args) -> int:
     if args.iterations is not None and args.iterations < 0:
         raise HpcinvError(f"--iterations {args.iterations}: give 0 or more")
     if args.slurm_runner and args.slurm:
-        raise HpcinvError("choose one of --slurm (workers as jobs) and --slurm-runner (one "
-                          "allocation)")
+        raise HpcinvError(
+            "choose one of --slurm (workers as jobs) and --slurm-runner (one allocation)"
+        )
     if args.slurm and not args.workers:
         raise HpcinvError("--slurm needs --workers N (the number of worker jobs, >= 1)")
     run_dir = RunDirectory(args.out)
     if run_dir.holds_a_run() and not (args.overwrite or args.resume):
-        raise HpcinvError(f"{run_dir.path} already holds a run; choose another --out, pass "
-                          f"--resume to continue it or --overwrite to replace it")
+        raise HpcinvError(
+            f"{run_dir.path} already holds a run; choose another --out, pass "
+            f"--resume to continue it or --overwrite to replace it"
+        )
     if args.resume and not run_dir.checkpoint_path.exists():
         raise HpcinvError(f"--resume: {run_dir.path} holds no checkpoint to continue")
     settings = slurm_settings_from_args(args, config, worker_flags=False)
@@ -86,16 +106,26 @@ def submit(args) -> int:
     script_path.chmod(0o755)
     job_id = sbatch(script_path)
     print(job_id)
-    log.info("submitted driver job %s (%s); follow it with `squeue -j %s` and %s", job_id,
-             script_path, job_id, run_dir.path / f"slurm-driver-{job_id}.out")
+    log.info(
+        "submitted driver job %s (%s); follow it with `squeue -j %s` and %s",
+        job_id,
+        script_path,
+        job_id,
+        run_dir.path / f"slurm-driver-{job_id}.out",
+    )
     return 0
 
 
 def _log_done(result: driver.Result) -> None:
     summary = result.summary
     mae = summary["mae_core"]
-    log.info("done: %d iterations, chi %.3f%s -> %s", summary["iterations"], summary["chi"],
-             "" if mae is None else f", MAE(core) {mae:.3f}", result.run_dir.summary_file)
+    log.info(
+        "done: %d iterations, chi %.3f%s -> %s",
+        summary["iterations"],
+        summary["chi"],
+        "" if mae is None else f", MAE(core) {mae:.3f}",
+        result.run_dir.summary_file,
+    )
 
 
 def plan(args) -> int:
@@ -141,8 +171,9 @@ def data_columns(problem) -> dict[str, np.ndarray]:
     cols = {}
     for k, label in enumerate("abmn"):
         idx = survey.abmn[:, k]
-        loc = np.where((idx == REMOTE)[:, None], np.nan,
-                       survey.electrodes[np.maximum(idx, 0)] + origin)
+        loc = np.where(
+            (idx == REMOTE)[:, None], np.nan, survey.electrodes[np.maximum(idx, 0)] + origin
+        )
         for j, axis in enumerate(axes):
             cols[f"{label}_{axis}"] = loc[:, j]
     cols["dobs"] = problem.dobs

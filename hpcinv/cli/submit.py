@@ -84,12 +84,20 @@ def render_driver_script(job: DriverJob, template: str | None = None) -> str:
 
 
 def _directives(job: DriverJob) -> list[str]:
-    out = [f"--job-name={job.job_name}", f"--time={job.time}", f"--nodes={job.nodes}",
-           f"--ntasks={job.tasks}", f"--cpus-per-task={job.cpus}",
-           f"--mem={_slurm_memory(job.memory)}" if job.mode != "runner"
-           else f"--mem-per-cpu={_slurm_memory(job.memory, per=job.cpus)}",
-           f"--output={Path(job.run_dir) / 'slurm-driver-%j.out'}", "--open-mode=append",
-           f"--signal=B:USR1@{job.signal_lead_seconds}", "--requeue"]
+    out = [
+        f"--job-name={job.job_name}",
+        f"--time={job.time}",
+        f"--nodes={job.nodes}",
+        f"--ntasks={job.tasks}",
+        f"--cpus-per-task={job.cpus}",
+        f"--mem={_slurm_memory(job.memory)}"
+        if job.mode != "runner"
+        else f"--mem-per-cpu={_slurm_memory(job.memory, per=job.cpus)}",
+        f"--output={Path(job.run_dir) / 'slurm-driver-%j.out'}",
+        "--open-mode=append",
+        f"--signal=B:USR1@{job.signal_lead_seconds}",
+        "--requeue",
+    ]
     if job.partition:
         out.append(f"--partition={job.partition}")
     if job.account:
@@ -102,7 +110,7 @@ def _directives(job: DriverJob) -> list[str]:
 def _slurm_memory(memory: str, per: int = 1) -> str:
     """Slurm's --mem value in MiB of a memory size read as Dask reads it ('8GiB' = 8192M,
     '8GB' = 7630M: ``hpcinv.config.memory_bytes``), divided by ``per`` (--mem-per-cpu)."""
-    mib = memory_bytes(memory, "memory") / 2 ** 20 / per
+    mib = memory_bytes(memory, "memory") / 2**20 / per
     return f"{max(1, math.ceil(mib))}M"
 
 
@@ -111,35 +119,51 @@ def build_driver_job(args, settings, run_options, resume_options) -> DriverJob:
     workers = args.workers or 0
     if args.slurm_runner:
         if workers < 1:
-            raise HpcinvError("--slurm-runner with submit needs --workers N (the worker tasks; "
-                              "the job gets N + 2 tasks: scheduler, driver, workers)")
+            raise HpcinvError(
+                "--slurm-runner with submit needs --workers N (the worker tasks; "
+                "the job gets N + 2 tasks: scheduler, driver, workers)"
+            )
         mode, tasks = "runner", workers + 2
         cpus = args.threads_per_worker or args.cpus or 1
     else:
         if args.nodes > 1:
-            raise HpcinvError(f"--nodes {args.nodes}: the driver job runs on one node unless "
-                              f"--slurm-runner starts all tasks in one allocation (with --slurm "
-                              f"the workers are jobs of their own)")
+            raise HpcinvError(
+                f"--nodes {args.nodes}: the driver job runs on one node unless "
+                f"--slurm-runner starts all tasks in one allocation (with --slurm "
+                f"the workers are jobs of their own)"
+            )
         mode = "jobqueue" if args.slurm else ("local" if workers else "serial")
         tasks = 1
-        cpus = args.cpus or (workers * (args.threads_per_worker or 1) if mode == "local"
-                             else settings.driver_cpus)
+        cpus = args.cpus or (
+            workers * (args.threads_per_worker or 1) if mode == "local" else settings.driver_cpus
+        )
     if args.gpu and not settings.gpu_directive:
-        raise HpcinvError("--gpu: the site's slurm.gpu_directive is empty; set it (e.g. "
-                          "'--gres=gpu:1') in the config or the site profile")
+        raise HpcinvError(
+            "--gpu: the site's slurm.gpu_directive is empty; set it (e.g. "
+            "'--gres=gpu:1') in the config or the site profile"
+        )
     run_dir = Path(args.out).resolve()
     return DriverJob(
-        config=str(Path(args.config).resolve()), run_dir=str(run_dir),
-        workdir=str(Path.cwd()), python=sys.executable, mode=mode,
+        config=str(Path(args.config).resolve()),
+        run_dir=str(run_dir),
+        workdir=str(Path.cwd()),
+        python=sys.executable,
+        mode=mode,
         job_name=args.job_name or f"hpcinv-{Path(args.config).stem}",
-        time=args.time or settings.driver_walltime, nodes=args.nodes, tasks=tasks, cpus=cpus,
+        time=args.time or settings.driver_walltime,
+        nodes=args.nodes,
+        tasks=tasks,
+        cpus=cpus,
         memory=args.memory or settings.driver_memory,
         partition=args.partition or settings.partition,
         account=args.account or settings.account,
         gpu_directive=settings.gpu_directive if args.gpu else "",
         signal_lead_seconds=args.signal_lead or settings.signal_lead_seconds,
-        directives=tuple(settings.directives), prologue=tuple(settings.prologue),
-        run_options=tuple(run_options), resume_options=tuple(resume_options))
+        directives=tuple(settings.directives),
+        prologue=tuple(settings.prologue),
+        run_options=tuple(run_options),
+        resume_options=tuple(resume_options),
+    )
 
 
 def forwarded_options(args) -> tuple[list[str], list[str]]:
@@ -156,11 +180,15 @@ def forwarded_options(args) -> tuple[list[str], list[str]]:
             common += ["--threads-per-worker", str(args.threads_per_worker)]
         if args.slurm:
             common.append("--slurm")
-    flags = {"--site": args.site, "--slurm-partition": args.slurm_partition,
-             "--slurm-account": args.slurm_account, "--slurm-memory": args.slurm_memory,
-             "--slurm-walltime": args.slurm_walltime,
-             "--slurm-wait-seconds": args.slurm_wait_seconds,
-             "--slurm-scheduler-host": args.slurm_scheduler_host}
+    flags = {
+        "--site": args.site,
+        "--slurm-partition": args.slurm_partition,
+        "--slurm-account": args.slurm_account,
+        "--slurm-memory": args.slurm_memory,
+        "--slurm-walltime": args.slurm_walltime,
+        "--slurm-wait-seconds": args.slurm_wait_seconds,
+        "--slurm-scheduler-host": args.slurm_scheduler_host,
+    }
     for flag, value in flags.items():
         if value is not None:
             common += [flag, str(Path(value).resolve()) if flag == "--site" else str(value)]
@@ -177,13 +205,17 @@ def forwarded_options(args) -> tuple[list[str], list[str]]:
 def sbatch(script_path: Path) -> str:
     """Submit ``script_path``; the job id, or Slurm's own message as an ``HpcinvError``."""
     try:
-        out = subprocess.run(["sbatch", "--parsable", str(script_path)], capture_output=True,
-                             text=True, timeout=120)
+        out = subprocess.run(
+            ["sbatch", "--parsable", str(script_path)], capture_output=True, text=True, timeout=120
+        )
     except FileNotFoundError:
-        raise HpcinvError("sbatch is not on PATH: submit from a Slurm login node (or use "
-                          "--dry-run to print the script)") from None
+        raise HpcinvError(
+            "sbatch is not on PATH: submit from a Slurm login node (or use "
+            "--dry-run to print the script)"
+        ) from None
     if out.returncode != 0:
-        message = "; ".join(ln.removeprefix("sbatch: error: ")
-                            for ln in out.stderr.splitlines() if ln.strip())
+        message = "; ".join(
+            ln.removeprefix("sbatch: error: ") for ln in out.stderr.splitlines() if ln.strip()
+        )
         raise HpcinvError(f"sbatch refused {script_path}: {message or out.returncode}")
     return out.stdout.strip().split(";")[0]

@@ -43,20 +43,32 @@ class ClusterChoice:
             raise HpcinvError(f"--workers {self.workers}: give 0 (serial) or more")
         if self.threads_per_worker is not None and self.threads_per_worker < 1:
             raise HpcinvError(f"--threads-per-worker {self.threads_per_worker}: give 1 or more")
-        chosen = [bool(self.workers) and self.slurm is None, bool(self.scheduler_address),
-                  bool(self.scheduler_file), self.runner is not None, self.client is not None]
+        chosen = [
+            bool(self.workers) and self.slurm is None,
+            bool(self.scheduler_address),
+            bool(self.scheduler_file),
+            self.runner is not None,
+            self.client is not None,
+        ]
         if sum(chosen) > 1:
-            raise HpcinvError("choose one of --workers, --scheduler-address, --scheduler-file, "
-                              "--slurm-runner, a client (the runner's workers are the srun "
-                              "tasks)")
+            raise HpcinvError(
+                "choose one of --workers, --scheduler-address, --scheduler-file, "
+                "--slurm-runner, a client (the runner's workers are the srun "
+                "tasks)"
+            )
         if self.slurm is not None and self.workers < 1:
             raise HpcinvError("--slurm needs --workers N (the number of worker jobs, >= 1)")
 
     @property
     def serial(self) -> bool:
-        return not (self.workers or self.scheduler_address or self.scheduler_file
-                    or self.runner is not None or self.client is not None
-                    or self.handle is not None)
+        return not (
+            self.workers
+            or self.scheduler_address
+            or self.scheduler_file
+            or self.runner is not None
+            or self.client is not None
+            or self.handle is not None
+        )
 
     def join_runner(self, run_path: str | Path) -> None:
         """``--slurm-runner``: the scheduler and worker tasks serve here and exit; the driver
@@ -68,16 +80,22 @@ class ClusterChoice:
         self.handle = slurm_runner(run_path, **self.runner)
 
 
-def make_executor(problem: Problem, choice: ClusterChoice, run_path: str | Path,
-                  physics_threads: int) -> tuple[Executor, ClusterHandle | None]:
+def make_executor(
+    problem: Problem, choice: ClusterChoice, run_path: str | Path, physics_threads: int
+) -> tuple[Executor, ClusterHandle | None]:
     """(executor, cluster handle to close or None) for ``choice``. SLURM's TLS certificates
     and worker logs go to ``run_path`` (shared with the compute nodes)."""
     choice.validate()
     threads = choice.threads_per_worker or physics_threads
     if choice.threads_per_worker and choice.threads_per_worker < physics_threads:
-        log.warning("--threads-per-worker %d is below physics.threads = %d: each worker runs "
-                    "%d BLAS threads on fewer CPUs (the results are the same; the speed is "
-                    "not)", choice.threads_per_worker, physics_threads, physics_threads)
+        log.warning(
+            "--threads-per-worker %d is below physics.threads = %d: each worker runs "
+            "%d BLAS threads on fewer CPUs (the results are the same; the speed is "
+            "not)",
+            choice.threads_per_worker,
+            physics_threads,
+            physics_threads,
+        )
     choice.join_runner(run_path)
     if choice.serial:
         return SerialExecutor(problem), None
@@ -89,14 +107,19 @@ def make_executor(problem: Problem, choice: ClusterChoice, run_path: str | Path,
     elif choice.handle is not None:
         handle = choice.handle
     elif choice.slurm is not None:
-        spec = SlurmWorkers(jobs=choice.workers, cores=threads,
-                            log_directory=str(Path(run_path) / "slurm-logs"), **choice.slurm)
+        spec = SlurmWorkers(
+            jobs=choice.workers,
+            cores=threads,
+            log_directory=str(Path(run_path) / "slurm-logs"),
+            **choice.slurm,
+        )
         handle = slurm_cluster(spec, shared_directory=str(run_path))
     elif choice.workers:
         handle = local_cluster(choice.workers, threads)
     else:
-        handle = connect(choice.scheduler_address, choice.scheduler_file,
-                         timeout=choice.connect_timeout)
+        handle = connect(
+            choice.scheduler_address, choice.scheduler_file, timeout=choice.connect_timeout
+        )
     print(f"hpcinv: Dask dashboard: {handle.dashboard_link}", file=sys.stderr)
     try:
         return DaskExecutor(problem, handle.client), handle

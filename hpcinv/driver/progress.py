@@ -21,18 +21,25 @@ class Progress:
         if mode == "bar":
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=start, unit="it", file=sys.stderr,
-                            dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total, initial=start, unit="it", file=sys.stderr, dynamic_ncols=True
+            )
 
     def __call__(self, inv, rec) -> None:
         if self.bar is not None:
-            self.bar.set_postfix(chi=f"{rec.chi:.3f}", s_per_it=f"{rec.seconds:.2f}",
-                                 refresh=False)
+            self.bar.set_postfix(chi=f"{rec.chi:.3f}", s_per_it=f"{rec.seconds:.2f}", refresh=False)
             self.bar.update(1)
-        elif self.mode == "log" and (inv.iteration % self.every == 0
-                                     or inv.iteration == self.total):
-            log.info("iteration %d/%d: chi %.3f, beta %.3g, %.2f s/it", inv.iteration,
-                     self.total, rec.chi, rec.beta, rec.seconds)
+        elif self.mode == "log" and (
+            inv.iteration % self.every == 0 or inv.iteration == self.total
+        ):
+            log.info(
+                "iteration %d/%d: chi %.3f, beta %.3g, %.2f s/it",
+                inv.iteration,
+                self.total,
+                rec.chi,
+                rec.beta,
+                rec.seconds,
+            )
 
     def close(self) -> None:
         if self.bar is not None:

@@ -12,20 +12,28 @@ from hpcinv.report.export import export_model
 from hpcinv.report.rundir import RunDirectory, RunResult
 
 
-def result_arrays(problem: Problem, model: np.ndarray, dpred: np.ndarray,
-                  history: dict[str, list[float]]) -> dict[str, np.ndarray | None]:
+def result_arrays(
+    problem: Problem, model: np.ndarray, dpred: np.ndarray, history: dict[str, list[float]]
+) -> dict[str, np.ndarray | None]:
     """The arrays of result.npz (None entries are left out): model, true_model, core_mask,
     active (n_cells,); cell_centers (n_cells, dim); dobs, dpred, uncertainty (n_data,);
     electrodes, abmn; mesh_h0.., mesh_origin; origin (field data: add it to local
     coordinates for the file's), overlay; history_<key> per iteration."""
     info = problem.info
     arrays: dict[str, np.ndarray | None] = {
-        "model": model, "dpred": dpred, "dobs": problem.dobs,
-        "uncertainty": problem.uncertainty, "cell_centers": problem.model_grid.cell_centers,
-        "electrodes": problem.survey.electrodes, "abmn": problem.survey.abmn,
-        "mesh_origin": problem.mesh.origin, "true_model": problem.true_model,
-        "core_mask": problem.core_mask, "active": problem.active,
-        "origin": info.origin, "overlay": info.overlay,
+        "model": model,
+        "dpred": dpred,
+        "dobs": problem.dobs,
+        "uncertainty": problem.uncertainty,
+        "cell_centers": problem.model_grid.cell_centers,
+        "electrodes": problem.survey.electrodes,
+        "abmn": problem.survey.abmn,
+        "mesh_origin": problem.mesh.origin,
+        "true_model": problem.true_model,
+        "core_mask": problem.core_mask,
+        "active": problem.active,
+        "origin": info.origin,
+        "overlay": info.overlay,
     }
     for i, h in enumerate(problem.mesh.h):
         arrays[f"mesh_h{i}"] = h
@@ -45,8 +53,10 @@ class Result:
 
     def __repr__(self) -> str:
         s = self.summary
-        return (f"Result({str(self.run_dir.path)!r}: {s['iterations']} iterations, "
-                f"chi {s['chi']:.3f}, stopped: {s.get('stopped')})")
+        return (
+            f"Result({str(self.run_dir.path)!r}: {s['iterations']} iterations, "
+            f"chi {s['chi']:.3f}, stopped: {s.get('stopped')})"
+        )
 
     @property
     def path(self) -> Path:

@@ -37,12 +37,21 @@ log = logging.getLogger("hpcinv")
 Hook = Callable[[DipInversion, IterationRecord], None]
 
 
-def run(config: RunConfig | str | Path, out: str | Path, *, iterations: int | None = None,
-        workers: int = 0, threads_per_worker: int | None = None,
-        scheduler_address: str | None = None, scheduler_file: str | None = None,
-        client=None, cluster: ClusterChoice | None = None, overwrite: bool = False,
-        hooks: Sequence[Hook] = (),
-        before_checkpoint_rename: Callable[[], None] | None = None) -> Result:
+def run(
+    config: RunConfig | str | Path,
+    out: str | Path,
+    *,
+    iterations: int | None = None,
+    workers: int = 0,
+    threads_per_worker: int | None = None,
+    scheduler_address: str | None = None,
+    scheduler_file: str | None = None,
+    client=None,
+    cluster: ClusterChoice | None = None,
+    overwrite: bool = False,
+    hooks: Sequence[Hook] = (),
+    before_checkpoint_rename: Callable[[], None] | None = None,
+) -> Result:
     """Run the inversion ``config`` (a ``RunConfig`` or a run file's path) into the run
     directory ``out``; returns its ``Result``.
 
@@ -58,14 +67,17 @@ def run(config: RunConfig | str | Path, out: str | Path, *, iterations: int | No
     config = _as_config(config)
     _check_iterations(iterations)
     run_dir = RunDirectory(out)
-    choice = cluster or ClusterChoice(workers, threads_per_worker, scheduler_address,
-                                      scheduler_file, client=client)
+    choice = cluster or ClusterChoice(
+        workers, threads_per_worker, scheduler_address, scheduler_file, client=client
+    )
     choice.validate()
     choice.join_runner(run_dir.path)  # --slurm-runner: only the driver task goes on
     if run_dir.holds_a_run():
         if not overwrite:
-            raise HpcinvError(f"{run_dir.path} already holds a run; choose another --out, "
-                              f"pass --resume to continue it or --overwrite to replace it")
+            raise HpcinvError(
+                f"{run_dir.path} already holds a run; choose another --out, "
+                f"pass --resume to continue it or --overwrite to replace it"
+            )
         clear_run(run_dir)
     t_start = time.perf_counter()
     problem = build_problem(config)
@@ -74,17 +86,35 @@ def run(config: RunConfig | str | Path, out: str | Path, *, iterations: int | No
     if config.inversion.kind == "conventional":
         _run_conventional(problem, config, run_dir, t_start)
     else:
-        _run_dip_on(problem, config, run_dir, choice, iterations, t_start, None, hooks,
-                    before_checkpoint_rename)
+        _run_dip_on(
+            problem,
+            config,
+            run_dir,
+            choice,
+            iterations,
+            t_start,
+            None,
+            hooks,
+            before_checkpoint_rename,
+        )
     return Result(run_dir.path)
 
 
-def resume(out: str | Path, *, iterations: int | None = None, force: bool = False,
-           config: RunConfig | str | Path | None = None, workers: int = 0,
-           threads_per_worker: int | None = None, scheduler_address: str | None = None,
-           scheduler_file: str | None = None, client=None,
-           cluster: ClusterChoice | None = None, hooks: Sequence[Hook] = (),
-           before_checkpoint_rename: Callable[[], None] | None = None) -> Result:
+def resume(
+    out: str | Path,
+    *,
+    iterations: int | None = None,
+    force: bool = False,
+    config: RunConfig | str | Path | None = None,
+    workers: int = 0,
+    threads_per_worker: int | None = None,
+    scheduler_address: str | None = None,
+    scheduler_file: str | None = None,
+    client=None,
+    cluster: ClusterChoice | None = None,
+    hooks: Sequence[Hook] = (),
+    before_checkpoint_rename: Callable[[], None] | None = None,
+) -> Result:
     """Continue the run in ``out`` from its latest complete checkpoint until ``iterations``
     in total (default: the run file's); returns its ``Result``.
 
@@ -94,14 +124,17 @@ def resume(out: str | Path, *, iterations: int | None = None, force: bool = Fals
     """
     _check_iterations(iterations)
     run_dir = RunDirectory(out)
-    choice = cluster or ClusterChoice(workers, threads_per_worker, scheduler_address,
-                                      scheduler_file, client=client)
+    choice = cluster or ClusterChoice(
+        workers, threads_per_worker, scheduler_address, scheduler_file, client=client
+    )
     choice.validate()
     choice.join_runner(run_dir.path)
     store = CheckpointStore(run_dir.checkpoint_path)
     if not store.exists():
-        raise CheckpointError(f"{run_dir.path}: no checkpoint.zarr to resume from; start the "
-                              f"run with `hpcinv run CONFIG --out {run_dir.path}`")
+        raise CheckpointError(
+            f"{run_dir.path}: no checkpoint.zarr to resume from; start the "
+            f"run with `hpcinv run CONFIG --out {run_dir.path}`"
+        )
     store.clean_stale()
     state, attrs = store.load_latest()
     saved = config_from_dict(attrs["config"])
@@ -110,15 +143,29 @@ def resume(out: str | Path, *, iterations: int | None = None, force: bool = Fals
     if matter:
         raise CheckpointError(
             "the configuration changed in ways that alter the inversion since the checkpoint: "
-            + "; ".join(matter) + ". Start a new run (another --out) instead")
+            + "; ".join(matter)
+            + ". Start a new run (another --out) instead"
+        )
     if harmless and not force:
-        raise CheckpointError("the configuration changed since the checkpoint: "
-                              + "; ".join(harmless) + ". These are harmless: pass --force "
-                              "to resume with them")
+        raise CheckpointError(
+            "the configuration changed since the checkpoint: "
+            + "; ".join(harmless)
+            + ". These are harmless: pass --force "
+            "to resume with them"
+        )
     t_start = time.perf_counter()
     problem = build_problem(current)
-    _run_dip_on(problem, current, run_dir, choice, iterations, t_start, state, hooks,
-                before_checkpoint_rename)
+    _run_dip_on(
+        problem,
+        current,
+        run_dir,
+        choice,
+        iterations,
+        t_start,
+        state,
+        hooks,
+        before_checkpoint_rename,
+    )
     return Result(run_dir.path)
 
 
@@ -156,14 +203,22 @@ def _config_text(config: RunConfig) -> str:
     return dump_toml(config.raw)
 
 
-def _run_dip_on(problem: Problem, config: RunConfig, run_dir: RunDirectory,
-                choice: ClusterChoice, iterations: int | None, t_start: float,
-                state: dict | None, hooks: Sequence[Hook],
-                before_rename: Callable[[], None] | None) -> dict:
+def _run_dip_on(
+    problem: Problem,
+    config: RunConfig,
+    run_dir: RunDirectory,
+    choice: ClusterChoice,
+    iterations: int | None,
+    t_start: float,
+    state: dict | None,
+    hooks: Sequence[Hook],
+    before_rename: Callable[[], None] | None,
+) -> dict:
     executor, handle = make_executor(problem, choice, run_dir.path, config.physics.threads)
     try:
-        return DipRun(problem, executor, config, run_dir, t_start,
-                      before_rename=before_rename).run(iterations, state, hooks)
+        return DipRun(problem, executor, config, run_dir, t_start, before_rename=before_rename).run(
+            iterations, state, hooks
+        )
     finally:
         executor.close()
         if handle is not None:
@@ -174,16 +229,30 @@ class DipRun:
     """One DIP run into a run directory: checkpoint cadence, signals, factorization
     accounting, result.npz and summary.json."""
 
-    def __init__(self, problem: Problem, executor: Executor, config: RunConfig,
-                 run_dir: RunDirectory, t_start: float,
-                 before_rename: Callable[[], None] | None = None):
-        self.problem, self.executor, self.config, self.run_dir = (problem, executor, config,
-                                                                  run_dir)
+    def __init__(
+        self,
+        problem: Problem,
+        executor: Executor,
+        config: RunConfig,
+        run_dir: RunDirectory,
+        t_start: float,
+        before_rename: Callable[[], None] | None = None,
+    ):
+        self.problem, self.executor, self.config, self.run_dir = (
+            problem,
+            executor,
+            config,
+            run_dir,
+        )
         self.t_start = t_start
         self.inv = DipInversion(problem, executor, config)
         cc = config.checkpoint
-        self.store = CheckpointStore(run_dir.checkpoint_path, keep_last=cc.keep_last,
-                                     keep_every=cc.keep_every, before_rename=before_rename)
+        self.store = CheckpointStore(
+            run_dir.checkpoint_path,
+            keep_last=cc.keep_last,
+            keep_every=cc.keep_every,
+            before_rename=before_rename,
+        )
         self.factorizations_per_iteration: list[int] = []
         self.factorizations_per_tile: list[int] = []
         self._last_counts: tuple[int, dict] = (0, {})
@@ -191,12 +260,21 @@ class DipRun:
 
     def run(self, iterations: int | None, state: dict | None, hooks: Sequence[Hook]) -> dict:
         inv, problem = self.inv, self.problem
-        log.info("DIP inversion of %s: %d data, %d cells, %s network (%d weights) on %s, "
-                 "%d tile(s), solver %s, %d worker(s); threads: network %d, physics %d",
-                 problem.name, problem.n_data, problem.model_grid.n_cells,
-                 type(inv.net).__name__, inv.net.n_weights(), inv.device, len(problem.tiles),
-                 problem.solver, self.executor.n_workers, self.config.network.threads,
-                 self.config.physics.threads)
+        log.info(
+            "DIP inversion of %s: %d data, %d cells, %s network (%d weights) on %s, "
+            "%d tile(s), solver %s, %d worker(s); threads: network %d, physics %d",
+            problem.name,
+            problem.n_data,
+            problem.model_grid.n_cells,
+            type(inv.net).__name__,
+            inv.net.n_weights(),
+            inv.device,
+            len(problem.tiles),
+            problem.solver,
+            self.executor.n_workers,
+            self.config.network.threads,
+            self.config.physics.threads,
+        )
         if state is not None:
             inv.load_state_dict(state)
             log.info("resumed at iteration %d", inv.iteration)
@@ -205,20 +283,23 @@ class DipRun:
         total = self.config.inversion.iterations if iterations is None else iterations
         every = self.config.checkpoint.every
         with StopSignals() as signals:
+
             def checkpoint(inv: DipInversion, rec: IterationRecord) -> None:
                 if signals.received is not None:
                     self.save(rec, stopped=f"interrupted by {signals.name}")
                     raise RunInterrupted(
                         f"received {signals.name}: checkpointed at iteration {inv.iteration} "
                         f"in {self.store.path}; continue with `hpcinv resume "
-                        f"{self.run_dir.path}`")
+                        f"{self.run_dir.path}`"
+                    )
                 if inv.iteration % every == 0 and inv.iteration < total:
                     self.save(rec)
 
             progress = Progress(self.config.output.progress, total, inv.iteration)
             try:
-                stopped = inv.run(total, hooks=[self._count_factorizations, progress,
-                                                *hooks, checkpoint])
+                stopped = inv.run(
+                    total, hooks=[self._count_factorizations, progress, *hooks, checkpoint]
+                )
             except InversionError as exc:
                 progress.close()
                 self.save(None, final=True, stopped=f"error: {exc}")
@@ -233,17 +314,22 @@ class DipRun:
         last_total, last_tiles = self._last_counts
         self.factorizations_per_iteration.append(total - last_total)
         self.factorizations_per_tile.append(
-            max((per_tile[i] - last_tiles.get(i, 0) for i in per_tile), default=0))
+            max((per_tile[i] - last_tiles.get(i, 0) for i in per_tile), default=0)
+        )
         self._last_counts = (total, dict(per_tile))
 
-    def save(self, rec: IterationRecord | None, final: bool = False,
-             stopped: str = "running") -> dict:
+    def save(
+        self, rec: IterationRecord | None, final: bool = False, stopped: str = "running"
+    ) -> dict:
         """Checkpoint, then result.npz and summary.json (after every checkpoint)."""
         inv, problem = self.inv, self.problem
         model = inv.model()
-        self.store.save(inv.iteration, {**inv.state_dict(), "model": model,
-                                        "z": inv.net.z.detach().cpu().numpy()},
-                        self.config.raw, self.config.sha256)
+        self.store.save(
+            inv.iteration,
+            {**inv.state_dict(), "model": model, "z": inv.net.z.detach().cpu().numpy()},
+            self.config.raw,
+            self.config.sha256,
+        )
         if final:
             dpred = self.executor.predict(model)
             r = (dpred - problem.dobs) / problem.uncertainty
@@ -254,33 +340,48 @@ class DipRun:
         counts = self.executor.counters()
         history = inv.history.as_dict()
         summary = build_summary(
-            kind="dip", iterations=inv.iteration, phi_d=phi_d, n_data=problem.n_data,
-            history=history, model=model, true_model=problem.true_model,
-            core_mask=problem.core_mask, n_tiles=len(problem.tiles),
-            n_workers=self.executor.n_workers, device=str(inv.device),
+            kind="dip",
+            iterations=inv.iteration,
+            phi_d=phi_d,
+            n_data=problem.n_data,
+            history=history,
+            model=model,
+            true_model=problem.true_model,
+            core_mask=problem.core_mask,
+            n_tiles=len(problem.tiles),
+            n_workers=self.executor.n_workers,
+            device=str(inv.device),
             config_sha256=self.config.sha256,
             solve_seconds=float(counts["factor_seconds"] + counts["solve_seconds"]),
             factorizations_per_iteration=self.factorizations_per_iteration,
             factorizations_per_tile_per_iteration=self.factorizations_per_tile,
-            stopped=stopped, wall_seconds=time.perf_counter() - self.t_start,
-            extra={"network": type(inv.net).__name__, "n_weights": inv.net.n_weights(),
-                   "problem": problem.name, "checkpoint_iteration": inv.iteration,
-                   "threads": self._threads(),
-                   "learning_rate": {"schedule": self.config.inversion.lr_schedule,
-                                     "final": inv.optimizer.param_groups[0]["lr"],
-                                     "cut_after_iterations": list(inv.lr_schedule.cuts)},
-                   "versions": self.versions, **_field_notes(problem)})
+            stopped=stopped,
+            wall_seconds=time.perf_counter() - self.t_start,
+            extra={
+                "network": type(inv.net).__name__,
+                "n_weights": inv.net.n_weights(),
+                "problem": problem.name,
+                "checkpoint_iteration": inv.iteration,
+                "threads": self._threads(),
+                "learning_rate": {
+                    "schedule": self.config.inversion.lr_schedule,
+                    "final": inv.optimizer.param_groups[0]["lr"],
+                    "cut_after_iterations": list(inv.lr_schedule.cuts),
+                },
+                "versions": self.versions,
+                **_field_notes(problem),
+            },
+        )
         summary["timing"]["per_tile_seconds_last_iteration"] = {
-            str(i): round(t, 4)
-            for i, t in self.executor.last_seconds.get("per_tile", {}).items()}
+            str(i): round(t, 4) for i, t in self.executor.last_seconds.get("per_tile", {}).items()
+        }
         self.run_dir.write_result(result_arrays(problem, model, dpred, history))
         self.run_dir.write_summary(summary)
         return summary
 
     def _threads(self) -> dict:
         """What the numbers depend on, recorded: the network's and the tiles' threads."""
-        return {"network": self.config.network.threads,
-                "physics": self.config.physics.threads}
+        return {"network": self.config.network.threads, "physics": self.config.physics.threads}
 
 
 def _field_notes(problem: Problem) -> dict:
@@ -290,22 +391,38 @@ def _field_notes(problem: Problem) -> dict:
     return {"field_data": notes} if notes else {}
 
 
-def _run_conventional(problem: Problem, config: RunConfig, run_dir: RunDirectory,
-                      t_start: float) -> dict:
+def _run_conventional(
+    problem: Problem, config: RunConfig, run_dir: RunDirectory, t_start: float
+) -> dict:
     from hpcinv.inversion.conventional import run_conventional
 
-    log.info("conventional (SimPEG IRLS) inversion of %s, norms %s", problem.name,
-             list(config.conventional.norms))
+    log.info(
+        "conventional (SimPEG IRLS) inversion of %s, norms %s",
+        problem.name,
+        list(config.conventional.norms),
+    )
     out = run_conventional(problem, config)
     r = (out["dpred"] - problem.dobs) / problem.uncertainty
     summary = build_summary(
-        kind="conventional", iterations=out["iterations"], phi_d=0.5 * float(r @ r),
-        n_data=problem.n_data, history=out["history"], model=out["model"],
-        true_model=problem.true_model, core_mask=problem.core_mask, n_tiles=1, n_workers=1,
-        device="cpu", config_sha256=config.sha256, solve_seconds=0.0,
-        factorizations_per_iteration=[], factorizations_per_tile_per_iteration=[],
-        stopped="SimPEG IRLS finished", wall_seconds=time.perf_counter() - t_start,
-        extra={"problem": problem.name, "versions": versions(), **_field_notes(problem)})
+        kind="conventional",
+        iterations=out["iterations"],
+        phi_d=0.5 * float(r @ r),
+        n_data=problem.n_data,
+        history=out["history"],
+        model=out["model"],
+        true_model=problem.true_model,
+        core_mask=problem.core_mask,
+        n_tiles=1,
+        n_workers=1,
+        device="cpu",
+        config_sha256=config.sha256,
+        solve_seconds=0.0,
+        factorizations_per_iteration=[],
+        factorizations_per_tile_per_iteration=[],
+        stopped="SimPEG IRLS finished",
+        wall_seconds=time.perf_counter() - t_start,
+        extra={"problem": problem.name, "versions": versions(), **_field_notes(problem)},
+    )
     run_dir.write_result(result_arrays(problem, out["model"], out["dpred"], out["history"]))
     run_dir.write_summary(summary)
     return summary

@@ -26,8 +26,12 @@ MALLOC_TRIM_THRESHOLD = 256 * 1024 * 1024
 def worker_environment(threads_per_worker: int) -> dict[str, str]:
     """Environment of worker processes: BLAS/OpenMP threads and the malloc trim threshold."""
     k = str(threads_per_worker)
-    return {"OMP_NUM_THREADS": k, "OPENBLAS_NUM_THREADS": k, "MKL_NUM_THREADS": k,
-            "MALLOC_TRIM_THRESHOLD_": str(MALLOC_TRIM_THRESHOLD)}
+    return {
+        "OMP_NUM_THREADS": k,
+        "OPENBLAS_NUM_THREADS": k,
+        "MKL_NUM_THREADS": k,
+        "MALLOC_TRIM_THRESHOLD_": str(MALLOC_TRIM_THRESHOLD),
+    }
 
 
 @dataclass
@@ -51,32 +55,49 @@ class ClusterHandle:
             self.cluster.close()
 
 
-def local_cluster(n_workers: int, threads_per_worker: int | None = None, *,
-                  memory_limit: str | int = "auto", dashboard: bool = True) -> ClusterHandle:
+def local_cluster(
+    n_workers: int,
+    threads_per_worker: int | None = None,
+    *,
+    memory_limit: str | int = "auto",
+    dashboard: bool = True,
+) -> ClusterHandle:
     """Start ``n_workers`` worker processes on this machine, one Dask thread each."""
     import dask
     from distributed import Client, LocalCluster
 
     if n_workers < 1:
-        raise HpcinvError(f"--workers {n_workers}: a local cluster needs at least one worker "
-                          f"(--workers 0 runs serially)")
+        raise HpcinvError(
+            f"--workers {n_workers}: a local cluster needs at least one worker "
+            f"(--workers 0 runs serially)"
+        )
     cores = os.cpu_count() or 1
     threads = threads_per_worker or max(1, cores // n_workers)
     with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environment(threads)}):
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               memory_limit=memory_limit, host="127.0.0.1",
-                               dashboard_address="127.0.0.1:0" if dashboard else None)
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory_limit,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0" if dashboard else None,
+        )
     client = Client(cluster)
     # LocalCluster returns once its nannies answer; on a loaded machine a worker may register
     # with the scheduler later, and a tile plan made before would miss it
     client.wait_for_workers(n_workers, timeout=120)
-    log.info("local Dask cluster: %d workers x %d BLAS threads; dashboard %s", n_workers,
-             threads, client.dashboard_link)
+    log.info(
+        "local Dask cluster: %d workers x %d BLAS threads; dashboard %s",
+        n_workers,
+        threads,
+        client.dashboard_link,
+    )
     return ClusterHandle(client, cluster)
 
 
-def connect(scheduler_address: str | None = None, scheduler_file: str | None = None,
-            timeout: float = 60.0) -> ClusterHandle:
+def connect(
+    scheduler_address: str | None = None, scheduler_file: str | None = None, timeout: float = 60.0
+) -> ClusterHandle:
     """Connect to a running scheduler by address or scheduler file."""
     from distributed import Client
 
@@ -91,9 +112,12 @@ def connect(scheduler_address: str | None = None, scheduler_file: str | None = N
         where = scheduler_file or scheduler_address
         raise HpcinvError(f"cannot reach the Dask scheduler at {where}: {exc}") from None
     info = client.scheduler_info()
-    log.info("connected to Dask scheduler %s (%d workers); dashboard %s",
-             info.get("address"), len(info["workers"]),
-             client.dashboard_link)
+    log.info(
+        "connected to Dask scheduler %s (%d workers); dashboard %s",
+        info.get("address"),
+        len(info["workers"]),
+        client.dashboard_link,
+    )
     return ClusterHandle(client)
 
 
@@ -162,18 +186,28 @@ def slurm_cluster(spec: SlurmWorkers, *, shared_directory: str) -> ClusterHandle
         # workers leave (staggered) before Slurm kills them; their tiles move to the others
         # and the adaptive target below submits a fresh job for each one that left
         worker_args = ["--lifetime", f"{lifetime:g}s", "--lifetime-stagger", f"{spec.stagger:g}s"]
-    kwargs: dict[str, Any] = dict(cores=1, processes=1, memory=spec.memory, walltime=spec.walltime,
-                  queue=spec.partition, account=spec.account,
-                  job_cpu=spec.cores, job_extra_directives=list(spec.job_directives),
-                  job_script_prologue=prologue, worker_extra_args=worker_args,
-                  log_directory=spec.log_directory,
-                  # the dashboard stays on localhost (reach it through an ssh tunnel)
-                  scheduler_options={"dashboard_address": "127.0.0.1:0",
-                                     **({"host": spec.scheduler_host}
-                                        if spec.scheduler_host else {})})
+    kwargs: dict[str, Any] = dict(
+        cores=1,
+        processes=1,
+        memory=spec.memory,
+        walltime=spec.walltime,
+        queue=spec.partition,
+        account=spec.account,
+        job_cpu=spec.cores,
+        job_extra_directives=list(spec.job_directives),
+        job_script_prologue=prologue,
+        worker_extra_args=worker_args,
+        log_directory=spec.log_directory,
+        # the dashboard stays on localhost (reach it through an ssh tunnel)
+        scheduler_options={
+            "dashboard_address": "127.0.0.1:0",
+            **({"host": spec.scheduler_host} if spec.scheduler_host else {}),
+        },
+    )
     if spec.tls:
-        kwargs.update(security=Security.temporary(), protocol="tls://",
-                      shared_temp_directory=shared_directory)
+        kwargs.update(
+            security=Security.temporary(), protocol="tls://", shared_temp_directory=shared_directory
+        )
     try:
         cluster = SLURMCluster(**kwargs)
     except Exception as exc:  # noqa: BLE001 - any failure of a bad directive: Slurm's words
@@ -183,8 +217,10 @@ def slurm_cluster(spec: SlurmWorkers, *, shared_directory: str) -> ClusterHandle
     problem = _sbatch_test_only(script)
     if problem:
         cluster.close()
-        raise HpcinvError(f"Slurm refuses the worker job: {problem} (fix --slurm-partition, "
-                          f"--slurm-memory, --slurm-walltime or --slurm-directive)")
+        raise HpcinvError(
+            f"Slurm refuses the worker job: {problem} (fix --slurm-partition, "
+            f"--slurm-memory, --slurm-walltime or --slurm-directive)"
+        )
     client = Client(cluster, security=cluster.security)
     try:
         cluster.scale(jobs=spec.jobs)
@@ -197,11 +233,17 @@ def slurm_cluster(spec: SlurmWorkers, *, shared_directory: str) -> ClusterHandle
         detail = _slurm_failure(cluster) or str(exc) or type(exc).__name__
         client.close()
         cluster.close()
-        raise HpcinvError(f"SLURM workers did not start within {spec.wait_seconds:.0f} s: "
-                          f"{detail} (check `squeue --me`, the partition, memory and time "
-                          f"limits; --slurm-wait-seconds waits longer)") from None
-    log.info("SLURM cluster: %d worker jobs x %d cores; dashboard %s", spec.jobs, spec.cores,
-             client.dashboard_link)
+        raise HpcinvError(
+            f"SLURM workers did not start within {spec.wait_seconds:.0f} s: "
+            f"{detail} (check `squeue --me`, the partition, memory and time "
+            f"limits; --slurm-wait-seconds waits longer)"
+        ) from None
+    log.info(
+        "SLURM cluster: %d worker jobs x %d cores; dashboard %s",
+        spec.jobs,
+        spec.cores,
+        client.dashboard_link,
+    )
     return ClusterHandle(client, cluster)
 
 
@@ -215,8 +257,9 @@ def _sbatch_test_only(script: str) -> str | None:
         f.write(script)
         f.flush()
         try:
-            out = subprocess.run(["sbatch", "--test-only", f.name], capture_output=True,
-                                 text=True, timeout=60)
+            out = subprocess.run(
+                ["sbatch", "--test-only", f.name], capture_output=True, text=True, timeout=60
+            )
         except FileNotFoundError:
             return "sbatch is not on PATH (is this a Slurm login node?)"
         except subprocess.TimeoutExpired:

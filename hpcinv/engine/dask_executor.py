@@ -65,17 +65,24 @@ def work_stealing_active(dask_scheduler) -> bool:
 #: 2 wavenumber tiles, 2 workers) they made the 2-worker iteration only 1.38x faster than the
 #: 1-worker one. Above it (large 3D models, many tiles) the model is scattered once, and the
 #: gradients are summed on the workers, not all shipped to this process.
-SMALL_TRAFFIC_BYTES = 8 * 2 ** 20
+SMALL_TRAFFIC_BYTES = 8 * 2**20
 
 
 class DaskBackend:
     """Tile tasks on ``client``'s workers, each tile pinned to a home worker."""
 
-    def __init__(self, problem: Problem, client, *, plugin: TileCachePlugin | None = None,
-                 worker_memory: float | None = None,
-                 small_traffic_bytes: int = SMALL_TRAFFIC_BYTES):
-        self.scatter_models = (8 * problem.model_grid.n_cells * len(problem.tiles)
-                               > small_traffic_bytes)
+    def __init__(
+        self,
+        problem: Problem,
+        client,
+        *,
+        plugin: TileCachePlugin | None = None,
+        worker_memory: float | None = None,
+        small_traffic_bytes: int = SMALL_TRAFFIC_BYTES,
+    ):
+        self.scatter_models = (
+            8 * problem.model_grid.n_cells * len(problem.tiles) > small_traffic_bytes
+        )
         self.client = client
         info = client.scheduler_info()["workers"]
         workers = sorted(info)
@@ -87,22 +94,36 @@ class DaskBackend:
         if client.run_on_scheduler(_stop_work_stealing):
             log.info("stopped the scheduler's work stealing: tiles stay on their workers")
         #: tile index -> the worker that holds it (round-robin over the sorted addresses)
-        self.home = {spec.index: workers[i % len(workers)]
-                     for i, spec in enumerate(problem.tiles)}
+        self.home = {spec.index: workers[i % len(workers)] for i, spec in enumerate(problem.tiles)}
         # specs go to the workers once, as tasks the scheduler can recompute after a loss
-        self._specs = {s.index: client.submit(_identity, s, key=f"hpcinv-tile-{s.digest}",
-                                              workers=[self.home[s.index]],
-                                              allow_other_workers=True)
-                       for s in problem.tiles}
+        self._specs = {
+            s.index: client.submit(
+                _identity,
+                s,
+                key=f"hpcinv-tile-{s.digest}",
+                workers=[self.home[s.index]],
+                allow_other_workers=True,
+            )
+            for s in problem.tiles
+        }
 
     @property
     def n_workers(self) -> int:
         return len(self.client.scheduler_info()["workers"])
 
     def map_tiles(self, func: Callable[..., dict], args: tuple) -> list[Any]:
-        return [self.client.submit(run_tile_task, func, self._specs[i], *args,
-                                   workers=[self.home[i]], allow_other_workers=True, pure=False)
-                for i in self._specs]
+        return [
+            self.client.submit(
+                run_tile_task,
+                func,
+                self._specs[i],
+                *args,
+                workers=[self.home[i]],
+                allow_other_workers=True,
+                pure=False,
+            )
+            for i in self._specs
+        ]
 
     def gather(self, handles: list[Any]) -> list[dict]:
         return self.client.gather(handles)
@@ -116,8 +137,10 @@ class DaskBackend:
         held = list(handles)
         futures = list(handles)
         while len(futures) > 1:
-            paired = [self.client.submit(add_results, a, b, pure=False)
-                      for a, b in zip(futures[::2], futures[1::2])]
+            paired = [
+                self.client.submit(add_results, a, b, pure=False)
+                for a, b in zip(futures[::2], futures[1::2])
+            ]
             futures = paired + ([futures[-1]] if len(futures) % 2 else [])
             held += paired
         result = futures[0].result()
@@ -133,8 +156,10 @@ class DaskBackend:
         try:
             return run(self._scatter)
         except CancelledError:
-            log.warning("a worker was lost with this iteration's scattered data; recomputing "
-                        "the iteration with the arrays inside the tasks")
+            log.warning(
+                "a worker was lost with this iteration's scattered data; recomputing "
+                "the iteration with the arrays inside the tasks"
+            )
             return run(_identity)
 
     def close(self) -> None:
@@ -151,12 +176,25 @@ class DaskExecutor(TileExecutor):
 
     backend: DaskBackend
 
-    def __init__(self, problem: Problem, client, *, plugin: TileCachePlugin | None = None,
-                 worker_memory: float | None = None,
-                 small_traffic_bytes: int = SMALL_TRAFFIC_BYTES):
-        super().__init__(problem, DaskBackend(problem, client, plugin=plugin,
-                                              worker_memory=worker_memory,
-                                              small_traffic_bytes=small_traffic_bytes))
+    def __init__(
+        self,
+        problem: Problem,
+        client,
+        *,
+        plugin: TileCachePlugin | None = None,
+        worker_memory: float | None = None,
+        small_traffic_bytes: int = SMALL_TRAFFIC_BYTES,
+    ):
+        super().__init__(
+            problem,
+            DaskBackend(
+                problem,
+                client,
+                plugin=plugin,
+                worker_memory=worker_memory,
+                small_traffic_bytes=small_traffic_bytes,
+            ),
+        )
 
     @property
     def client(self):

@@ -144,11 +144,9 @@ class TileExecutor:
             # gradient round then reuses each tile's cached factors and fields
             d, seconds = self._predict(m_shared)
             r, v = residuals(self.problem, d)
-            total = self.backend.tree_sum(self.backend.map_tiles(tile_jtvec,
-                                                                 (m_shared, share(v))))
+            total = self.backend.tree_sum(self.backend.map_tiles(tile_jtvec, (m_shared, share(v))))
             return 0.5 * float(r @ r), total, seconds
-        total = self.backend.tree_sum(self.backend.map_tiles(tile_misfit_and_gradient,
-                                                             (m_shared,)))
+        total = self.backend.tree_sum(self.backend.map_tiles(tile_misfit_and_gradient, (m_shared,)))
         return float(total["phi"]), total, {}
 
     def _record(self, tiles: dict[int, dict]) -> None:
@@ -156,8 +154,9 @@ class TileExecutor:
             self.tile_stats[index] = stats
             for key in self._totals:
                 self._totals[key] += stats[key]
-            self.per_tile_factorizations[index] = (self.per_tile_factorizations.get(index, 0)
-                                                   + stats["factorizations"])
+            self.per_tile_factorizations[index] = (
+                self.per_tile_factorizations.get(index, 0) + stats["factorizations"]
+            )
 
     def counters(self) -> dict:
         """Since this executor began, summed over tiles and calls: factorizations, solved

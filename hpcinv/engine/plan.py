@@ -19,7 +19,7 @@ import numpy as np
 from hpcinv.errors import TileError
 from hpcinv.tiles import TileSpec
 
-MIB = 1024.0 ** 2
+MIB = 1024.0**2
 _MEM_3D_MB_AT_REF, _TIME_3D_S_AT_REF, _NODES_REF = 223.0, 2.0, 74_925
 #: safety factor over the factor + fields estimate: solver workspace, temporaries, Python
 _OVERHEAD = 1.5
@@ -36,18 +36,26 @@ def tile_estimate(spec: TileSpec) -> dict:
     if mesh.dim == 3:
         scale = n / _NODES_REF
         factor_mib = _MEM_3D_MB_AT_REF * scale ** (4.0 / 3.0)
-        factor_s = _TIME_3D_S_AT_REF * scale ** 2
+        factor_s = _TIME_3D_S_AT_REF * scale**2
     else:
         band = min(mesh.shape_nodes) + 1
         factor_mib = n_k * 8.0 * n * (band + 1) / MIB
-        factor_s = n_k * n * band ** 2 / 1.5e9
+        factor_s = n_k * n * band**2 / 1.5e9
     fields_mib = n_k * 8.0 * n * columns / MIB
-    return {"index": spec.index, "n_sources": spec.n_sources, "n_data": spec.n_data,
-            "n_cells": int(mesh.n_cells), "n_nodes": n, "n_wavenumbers": n_k,
-            "n_electrodes": n_elec, "local_mesh": spec.projection is not None,
-            "factor_memory_mib": round(factor_mib, 1), "fields_memory_mib": round(fields_mib, 1),
-            "estimated_memory_mib": round(_OVERHEAD * (factor_mib + fields_mib), 1),
-            "estimated_factor_seconds": round(factor_s, 3)}
+    return {
+        "index": spec.index,
+        "n_sources": spec.n_sources,
+        "n_data": spec.n_data,
+        "n_cells": int(mesh.n_cells),
+        "n_nodes": n,
+        "n_wavenumbers": n_k,
+        "n_electrodes": n_elec,
+        "local_mesh": spec.projection is not None,
+        "factor_memory_mib": round(factor_mib, 1),
+        "fields_memory_mib": round(fields_mib, 1),
+        "estimated_memory_mib": round(_OVERHEAD * (factor_mib + fields_mib), 1),
+        "estimated_factor_seconds": round(factor_s, 3),
+    }
 
 
 def check_tiles_fit(tiles: list[TileSpec], worker_memory_bytes: float | None) -> None:
@@ -63,7 +71,8 @@ def check_tiles_fit(tiles: list[TileSpec], worker_memory_bytes: float | None) ->
                 f"an estimated {est['estimated_memory_mib'] / 1024:.2f} GiB but a worker has "
                 f"{limit_mib / 1024:.2f} GiB; use more tiles with physics.local_meshes = true, "
                 f"or workers with more memory (`hpcinv plan CONFIG --worker-memory ...` "
-                f"suggests a tile count)")
+                f"suggests a tile count)"
+            )
 
 
 #: Speed-up of one MUMPS factorization from 2 BLAS threads over 1 on this project's machines
@@ -84,23 +93,35 @@ def suggest_layout(tiles: list[dict], cores: int) -> dict:
     for c in costs:
         loads[loads.index(min(loads))] += c
     speedup = _BLAS_TWO_THREAD_SPEEDUP ** np.log2(threads) if threads > 1 else 1.0
-    return {"cores": cores, "workers": workers, "threads_per_worker": threads,
-            "estimated_factor_seconds_per_iteration": round(max(loads) / speedup, 3),
-            "why": "one worker per tile up to the core count (tiles scale ~linearly); "
-                   "leftover cores become BLAS threads (~1.4x per doubling)"}
+    return {
+        "cores": cores,
+        "workers": workers,
+        "threads_per_worker": threads,
+        "estimated_factor_seconds_per_iteration": round(max(loads) / speedup, 3),
+        "why": "one worker per tile up to the core count (tiles scale ~linearly); "
+        "leftover cores become BLAS threads (~1.4x per doubling)",
+    }
 
 
-def plan(problem, worker_memory_bytes: float | None = None, make_tiles=None,
-         cores: int | None = None) -> dict:
+def plan(
+    problem, worker_memory_bytes: float | None = None, make_tiles=None, cores: int | None = None
+) -> dict:
     """The plan of ``problem``: its tiles' estimates and, for a worker memory, whether they
     fit and the smallest tile count that would (``make_tiles(n)`` builds n tiles)."""
     tiles = [tile_estimate(t) for t in problem.tiles]
-    out = {"problem": problem.name, "dim": problem.dim, "n_data": problem.n_data,
-           "n_cells": problem.model_grid.n_cells, "solver": problem.solver,
-           "n_tiles": len(tiles), "tiles": tiles,
-           "estimated_memory_mib_max": max(t["estimated_memory_mib"] for t in tiles),
-           "estimated_factor_seconds_per_iteration_serial":
-               round(sum(t["estimated_factor_seconds"] for t in tiles), 3)}
+    out = {
+        "problem": problem.name,
+        "dim": problem.dim,
+        "n_data": problem.n_data,
+        "n_cells": problem.model_grid.n_cells,
+        "solver": problem.solver,
+        "n_tiles": len(tiles),
+        "tiles": tiles,
+        "estimated_memory_mib_max": max(t["estimated_memory_mib"] for t in tiles),
+        "estimated_factor_seconds_per_iteration_serial": round(
+            sum(t["estimated_factor_seconds"] for t in tiles), 3
+        ),
+    }
     if cores:
         out["suggested_layout"] = suggest_layout(tiles, cores)
     if worker_memory_bytes:

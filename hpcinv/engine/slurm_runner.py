@@ -36,17 +36,22 @@ def slurm_task() -> tuple[int, int, str, int]:
         rank, ntasks = int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"])
         job_id = os.environ["SLURM_JOB_ID"]
     except (KeyError, ValueError):
-        raise HpcinvError("--slurm-runner runs as the tasks of one job step: start it with "
-                          "`srun -n N hpcinv run CONFIG --out DIR --slurm-runner` inside an "
-                          "allocation (N >= 3: scheduler, driver, workers)") from None
+        raise HpcinvError(
+            "--slurm-runner runs as the tasks of one job step: start it with "
+            "`srun -n N hpcinv run CONFIG --out DIR --slurm-runner` inside an "
+            "allocation (N >= 3: scheduler, driver, workers)"
+        ) from None
     if ntasks < 3:
-        raise HpcinvError(f"--slurm-runner needs at least 3 tasks (scheduler, driver, one "
-                          f"worker); this step has {ntasks} (srun -n 3 or more)")
+        raise HpcinvError(
+            f"--slurm-runner needs at least 3 tasks (scheduler, driver, one "
+            f"worker); this step has {ntasks} (srun -n 3 or more)"
+        )
     return rank, ntasks, job_id, int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
 
 
-def slurm_runner(shared_directory: str | Path, *, tls: bool = True,
-                 wait_seconds: float = 300.0) -> ClusterHandle:
+def slurm_runner(
+    shared_directory: str | Path, *, tls: bool = True, wait_seconds: float = 300.0
+) -> ClusterHandle:
     """Join the one-allocation cluster; returns (with a connected client) on the driver task
     only: the scheduler and worker tasks serve until the driver closes the handle, then exit."""
     from dask_jobqueue.slurm import SLURMRunner
@@ -74,16 +79,24 @@ def slurm_runner(shared_directory: str | Path, *, tls: bool = True,
             # the runner's own rpc has no TLS arguments; give it the run's credentials
             if security is not None:
                 self.scheduler_comm = rpc(  # type: ignore[assignment]  # declared None
-                    self.scheduler_address, connection_args=security.get_connection_args("client"))
+                    self.scheduler_address, connection_args=security.get_connection_args("client")
+                )
 
     scheduler_options = {"dashboard_address": "127.0.0.1:0", "protocol": protocol}
     worker_options = {"nthreads": 1, "protocol": protocol, "death_timeout": 60}
     if security is not None:
         scheduler_options["security"] = worker_options["security"] = security
-    log.info("--slurm-runner: task %d of %d (%s)", rank, ntasks,
-             {SCHEDULER_RANK: "scheduler", DRIVER_RANK: "driver"}.get(rank, "worker"))
-    runner = _Runner(scheduler_file=str(directory / "scheduler.json"),
-                     scheduler_options=scheduler_options, worker_options=worker_options)
+    log.info(
+        "--slurm-runner: task %d of %d (%s)",
+        rank,
+        ntasks,
+        {SCHEDULER_RANK: "scheduler", DRIVER_RANK: "driver"}.get(rank, "worker"),
+    )
+    runner = _Runner(
+        scheduler_file=str(directory / "scheduler.json"),
+        scheduler_options=scheduler_options,
+        worker_options=worker_options,
+    )
     # only the driver gets here; the other tasks exit inside the runner
     client = Client(runner, security=security)
     n_workers = ntasks - 2
@@ -92,10 +105,16 @@ def slurm_runner(shared_directory: str | Path, *, tls: bool = True,
     except Exception as exc:  # noqa: BLE001 - whatever kept them away, stop and say it
         client.close()
         runner.close()
-        raise HpcinvError(f"--slurm-runner: {n_workers} workers did not join within "
-                          f"{wait_seconds:.0f} s ({exc or type(exc).__name__})") from None
-    log.info("--slurm-runner: %d workers x %d BLAS threads; dashboard %s", n_workers, threads,
-             client.dashboard_link)
+        raise HpcinvError(
+            f"--slurm-runner: {n_workers} workers did not join within "
+            f"{wait_seconds:.0f} s ({exc or type(exc).__name__})"
+        ) from None
+    log.info(
+        "--slurm-runner: %d workers x %d BLAS threads; dashboard %s",
+        n_workers,
+        threads,
+        client.dashboard_link,
+    )
     return ClusterHandle(client, _RunnerShutdown(client, runner, directory))
 
 
@@ -122,6 +141,7 @@ class _RunnerShutdown:
 def _text_writer(text: str) -> Callable[[Path], None]:
     def write(tmp: Path) -> None:
         tmp.write_text(text)
+
     return write
 
 
@@ -132,19 +152,27 @@ def _shared_security(directory: Path, create: bool, wait_seconds: float):
     paths = [directory / name for name in _CERT_FILES]
     if create:
         temporary = Security.temporary()  # a fresh CA and certificate, PEM text in memory
-        pems = (temporary.tls_ca_file, temporary.tls_scheduler_key,
-                temporary.tls_scheduler_cert)
+        pems = (temporary.tls_ca_file, temporary.tls_scheduler_key, temporary.tls_scheduler_cert)
         for path, pem in zip(paths, pems):
             # readable by the user only: the key lets anyone who reads it into the cluster
             atomic_write(path, _text_writer(pem), mode=0o600)
     deadline = time.monotonic() + wait_seconds
     while not all(p.exists() for p in paths):
         if time.monotonic() > deadline:
-            raise HpcinvError(f"--slurm-runner: the scheduler task wrote no certificates to "
-                              f"{directory} within {wait_seconds:.0f} s (is the run directory "
-                              f"on a file system all nodes see?)")
+            raise HpcinvError(
+                f"--slurm-runner: the scheduler task wrote no certificates to "
+                f"{directory} within {wait_seconds:.0f} s (is the run directory "
+                f"on a file system all nodes see?)"
+            )
         time.sleep(0.2)
     ca, key, cert = (str(p) for p in paths)
-    return Security(tls_ca_file=ca, tls_client_key=key, tls_client_cert=cert,
-                    tls_scheduler_key=key, tls_scheduler_cert=cert, tls_worker_key=key,
-                    tls_worker_cert=cert, require_encryption=True)
+    return Security(
+        tls_ca_file=ca,
+        tls_client_key=key,
+        tls_client_cert=cert,
+        tls_scheduler_key=key,
+        tls_scheduler_cert=cert,
+        tls_worker_key=key,
+        tls_worker_cert=cert,
+        require_encryption=True,
+    )

@@ -68,27 +68,36 @@ def _run(spec: TileSpec, cache: TileCache, work: Callable[[TilePhysics], dict]) 
     t0 = time.perf_counter()
     physics = cache.physics(spec)
     counts = cache.factors
-    before = (physics.factorizations, physics.timings.factor, physics.timings.solve,
-              counts.solves, counts.hits)
+    before = (
+        physics.factorizations,
+        physics.timings.factor,
+        physics.timings.solve,
+        counts.solves,
+        counts.hits,
+    )
     out = work(physics)
-    out["tiles"] = {spec.index: {
-        "seconds": time.perf_counter() - t0,
-        "factorizations": physics.factorizations - before[0],
-        "factor_seconds": physics.timings.factor - before[1],
-        "solve_seconds": physics.timings.solve - before[2],
-        "solves": counts.solves - before[3],
-        "hits": counts.hits - before[4],
-        "worker": cache.where,
-    }}
+    out["tiles"] = {
+        spec.index: {
+            "seconds": time.perf_counter() - t0,
+            "factorizations": physics.factorizations - before[0],
+            "factor_seconds": physics.timings.factor - before[1],
+            "solve_seconds": physics.timings.solve - before[2],
+            "solves": counts.solves - before[3],
+            "hits": counts.hits - before[4],
+            "worker": cache.where,
+        }
+    }
     return out
 
 
 def tile_misfit_and_gradient(spec: TileSpec, m: np.ndarray, cache: TileCache) -> dict:
     """{"phi", "g", "tiles"} of a tile that owns its data rows: phi = 0.5 ||W r||^2 and
     g = dphi/dm (n_cells,) on the model grid."""
+
     def work(physics: TilePhysics) -> dict:
         phi, g = physics.misfit_and_gradient(m)
         return {"phi": phi, "g": g}
+
     return _run(spec, cache, work)
 
 
@@ -99,14 +108,12 @@ def tile_predict(spec: TileSpec, m: np.ndarray, cache: TileCache) -> dict:
 
 def tile_jtvec(spec: TileSpec, m: np.ndarray, v: np.ndarray, cache: TileCache) -> dict:
     """{"phi": 0, "g", "tiles"}: J^T v of the tile for the global dphi/dd ``v`` (n_data,)."""
-    return _run(spec, cache,
-                lambda physics: {"phi": 0.0, "g": physics.jtvec(m, v[spec.data_rows])})
+    return _run(spec, cache, lambda physics: {"phi": 0.0, "g": physics.jtvec(m, v[spec.data_rows])})
 
 
 def add_results(a: dict, b: dict) -> dict:
     """The sum of two tile results: phi and g added, per-tile statistics merged."""
-    return {"phi": a["phi"] + b["phi"], "g": a["g"] + b["g"],
-            "tiles": {**a["tiles"], **b["tiles"]}}
+    return {"phi": a["phi"] + b["phi"], "g": a["g"] + b["g"], "tiles": {**a["tiles"], **b["tiles"]}}
 
 
 def pairwise_reduce(items: list[T], add: Callable[[T, T], T]) -> T:

@@ -7,5 +7,14 @@ from hpcinv.inversion.bridge import DataMisfit, data_misfit
 from hpcinv.inversion.loop import DipInversion, History, IterationRecord, resolve_device
 from hpcinv.inversion.networks import CNN3D, PaperCNN2D, build_generator
 
-__all__ = ["DataMisfit", "data_misfit", "DipInversion", "History", "IterationRecord",
-           "resolve_device", "CNN3D", "PaperCNN2D", "build_generator"]
+__all__ = [
+    "DataMisfit",
+    "data_misfit",
+    "DipInversion",
+    "History",
+    "IterationRecord",
+    "resolve_device",
+    "CNN3D",
+    "PaperCNN2D",
+    "build_generator",
+]

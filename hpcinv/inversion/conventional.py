@@ -37,10 +37,11 @@ def run_conventional(problem, config: RunConfig) -> dict:
     # store J (348 x 6,848 on the paper grid) so Gauss-Newton's CG is matrix products; in 3D
     # too when it fits in 1 GiB (Century: 942 x 89,376 = 0.67 GB): each CG step otherwise
     # solves every source forward and adjoint
-    store = problem.dim == 2 or 8 * problem.n_data * mesh.n_cells <= 2 ** 30
+    store = problem.dim == 2 or 8 * problem.n_data * mesh.n_cells <= 2**30
     extra = {"storeJ": True} if store else {}
-    sim, order = simpeg_simulation(mesh, problem.survey, solver=solver,
-                                   nky=config.physics.nky, **extra)
+    sim, order = simpeg_simulation(
+        mesh, problem.survey, solver=solver, nky=config.physics.nky, **extra
+    )
     active = getattr(problem, "active", None)
     if active is not None:
         # air cells (field data over topography) stay fixed: the model is the ground only
@@ -48,8 +49,9 @@ def run_conventional(problem, config: RunConfig) -> dict:
 
         inject = maps.InjectActiveCells(mesh, active, problem.inactive_value)
         sim.sigmaMap = maps.ExpMap(mesh) * inject
-    dobj = data.Data(sim.survey, dobs=problem.dobs[order],
-                     standard_deviation=problem.uncertainty[order])
+    dobj = data.Data(
+        sim.survey, dobs=problem.dobs[order], standard_deviation=problem.uncertainty[order]
+    )
     dmis = data_misfit.L2DataMisfit(data=dobj, simulation=sim)
     n_model = mesh.n_cells if active is None else int(active.sum())
     m_ref = np.full(n_model, config.inversion.reference_model)
@@ -72,12 +74,12 @@ def run_conventional(problem, config: RunConfig) -> dict:
             history["chi"].append(float(phi_d / (n / 2)))
             history["beta"].append(float(self.invProb.beta))
             history["seconds"].append(time.perf_counter() - t0)
-            log.info("conventional iteration %d: chi %.3f", len(history["chi"]),
-                     history["chi"][-1])
+            log.info("conventional iteration %d: chi %.3f", len(history["chi"]), history["chi"][-1])
 
     directive_list = [
-        directives.UpdateIRLS(chifact_target=cc.target_chi, max_irls_iterations=cc.max_iterations,
-                              verbose=False),
+        directives.UpdateIRLS(
+            chifact_target=cc.target_chi, max_irls_iterations=cc.max_iterations, verbose=False
+        ),
         directives.BetaEstimate_ByEig(beta0_ratio=cc.beta0_ratio, random_seed=0),
         directives.UpdatePreconditioner(),
         Record(),
@@ -94,5 +96,10 @@ def run_conventional(problem, config: RunConfig) -> dict:
     # per-iteration seconds rather than cumulative
     cumulative = np.array(history["seconds"])
     history["seconds"] = np.diff(np.r_[0.0, cumulative]).tolist()
-    return {"model": m, "dpred": d, "history": history, "seconds": seconds,
-            "iterations": len(history["chi"])}
+    return {
+        "model": m,
+        "dpred": d,
+        "history": history,
+        "seconds": seconds,
+        "iterations": len(history["chi"]),
+    }

@@ -41,8 +41,9 @@ def resolve_device(requested: str) -> torch.device:
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
-        raise InversionError("inversion.device = 'cuda' but no CUDA device is available; "
-                             "use 'auto' or 'cpu'")
+        raise InversionError(
+            "inversion.device = 'cuda' but no CUDA device is available; use 'auto' or 'cpu'"
+        )
     if requested == "cuda":
         # The network is float32 on every device. Ampere and later GPUs would otherwise run
         # float32 convolutions in TF32 (10-bit mantissa): measured on an H200, CNN3D weight
@@ -54,8 +55,12 @@ def resolve_device(requested: str) -> torch.device:
 
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    return {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
-            "rmsprop": torch.optim.RMSprop}[name](params, lr=lr)
+    return {
+        "adam": torch.optim.Adam,
+        "adamw": torch.optim.AdamW,
+        "sgd": torch.optim.SGD,
+        "rmsprop": torch.optim.RMSprop,
+    }[name](params, lr=lr)
 
 
 @dataclass
@@ -105,15 +110,21 @@ def set_network_threads(n: int) -> None:
 class DipInversion:
     """A DIP inversion of ``problem`` through ``executor`` (an ``Executor``)."""
 
-    def __init__(self, problem: Problem, executor: Executor, config: RunConfig,
-                 device: torch.device | None = None):
+    def __init__(
+        self,
+        problem: Problem,
+        executor: Executor,
+        config: RunConfig,
+        device: torch.device | None = None,
+    ):
         self.problem, self.executor, self.config = problem, executor, config
         self.cfg = config.inversion
         self.device = device or resolve_device(self.cfg.device)
         set_network_threads(config.network.threads)
         self.net: Generator = build_generator(config.network, problem.model_grid).to(self.device)
-        self.optimizer = make_optimizer(self.cfg.optimizer, self.net.parameters(),
-                                        self.cfg.learning_rate)
+        self.optimizer = make_optimizer(
+            self.cfg.optimizer, self.net.parameters(), self.cfg.learning_rate
+        )
         self.lr_schedule = PlateauSchedule(self.cfg)
         # dropout draws from torch's global generator: seed it so runs are repeatable
         torch.manual_seed(config.network.seed + 1)
@@ -155,6 +166,7 @@ class DipInversion:
             def write(tmp: Path) -> None:
                 with open(tmp, "wb") as fh:
                     np.savez(fh, **arrays)
+
             atomic_write(cache_file, write)
         return it
 
@@ -172,18 +184,25 @@ class DipInversion:
         p0 = time.perf_counter()
         phi_d = data_misfit(m, self.executor)
         physics = time.perf_counter() - p0
-        loss, beta = total_loss(phi_d, m if self._active is None else m[self._active],
-                                self.cfg, t)
+        loss, beta = total_loss(phi_d, m if self._active is None else m[self._active], self.cfg, t)
         if not torch.isfinite(loss):
             raise InversionError(
                 f"non-finite loss at iteration {t} (phi_d = {phi_d.item()}); the weights of "
-                f"iteration {t} are kept. Lower inversion.learning_rate or check the data.")
+                f"iteration {t} are kept. Lower inversion.learning_rate or check the data."
+            )
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         self.iteration += 1
-        rec = IterationRecord(t, phi_d.item(), phi_d.item() / self.half_n, beta, loss.item(),
-                              time.perf_counter() - t0, physics)
+        rec = IterationRecord(
+            t,
+            phi_d.item(),
+            phi_d.item() / self.half_n,
+            beta,
+            loss.item(),
+            time.perf_counter() - t0,
+            physics,
+        )
         self.history.append(rec)
         self._set_lr(self.lr_schedule.observe(rec.chi))
         return rec
@@ -191,9 +210,16 @@ class DipInversion:
     def _set_lr(self, lr: float) -> None:
         group = self.optimizer.param_groups[0]
         if lr != group["lr"]:
-            log.info("learning rate %.3g -> %.3g after iteration %d (best chi %.3f, no %.0f%% "
-                     "better in %d iterations)", group["lr"], lr, self.iteration,
-                     self.lr_schedule.best, 100 * self.cfg.lr_threshold, self.cfg.lr_patience)
+            log.info(
+                "learning rate %.3g -> %.3g after iteration %d (best chi %.3f, no %.0f%% "
+                "better in %d iterations)",
+                group["lr"],
+                lr,
+                self.iteration,
+                self.lr_schedule.best,
+                100 * self.cfg.lr_threshold,
+                self.cfg.lr_patience,
+            )
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
@@ -229,16 +255,26 @@ class DipInversion:
         np_state = np.random.get_state()
         rng: dict[str, Any] = {
             "torch": torch.get_rng_state(),
-            "numpy": {"kind": np_state[0], "keys": np.asarray(np_state[1]),
-                      "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
-                      "cached_gaussian": float(np_state[4])}}
+            "numpy": {
+                "kind": np_state[0],
+                "keys": np.asarray(np_state[1]),
+                "pos": int(np_state[2]),
+                "has_gauss": int(np_state[3]),
+                "cached_gaussian": float(np_state[4]),
+            },
+        }
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state()
-        return {"iteration": self.iteration, "chi_streak": self._chi_streak,
-                "weights": dict(self.net.state_dict()),
-                "optimizer": self.optimizer.state_dict(), "rng": rng,
-                "history": {k: np.asarray(v, dtype=np.float64)
-                            for k, v in self.history.as_dict().items()}}
+        return {
+            "iteration": self.iteration,
+            "chi_streak": self._chi_streak,
+            "weights": dict(self.net.state_dict()),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
+            "history": {
+                k: np.asarray(v, dtype=np.float64) for k, v in self.history.as_dict().items()
+            },
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Put this inversion exactly where ``state`` (from ``state_dict``) was taken; the
@@ -246,19 +282,28 @@ class DipInversion:
         self.net.load_state_dict({k: torch.as_tensor(v) for k, v in state["weights"].items()})
         opt = state["optimizer"]
         # a checkpoint may give the per-parameter keys as strings; Adam's step stays on the CPU
-        per_param = {int(index): {key: torch.as_tensor(value).to(
-                         "cpu" if key == "step" else self.device)
-                     for key, value in entries.items()}
-                     for index, entries in opt["state"].items()}
-        self.optimizer.load_state_dict({"state": per_param,
-                                        "param_groups": opt["param_groups"]})
+        per_param = {
+            int(index): {
+                key: torch.as_tensor(value).to("cpu" if key == "step" else self.device)
+                for key, value in entries.items()
+            }
+            for index, entries in opt["state"].items()
+        }
+        self.optimizer.load_state_dict({"state": per_param, "param_groups": opt["param_groups"]})
         rng = state["rng"]
         torch.set_rng_state(torch.as_tensor(rng["torch"], dtype=torch.uint8))
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state(torch.as_tensor(rng["cuda"], dtype=torch.uint8))
         n = rng["numpy"]
-        np.random.set_state((n["kind"], np.asarray(n["keys"], dtype=np.uint32), int(n["pos"]),
-                             int(n["has_gauss"]), float(n["cached_gaussian"])))
+        np.random.set_state(
+            (
+                n["kind"],
+                np.asarray(n["keys"], dtype=np.uint32),
+                int(n["pos"]),
+                int(n["has_gauss"]),
+                float(n["cached_gaussian"]),
+            )
+        )
         for key in HISTORY_KEYS:
             setattr(self.history, key, [float(x) for x in state["history"][key]])
         self.iteration = int(state["iteration"])

@@ -50,7 +50,7 @@ class Generator(nn.Module):
 
 
 #: Xavier gain for LeakyReLU(0.2), as the paper's stage 1 initialises its convolutions
-LEAKY_GAIN = math.sqrt(2.0 / (1.0 + 0.2 ** 2))
+LEAKY_GAIN = math.sqrt(2.0 / (1.0 + 0.2**2))
 
 
 def _init_conv(module: nn.Module, generator: torch.Generator) -> None:
@@ -79,20 +79,25 @@ class PaperCNN2D(Generator):
         nx, nz = grid_shape
         n_blocks = len(cfg.channels)
         # each block: size -> 2 size - 2; last conv: -2; then crop one column each side
-        grow = 2 ** n_blocks
+        grow = 2**n_blocks
         shrink = 2 * (grow - 1) + 2
         self.h0 = math.ceil((nz + shrink) / grow)
         self.w0 = math.ceil((nx + 2 + shrink) / grow)
         self.out_h, self.out_w = grow * self.h0 - shrink, grow * self.w0 - shrink - 2
         if self.out_h < nz or self.out_w < nx:  # pragma: no cover - arithmetic guard
-            raise ConfigError(f"network output {self.out_w} x {self.out_h} cannot cover the "
-                              f"model grid {nx} x {nz}")
+            raise ConfigError(
+                f"network output {self.out_w} x {self.out_h} cannot cover the "
+                f"model grid {nx} x {nz}"
+            )
         self.nx, self.nz = nx, nz
         self.linear = nn.Linear(cfg.z_size, self.h0 * self.w0)
         blocks, c_in = [], 1
         for c in cfg.channels:
-            blocks += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                       nn.Conv2d(c_in, c, 3), nn.LeakyReLU(0.2)]
+            blocks += [
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(c_in, c, 3),
+                nn.LeakyReLU(0.2),
+            ]
             c_in = c
         self.blocks = nn.Sequential(*blocks)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -105,7 +110,7 @@ class PaperCNN2D(Generator):
         x = torch.sigmoid(self.head(self.dropout(self.blocks(x))))[0, 0, :, 1:-1]
         top = (x.shape[0] - self.nz) // 2
         left = (x.shape[1] - self.nx) // 2
-        return self.scale(x[top:top + self.nz, left:left + self.nx])
+        return self.scale(x[top : top + self.nz, left : left + self.nx])
 
     def forward(self) -> torch.Tensor:
         return self.image().flip(0).reshape(-1)
@@ -126,24 +131,31 @@ class CNN3D(Generator):
         core = core_slices(grid.mesh)
         self.core_shape = tuple(s.stop - s.start for s in core)  # (nx, ny, nz)
         n_blocks = len(cfg.channels)
-        self.doublings = tuple(_doublings(n, n_blocks, cfg.min_start_cells)
-                               for n in self.core_shape)
-        self.start = tuple(max(1, math.ceil(n / 2 ** d))
-                           for n, d in zip(self.core_shape, self.doublings))
+        self.doublings = tuple(
+            _doublings(n, n_blocks, cfg.min_start_cells) for n in self.core_shape
+        )
+        self.start = tuple(
+            max(1, math.ceil(n / 2**d)) for n, d in zip(self.core_shape, self.doublings)
+        )
         self.linear = nn.Linear(cfg.z_size, math.prod(self.start))
         blocks, c_in = [], 1
         for b, c in enumerate(cfg.channels):
             # tensors are (z, y, x): the scale factors in that order
             factor = tuple(2.0 if b < d else 1.0 for d in reversed(self.doublings))
-            blocks += [nn.Upsample(scale_factor=factor, mode="trilinear", align_corners=False),
-                       nn.Conv3d(c_in, c, 3, padding=1), nn.LeakyReLU(0.2)]
+            blocks += [
+                nn.Upsample(scale_factor=factor, mode="trilinear", align_corners=False),
+                nn.Conv3d(c_in, c, 3, padding=1),
+                nn.LeakyReLU(0.2),
+            ]
             c_in = c
         self.blocks = nn.Sequential(*blocks)
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Conv3d(c_in, 1, 3, padding=1)
         # index of the core cell each grid cell copies (itself inside the core)
-        idx = [np.clip(np.arange(n) - s.start, 0, s.stop - s.start - 1)
-               for n, s in zip(grid.shape, core)]
+        idx = [
+            np.clip(np.arange(n) - s.start, 0, s.stop - s.start - 1)
+            for n, s in zip(grid.shape, core)
+        ]
         ix, iy, iz = np.meshgrid(*idx, indexing="ij")
         nx, ny, _ = self.core_shape
         flat = (ix + nx * (iy + ny * iz)).ravel(order="F")
@@ -164,7 +176,7 @@ class CNN3D(Generator):
 def _doublings(n: int, n_blocks: int, min_start: int) -> int:
     """How many of the ``n_blocks`` blocks upsample an axis of ``n`` core cells so that its
     coarsest grid keeps at least ``min_start`` cells (all of them when it does anyway)."""
-    if math.ceil(n / 2 ** n_blocks) >= min_start:
+    if math.ceil(n / 2**n_blocks) >= min_start:
         return n_blocks
     return min(n_blocks, max(0, int(math.floor(math.log2(n / min_start)))))
 
@@ -177,12 +189,16 @@ def build_generator(cfg: NetworkConfig, grid: ModelGrid, seed_generator=None) ->
         kind = "paper-cnn-2d" if grid.dim == 2 else "cnn-3d"
     if kind == "paper-cnn-2d":
         if grid.dim != 2:
-            raise ConfigError(f"network.kind = 'paper-cnn-2d' needs a 2D model grid; this one "
-                              f"is {grid.dim}D (use 'cnn-3d' or 'auto')")
+            raise ConfigError(
+                f"network.kind = 'paper-cnn-2d' needs a 2D model grid; this one "
+                f"is {grid.dim}D (use 'cnn-3d' or 'auto')"
+            )
         return PaperCNN2D(cfg, grid.shape, gen)
     if kind == "cnn-3d":
         if grid.dim != 3:
-            raise ConfigError(f"network.kind = 'cnn-3d' needs a 3D model grid; this one is "
-                              f"{grid.dim}D (use 'paper-cnn-2d' or 'auto')")
+            raise ConfigError(
+                f"network.kind = 'cnn-3d' needs a 3D model grid; this one is "
+                f"{grid.dim}D (use 'paper-cnn-2d' or 'auto')"
+            )
         return CNN3D(cfg, grid, gen)
     raise ConfigError(f"unknown network.kind {kind!r}")  # pragma: no cover - config validates

@@ -66,8 +66,10 @@ def nearest_spacing(electrodes: np.ndarray) -> float:
 
     xy = np.unique(np.asarray(electrodes, float)[:, :-1], axis=0)
     if len(xy) < 2:
-        raise DataError("the survey has fewer than two distinct electrode positions; a mesh "
-                        "cannot be sized from it (set mesh.cell_size)")
+        raise DataError(
+            "the survey has fewer than two distinct electrode positions; a mesh "
+            "cannot be sized from it (set mesh.cell_size)"
+        )
     dist, _ = cKDTree(xy).query(xy, k=2)
     return float(np.median(dist[:, 1]))
 
@@ -114,14 +116,22 @@ def surface_function(points: np.ndarray):
         bad = np.isnan(out)
         out[bad] = nearest(q[bad])
         return out
+
     return evaluate
 
 
-def mesh_from_survey(electrodes: np.ndarray, abmn: np.ndarray, *, cell_size: float = 0.0,
-                     cell_size_z: float = 0.0, core_depth: float = 0.0,
-                     core_margin: float = 0.0, padding_distance: float = 0.0,
-                     pad_factor: float = 1.5, topography: np.ndarray | None = None
-                     ) -> SurveyMesh:
+def mesh_from_survey(
+    electrodes: np.ndarray,
+    abmn: np.ndarray,
+    *,
+    cell_size: float = 0.0,
+    cell_size_z: float = 0.0,
+    core_depth: float = 0.0,
+    core_margin: float = 0.0,
+    padding_distance: float = 0.0,
+    pad_factor: float = 1.5,
+    topography: np.ndarray | None = None,
+) -> SurveyMesh:
     """A TensorMesh for a survey (electrodes (n, dim) in local metres, abmn its data rows).
 
     Zeros choose automatically (see the module docstring). ``topography``: (n, dim) surface
@@ -136,8 +146,10 @@ def mesh_from_survey(electrodes: np.ndarray, abmn: np.ndarray, *, cell_size: flo
     margin = core_margin if core_margin > 0 else 2.0 * dx
     surface_points = electrodes if topography is None else np.asarray(topography, float)
     if surface_points.ndim != 2 or surface_points.shape[1] != dim:
-        raise DataError(f"topography points must have {dim} columns (x, {'y, ' if dim == 3 else ''}"
-                        f"z) like the electrodes, got shape {surface_points.shape}")
+        raise DataError(
+            f"topography points must have {dim} columns (x, {'y, ' if dim == 3 else ''}"
+            f"z) like the electrodes, got shape {surface_points.shape}"
+        )
     surface = surface_function(surface_points)
     lo, hi = electrodes[:, :-1].min(axis=0), electrodes[:, :-1].max(axis=0)
     extent = float(np.max(hi - lo)) if np.max(hi - lo) > 0 else 10.0 * dx
@@ -163,10 +175,17 @@ def mesh_from_survey(electrodes: np.ndarray, abmn: np.ndarray, *, cell_size: flo
     active = np.ones(mesh.n_cells, bool) if flat else cc[:, -1] < surface(cc[:, :-1])
     draped = drape(mesh, active, electrodes)
     moved = np.abs(draped[:, -1] - electrodes[:, -1])
-    log.info("mesh from the survey: %s cells (core cells %.3g m x %.3g m, core depth %.0f m, "
-             "padding %.0f m), %d air cells, electrodes moved up to %.3g m",
-             " x ".join(str(n) for n in mesh.shape_cells), dx, dz, core_depth,
-             padding_distance, int((~active).sum()), float(moved.max()))
+    log.info(
+        "mesh from the survey: %s cells (core cells %.3g m x %.3g m, core depth %.0f m, "
+        "padding %.0f m), %d air cells, electrodes moved up to %.3g m",
+        " x ".join(str(n) for n in mesh.shape_cells),
+        dx,
+        dz,
+        core_depth,
+        padding_distance,
+        int((~active).sum()),
+        float(moved.max()),
+    )
     return SurveyMesh(mesh, active, draped, moved, flat)
 
 
@@ -184,14 +203,18 @@ def drape(mesh: TensorMesh, active: np.ndarray, electrodes: np.ndarray) -> np.nd
         for axis, nodes in enumerate(horizontal_nodes):
             i = int(np.searchsorted(nodes, point[axis], side="right") - 1)
             if i < 0 or i >= len(nodes) - 1:
-                raise DataError(f"electrode {e} at {point.tolist()} is outside the mesh "
-                                f"horizontally; enlarge mesh.padding_distance")
+                raise DataError(
+                    f"electrode {e} at {point.tolist()} is outside the mesh "
+                    f"horizontally; enlarge mesh.padding_distance"
+                )
             idx.append(i)
         column = act[tuple(idx)] if mesh.dim == 3 else act[idx[0]]
         k = np.flatnonzero(column)
         if k.size == 0:
-            raise DataError(f"electrode {e} at {point.tolist()} has no ground cell below it; "
-                            f"check the topography")
+            raise DataError(
+                f"electrode {e} at {point.tolist()} has no ground cell below it; "
+                f"check the topography"
+            )
         out[e, -1] = z_nodes[k.max() + 1]
     return out
 

@@ -67,8 +67,14 @@ class ModelGrid:
         return self.mesh.dim
 
 
-def padding_cells(h0: float, factor: float, *, count: int | None = None,
-                  reach: float | None = None, fill: float | None = None) -> np.ndarray:
+def padding_cells(
+    h0: float,
+    factor: float,
+    *,
+    count: int | None = None,
+    reach: float | None = None,
+    fill: float | None = None,
+) -> np.ndarray:
     """Padding cell widths growing from a core cell of width ``h0``: h0 f, h0 f^2, ...
 
     Exactly one of: ``count`` cells; as many as ``reach`` a distance (their sum is the first
@@ -120,8 +126,13 @@ def core_mask(mesh: TensorMesh) -> np.ndarray:
     return np.logical_and.reduce([g.ravel(order="F") for g in grids])
 
 
-def padded_tensor_mesh(core_cell: tuple[float, ...], core_min: tuple[float, ...],
-                       core_max: tuple[float, ...], n_pad: int, pad_factor: float) -> TensorMesh:
+def padded_tensor_mesh(
+    core_cell: tuple[float, ...],
+    core_min: tuple[float, ...],
+    core_max: tuple[float, ...],
+    n_pad: int,
+    pad_factor: float,
+) -> TensorMesh:
     """A TensorMesh with a uniform core and geometric padding, its top at ``core_max[-1]``.
 
     Horizontal axes are padded on both sides, the vertical axis (last) only below: the top of
@@ -151,8 +162,9 @@ def check_electrodes_in_mesh(mesh: TensorMesh, electrodes: np.ndarray, what: str
     """
     electrodes = np.asarray(electrodes, float)
     if electrodes.shape[1] != mesh.dim:
-        raise DataError(f"{what}: electrodes are {electrodes.shape[1]}D but the mesh is "
-                        f"{mesh.dim}D")
+        raise DataError(
+            f"{what}: electrodes are {electrodes.shape[1]}D but the mesh is {mesh.dim}D"
+        )
     nodes_min = mesh.nodes.min(axis=0)
     nodes_max = mesh.nodes.max(axis=0)
     tol = 1e-6 * min(h.min() for h in mesh.h)
@@ -160,17 +172,22 @@ def check_electrodes_in_mesh(mesh: TensorMesh, electrodes: np.ndarray, what: str
     above = electrodes[:, -1] > top + tol
     if above.any():
         i = int(np.flatnonzero(above)[0])
-        raise DataError(f"{what}: electrode {i} at {electrodes[i].tolist()} is above the "
-                        f"surface (z = {top:g} m); put electrodes at or below the ground")
+        raise DataError(
+            f"{what}: electrode {i} at {electrodes[i].tolist()} is above the "
+            f"surface (z = {top:g} m); put electrodes at or below the ground"
+        )
     outside = np.any((electrodes < nodes_min - tol) | (electrodes > nodes_max + tol), axis=1)
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
-        raise DataError(f"{what}: electrode {i} at {electrodes[i].tolist()} is outside the mesh "
-                        f"(extent {nodes_min.tolist()} .. {nodes_max.tolist()}); enlarge the mesh")
+        raise DataError(
+            f"{what}: electrode {i} at {electrodes[i].tolist()} is outside the mesh "
+            f"(extent {nodes_min.tolist()} .. {nodes_max.tolist()}); enlarge the mesh"
+        )
 
 
-def local_tensor_mesh(mesh: TensorMesh, points: np.ndarray, margin: float,
-                      pad_factor: float = 1.4) -> TensorMesh:
+def local_tensor_mesh(
+    mesh: TensorMesh, points: np.ndarray, margin: float, pad_factor: float = 1.4
+) -> TensorMesh:
     """A TensorMesh for one tile: the global core's cells around ``points`` (electrodes),
     growing by ``pad_factor`` outside, over exactly the global mesh's extent.
 
@@ -193,7 +210,7 @@ def local_tensor_mesh(mesh: TensorMesh, points: np.ndarray, margin: float,
         lo = max(nodes[fine.start], points[:, axis].min() - margin)
         hi = min(nodes[fine.stop], points[:, axis].max() + margin)
         i0 = int(np.searchsorted(nodes, lo, side="right") - 1)  # node at or below lo
-        i1 = int(np.searchsorted(nodes, hi, side="left"))       # node at or above hi
+        i1 = int(np.searchsorted(nodes, hi, side="left"))  # node at or above hi
         i0, i1 = max(i0, fine.start), min(i1, fine.stop)
         fine_cells = h[i0:i1]
         left = padding_cells(fine_cells[0], pad_factor, fill=nodes[i0] - nodes[0])
@@ -201,5 +218,3 @@ def local_tensor_mesh(mesh: TensorMesh, points: np.ndarray, margin: float,
         hs.append(np.r_[left[::-1], fine_cells, right])
         origin.append(nodes[0])
     return TensorMesh(hs, origin=np.array(origin))
-
-

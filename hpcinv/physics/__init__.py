@@ -10,5 +10,12 @@ from hpcinv.physics.quadrature import wavenumber_quadrature
 from hpcinv.physics.solvers import SOLVER_NAMES, blas_threads, choose_solver, factorize
 from hpcinv.physics.tile import TilePhysics
 
-__all__ = ["FactorCache", "TilePhysics", "blas_threads", "choose_solver", "factorize",
-           "wavenumber_quadrature", "SOLVER_NAMES"]
+__all__ = [
+    "FactorCache",
+    "TilePhysics",
+    "blas_threads",
+    "choose_solver",
+    "factorize",
+    "wavenumber_quadrature",
+    "SOLVER_NAMES",
+]

@@ -26,8 +26,9 @@ S = TypeVar("S", bound=Freeable)
 
 def model_digest(m: np.ndarray) -> str:
     """An exact content digest of a float64 model vector."""
-    return hashlib.blake2b(np.ascontiguousarray(m, dtype=np.float64).tobytes(),
-                           digest_size=16).hexdigest()
+    return hashlib.blake2b(
+        np.ascontiguousarray(m, dtype=np.float64).tobytes(), digest_size=16
+    ).hexdigest()
 
 
 class FactorCache:

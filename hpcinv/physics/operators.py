@@ -97,15 +97,16 @@ def electrode_combinations(spec: TileSpec):
     index[real] = inverse.ravel()
     n_e = positions.shape[0]
     bounds = np.cumsum([0] + [g.shape[0] for g in groups])
-    a, b, m, n = (index[bounds[i]:bounds[i + 1]] for i in range(4))
+    a, b, m, n = (index[bounds[i] : bounds[i + 1]] for i in range(4))
 
     def combination(plus, minus):
         cols = np.arange(plus.size)
         rows = np.r_[plus, minus]
         vals = np.r_[np.ones(plus.size), -np.ones(minus.size)]
         keep = rows >= 0
-        return sp.csc_matrix((vals[keep], (rows[keep], np.r_[cols, cols][keep])),
-                             shape=(n_e, plus.size))
+        return sp.csc_matrix(
+            (vals[keep], (rows[keep], np.r_[cols, cols][keep])), shape=(n_e, plus.size)
+        )
 
     return positions, combination(a, b), combination(m, n)
 
@@ -148,8 +149,20 @@ def build_operators(spec: TileSpec) -> TileOperators:
     positions, C, R = electrode_combinations(spec)
     Ie = sp.csr_matrix(mesh.get_interpolation_matrix(positions, location_type="nodes"))
     projection = None if spec.projection is None else sp.csr_matrix(spec.projection)
-    return TileOperators(G=G, GT=G.T.tocsr(), Be=Be, Bn=Bn, Bbc=Bbc, ky=ky,
-                         ky_weights=ky_weights, Ie=Ie, C=C, R=R, Q=(Ie.T @ C).tocsc(),
-                         Pd=(R.T @ Ie).tocsr(),
-                         datum_source=np.asarray(spec.datum_source), projection=projection,
-                         n_cells=n_cells)
+    return TileOperators(
+        G=G,
+        GT=G.T.tocsr(),
+        Be=Be,
+        Bn=Bn,
+        Bbc=Bbc,
+        ky=ky,
+        ky_weights=ky_weights,
+        Ie=Ie,
+        C=C,
+        R=R,
+        Q=(Ie.T @ C).tocsc(),
+        Pd=(R.T @ Ie).tocsr(),
+        datum_source=np.asarray(spec.datum_source),
+        projection=projection,
+        n_cells=n_cells,
+    )

@@ -58,8 +58,9 @@ def _fixed_2d_class():
     return Simulation2DNodalFixed
 
 
-def simpeg_simulation(mesh: TensorMesh, survey: Survey, *, solver: str = "mumps", nky: int = 11,
-                      **kwargs):
+def simpeg_simulation(
+    mesh: TensorMesh, survey: Survey, *, solver: str = "mumps", nky: int = 11, **kwargs
+):
     """(stock SimPEG nodal simulation with ``ExpMap`` (model = ln sigma), data order)."""
     from pymatsolver import Mumps, SolverLU
     from simpeg import maps
@@ -70,11 +71,24 @@ def simpeg_simulation(mesh: TensorMesh, survey: Survey, *, solver: str = "mumps"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if mesh.dim == 2:
-            sim = _fixed_2d_class()(mesh, survey=sv, sigmaMap=maps.ExpMap(mesh), nky=nky,
-                                    solver=solver_cls, bc_type="Robin", **kwargs)
+            sim = _fixed_2d_class()(
+                mesh,
+                survey=sv,
+                sigmaMap=maps.ExpMap(mesh),
+                nky=nky,
+                solver=solver_cls,
+                bc_type="Robin",
+                **kwargs,
+            )
         else:
-            sim = dc.Simulation3DNodal(mesh, survey=sv, sigmaMap=maps.ExpMap(mesh),
-                                       solver=solver_cls, bc_type="Robin", **kwargs)
+            sim = dc.Simulation3DNodal(
+                mesh,
+                survey=sv,
+                sigmaMap=maps.ExpMap(mesh),
+                solver=solver_cls,
+                bc_type="Robin",
+                **kwargs,
+            )
     if solver == "mumps":
         # the nodal matrix is symmetric; pymatsolver's exact test fails on round-off
         sim.solver_opts = {"is_symmetric": True}

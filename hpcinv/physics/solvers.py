@@ -27,8 +27,9 @@ def choose_solver(requested: str, dim: int) -> str:
     if requested == "auto":
         return "banded" if dim == 2 else "mumps"
     if requested not in SOLVER_NAMES:
-        raise ValueError(f"unknown solver {requested!r}; choose one of auto, "
-                         f"{', '.join(SOLVER_NAMES)}")
+        raise ValueError(
+            f"unknown solver {requested!r}; choose one of auto, {', '.join(SOLVER_NAMES)}"
+        )
     return requested
 
 
@@ -42,8 +43,9 @@ class Factorization:
         raise NotImplementedError
 
     def __reduce__(self):
-        raise TypeError("factorizations are not picklable by design: they stay where they "
-                        "were made")
+        raise TypeError(
+            "factorizations are not picklable by design: they stay where they were made"
+        )
 
 
 class MumpsFactorization(Factorization):
@@ -57,8 +59,9 @@ class MumpsFactorization(Factorization):
         # three results in the last bits, measured); PORD is deterministic and on a 126k-node
         # nodal matrix gave less fill (43.6M vs 52.2M entries) and a faster factorization
         # (3.9-4.5 s vs 4.9 s) than SCOTCH.
-        self._solver = Mumps(A.tocsr(), ordering="pord", is_symmetric=True,
-                             is_positive_definite=False)
+        self._solver = Mumps(
+            A.tocsr(), ordering="pord", is_symmetric=True, is_positive_definite=False
+        )
         self._solver.factor()
 
     def solve(self, rhs):
@@ -75,8 +78,12 @@ class SuperLUFactorization(Factorization):
     def __init__(self, A: sp.spmatrix):
         # A + A^T ordering suits the structurally symmetric nodal matrix; diagonal pivoting
         # keeps that symmetry (the matrix is an M-matrix-like SPD system).
-        self._lu = spla.splu(A.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                             options={"SymmetricMode": True})
+        self._lu = spla.splu(
+            A.tocsc(),
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        )
 
     def solve(self, rhs):
         return self._lu.solve(np.asarray(rhs, dtype=float))

@@ -62,8 +62,9 @@ class TileState:
         self.fields.clear()
 
     def __reduce__(self):
-        raise TypeError("a tile's factors and fields never leave their process; ship the "
-                        "TileSpec and rebuild")
+        raise TypeError(
+            "a tile's factors and fields never leave their process; ship the TileSpec and rebuild"
+        )
 
 
 @dataclass
@@ -75,8 +76,9 @@ class TileTimings:
     solve: float = 0.0
 
 
-def _weighted_rowsums(G: sp.csr_matrix | None, X: np.ndarray, Y: np.ndarray,
-                      M: np.ndarray | None = None) -> np.ndarray:
+def _weighted_rowsums(
+    G: sp.csr_matrix | None, X: np.ndarray, Y: np.ndarray, M: np.ndarray | None = None
+) -> np.ndarray:
     """rowsum((G X M) * (G Y)) (G = identity if None; M = identity if None), computed in row
     chunks so no (n_rows, n_columns) temporary is ever whole: on block-3d, G X alone is
     222k edges x 124 electrodes = 220 MB."""
@@ -110,8 +112,10 @@ class TilePhysics:
     def __reduce__(self):
         # a simulation holding factorizations does not pickle, and must not travel: tasks
         # ship the TileSpec and the worker rebuilds (docs/design.md, numerics rules)
-        raise TypeError(f"TilePhysics of tile {self.spec.index} is not picklable by design; "
-                        f"ship its TileSpec instead")
+        raise TypeError(
+            f"TilePhysics of tile {self.spec.index} is not picklable by design; "
+            f"ship its TileSpec instead"
+        )
 
     # --- model handling ----------------------------------------------------------------
     def tile_model(self, m: np.ndarray) -> np.ndarray:
@@ -126,8 +130,11 @@ class TilePhysics:
         """Factors and fields for model ``m`` (grid), computed at most once per model."""
         m_tile = self.tile_model(m)
         with blas_threads(self.spec.blas_threads):
-            return self.cache.get(self.spec.digest + self.basis, model_digest(m_tile),
-                                  lambda: self._solve_forward(m_tile))
+            return self.cache.get(
+                self.spec.digest + self.basis,
+                model_digest(m_tile),
+                lambda: self._solve_forward(m_tile),
+            )
 
     def _solve(self, factor: Factorization, rhs: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
@@ -162,7 +169,8 @@ class TilePhysics:
         return TileState(sigma=sigma, factors=factors, fields=fields, data=data)
 
     def _pick(self, per_source: np.ndarray) -> np.ndarray:
-        """d_j = R[:, j] . per_source[:, s(j)] for per-source electrode potentials (n_elec, n_src)."""
+        """d_j = R[:, j] . per_source[:, s(j)], for per-source electrode potentials
+        per_source: (n_elec, n_src)."""
         R = self.ops.R.tocsc()
         cols = per_source[:, self.ops.datum_source]
         return np.asarray(R.multiply(cols).sum(axis=0)).ravel()
@@ -181,8 +189,7 @@ class TilePhysics:
         ops = self.ops
         st = self.state(m)
         v = np.asarray(v, dtype=np.float64)
-        S = sp.csc_matrix((v, (self._rows, ops.datum_source)),
-                          shape=(v.size, self.spec.n_sources))
+        S = sp.csc_matrix((v, (self._rows, ops.datum_source)), shape=(v.size, self.spec.n_sources))
         if self.basis == "electrode":
             M = (ops.C @ (ops.R @ S).T).toarray()  # (n_elec, n_elec)
         else:

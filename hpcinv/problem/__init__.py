@@ -3,12 +3,18 @@ data and uncertainties, model grid, tiles, true model if known). No dask, no tor
 
 from hpcinv.problem.build import build_problem
 from hpcinv.problem.problem import (
-                                    Problem,
-                                    ProblemInfo,
-                                    problem_from_survey,
-                                    problem_tiles,
-                                    simulate,
+    Problem,
+    ProblemInfo,
+    problem_from_survey,
+    problem_tiles,
+    simulate,
 )
 
-__all__ = ["Problem", "ProblemInfo", "build_problem", "problem_from_survey", "problem_tiles",
-           "simulate"]
+__all__ = [
+    "Problem",
+    "ProblemInfo",
+    "build_problem",
+    "problem_from_survey",
+    "problem_tiles",
+    "simulate",
+]

@@ -49,8 +49,7 @@ class Case:
 
 def paper_mesh() -> TensorMesh:
     """The DIP-Inv paper's 2D mesh (6,848 cells, x centred, top at z = 0)."""
-    return TensorMesh([[(5, 7, -1.5), (5, 200), (5, 7, 1.5)], [(5, 7, -1.5), (5, 25)]],
-                      origin="CN")
+    return TensorMesh([[(5, 7, -1.5), (5, 200), (5, 7, 1.5)], [(5, 7, -1.5), (5, 25)]], origin="CN")
 
 
 def paper_survey() -> Survey:
@@ -67,25 +66,34 @@ def _paper_model(mesh: TensorMesh, case: str) -> np.ndarray:
         dike = (~layer) & (slope * x + 100.0 <= z) & (z <= slope * x + 125.0)
         m[dike] = TARGET
     elif case == "paper-2.1":
-        disc = (x + 30.0) ** 2 + (z + 50.0) ** 2 <= 25.0 ** 2
-        dike = ((2 * (x - 50.0) <= z) & (z <= 2 * (x - 30.0)) & (x >= -120.0) & (x <= 70.0)
-                & (z >= -150.0) & (z <= 0.0))
+        disc = (x + 30.0) ** 2 + (z + 50.0) ** 2 <= 25.0**2
+        dike = (
+            (2 * (x - 50.0) <= z)
+            & (z <= 2 * (x - 30.0))
+            & (x >= -120.0)
+            & (x <= 70.0)
+            & (z >= -150.0)
+            & (z <= 0.0)
+        )
         m[disc | dike] = TARGET
     elif case == "paper-2.2":
-        disc1 = (x + 30.0) ** 2 + (z + 40.0) ** 2 <= 20.0 ** 2
-        disc2 = (x - 30.0) ** 2 + (z + 60.0) ** 2 <= 20.0 ** 2
+        disc1 = (x + 30.0) ** 2 + (z + 40.0) ** 2 <= 20.0**2
+        disc2 = (x - 30.0) ** 2 + (z + 60.0) ** 2 <= 20.0**2
         m[disc1 | disc2] = TARGET
     return m
 
 
 def block_3d_mesh() -> TensorMesh:
-    return padded_tensor_mesh((12.5, 12.5, 12.5), (-400.0, -125.0, -200.0),
-                              (400.0, 125.0, 0.0), n_pad=8, pad_factor=1.5)
+    return padded_tensor_mesh(
+        (12.5, 12.5, 12.5), (-400.0, -125.0, -200.0), (400.0, 125.0, 0.0), n_pad=8, pad_factor=1.5
+    )
 
 
 def block_3d_survey() -> Survey:
-    lines = [line_survey("dipole-dipole", -375.0, 375.0, 25.0, 10, y=y, name=f"y={y:g}")
-             for y in (-75.0, -25.0, 25.0, 75.0)]
+    lines = [
+        line_survey("dipole-dipole", -375.0, 375.0, 25.0, 10, y=y, name=f"y={y:g}")
+        for y in (-75.0, -25.0, 25.0, 75.0)
+    ]
     return merge_surveys(lines, name="block-3d survey")
 
 
@@ -103,31 +111,44 @@ def block_3d_model(mesh: TensorMesh) -> np.ndarray:
 def tiny_2d_case() -> Case:
     """A 24 x 10-cell line with 7 electrodes: runs an iteration in milliseconds (for trying
     the tool and for tests that restart runs many times)."""
-    mesh = TensorMesh([[(10.0, 4, -1.3), (10.0, 16), (10.0, 4, 1.3)],
-                       [(10.0, 4, -1.3), (10.0, 6)]], origin="CN")
+    mesh = TensorMesh(
+        [[(10.0, 4, -1.3), (10.0, 16), (10.0, 4, 1.3)], [(10.0, 4, -1.3), (10.0, 6)]], origin="CN"
+    )
     x, z = mesh.cell_centers.T
     m = np.full(mesh.n_cells, BACKGROUND)
     m[(np.abs(x) < 20) & (z < -10) & (z > -40)] = TARGET
     survey = line_survey("dipole-dipole", -60.0, 60.0, 20.0, 3, name="tiny line")
-    return Case("tiny-2d", mesh, survey, m, "a small conductive block under a short line",
-                (np.abs(x) <= 80.0) & (z >= -60.0))
+    return Case(
+        "tiny-2d",
+        mesh,
+        survey,
+        m,
+        "a small conductive block under a short line",
+        (np.abs(x) <= 80.0) & (z >= -60.0),
+    )
 
 
 def tiny_3d_case() -> Case:
     """A 20 x 14 x 8-cell block (2,240 cells) under two dipole-dipole lines, a pole-dipole
     and a pole-pole line (every source and receiver kind): a 3D iteration in a fraction of a
     second, for trying 3D and for tests that compare runs."""
-    mesh = padded_tensor_mesh((25.0, 25.0, 25.0), (-150.0, -75.0, -100.0), (150.0, 75.0, 0.0),
-                              n_pad=4, pad_factor=1.5)
+    mesh = padded_tensor_mesh(
+        (25.0, 25.0, 25.0), (-150.0, -75.0, -100.0), (150.0, 75.0, 0.0), n_pad=4, pad_factor=1.5
+    )
     lines = [line_survey("dipole-dipole", -125.0, 125.0, 50.0, 3, y=y) for y in (-25.0, 25.0)]
     lines.append(line_survey("pole-dipole", -125.0, 125.0, 50.0, 2, y=50.0))
     lines.append(line_survey("pole-pole", -100.0, 100.0, 50.0, 2, y=-50.0))
     x, y, z = mesh.cell_centers.T
     m = np.full(mesh.n_cells, BACKGROUND)
     m[(np.abs(x) < 50) & (np.abs(y) < 50) & (z < -25) & (z > -75)] = TARGET
-    return Case("tiny-3d", mesh, merge_surveys(lines, name="tiny-3d survey"), m,
-                "a small conductive block under four short lines (3D)",
-                (np.abs(x) <= 150.0) & (np.abs(y) <= 75.0) & (z >= -100.0))
+    return Case(
+        "tiny-3d",
+        mesh,
+        merge_surveys(lines, name="tiny-3d survey"),
+        m,
+        "a small conductive block under four short lines (3D)",
+        (np.abs(x) <= 150.0) & (np.abs(y) <= 75.0) & (z >= -100.0),
+    )
 
 
 def build_case(name: str) -> Case:
@@ -141,10 +162,21 @@ def build_case(name: str) -> Case:
     if name.startswith("paper-"):
         mesh = paper_mesh()
         x, z = mesh.cell_centers.T
-        return Case(name, mesh, paper_survey(), _paper_model(mesh, name),
-                    f"DIP-Inv paper case {name[6:]}", (np.abs(x) <= 500.0) & (z >= -125.0))
+        return Case(
+            name,
+            mesh,
+            paper_survey(),
+            _paper_model(mesh, name),
+            f"DIP-Inv paper case {name[6:]}",
+            (np.abs(x) <= 500.0) & (z >= -125.0),
+        )
     mesh = block_3d_mesh()
     x, y, z = mesh.cell_centers.T
-    return Case(name, mesh, block_3d_survey(), block_3d_model(mesh),
-                "3D: conductive slab dipping 45 degrees under a resistive cover",
-                (np.abs(x) <= 400.0) & (np.abs(y) <= 125.0) & (z >= -200.0))
+    return Case(
+        name,
+        mesh,
+        block_3d_survey(),
+        block_3d_model(mesh),
+        "3D: conductive slab dipping 45 degrees under a resistive cover",
+        (np.abs(x) <= 400.0) & (np.abs(y) <= 125.0) & (z >= -200.0),
+    )

@@ -45,30 +45,45 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
     pc, mc, physics = config.problem, config.mesh, config.physics
     path = config.resolve_path(pc.data)
     if not path.exists():
-        raise ConfigError(f"problem.data: no such file {path} (paths are relative to the "
-                          f"config file's directory)")
+        raise ConfigError(
+            f"problem.data: no such file {path} (paths are relative to the config file's directory)"
+        )
     fd = read_survey(path, format=pc.format, dimension=pc.dimension)
     dim = fd.survey.dim
     origin = np.zeros(dim) if fd.origin is None else np.asarray(fd.origin, float)
     topography = None
     if mc.topography:
         topography = read_topography(config.resolve_path(mc.topography), origin, dim)
-    made = mesh_from_survey(fd.survey.electrodes, fd.survey.abmn, cell_size=mc.cell_size,
-                            cell_size_z=mc.cell_size_z, core_depth=mc.core_depth,
-                            core_margin=mc.core_margin, padding_distance=mc.padding_distance,
-                            pad_factor=mc.pad_factor, topography=topography)
+    made = mesh_from_survey(
+        fd.survey.electrodes,
+        fd.survey.abmn,
+        cell_size=mc.cell_size,
+        cell_size_z=mc.cell_size_z,
+        core_depth=mc.core_depth,
+        core_margin=mc.core_margin,
+        padding_distance=mc.padding_distance,
+        pad_factor=mc.pad_factor,
+        topography=topography,
+    )
     mesh, active = made.mesh, made.active
     air = float(np.log(mc.air_conductivity))
     name = path.stem
     geometry = Survey(made.electrodes, fd.survey.abmn, name=name)
-    notes = {"file": str(path), "format": fd.format, "data_type": fd.data_type,
-             "n_data": int(geometry.n_data), "dropped": len(fd.dropped),
-             "reader_notes": list(fd.notes) if fd.notes else [],
-             "mesh_cells": [int(n) for n in mesh.shape_cells],
-             "air_cells": int((~active).sum()), "max_electrode_move": made.max_move}
+    notes = {
+        "file": str(path),
+        "format": fd.format,
+        "data_type": fd.data_type,
+        "n_data": int(geometry.n_data),
+        "dropped": len(fd.dropped),
+        "reader_notes": list(fd.notes) if fd.notes else [],
+        "mesh_cells": [int(n) for n in mesh.shape_cells],
+        "air_cells": int((~active).sum()),
+        "max_electrode_move": made.max_move,
+    }
     if made.max_move > 0:
-        log.info("electrodes draped onto the mesh's ground surface: largest move %.3g m",
-                 made.max_move)
+        log.info(
+            "electrodes draped onto the mesh's ground surface: largest move %.3g m", made.max_move
+        )
     survey = geometry
     if with_data:
         survey, data_notes = _field_data(fd, geometry, mesh, active, air, made.flat, config)
@@ -78,24 +93,49 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
         if dim == 2:
             overlay = read_polyline(config.resolve_path(config.report.overlay), origin)
         else:
-            log.warning("report.overlay is drawn over 2D sections only; this survey is 3D, "
-                        "so it is left out")
+            log.warning(
+                "report.overlay is drawn over 2D sections only; this survey is 3D, "
+                "so it is left out"
+            )
     return problem_from_survey(
-        name, mesh, survey, n_tiles=physics.n_tiles, solver=physics.solver, nky=physics.nky,
-        split=physics.split, local_meshes=local_mesh_settings(config, dim),
-        blas_threads=physics.threads, core_mask=core_mask(mesh) & active, active=active,
-        inactive_value=air, info=ProblemInfo(origin=origin, notes=notes, overlay=overlay))
+        name,
+        mesh,
+        survey,
+        n_tiles=physics.n_tiles,
+        solver=physics.solver,
+        nky=physics.nky,
+        split=physics.split,
+        local_meshes=local_mesh_settings(config, dim),
+        blas_threads=physics.threads,
+        core_mask=core_mask(mesh) & active,
+        active=active,
+        inactive_value=air,
+        info=ProblemInfo(origin=origin, notes=notes, overlay=overlay),
+    )
 
 
-def _field_data(fd: FieldData, geometry: Survey, mesh: TensorMesh, active: np.ndarray,
-                air: float, flat: bool, config: RunConfig) -> tuple[Survey, dict]:
+def _field_data(
+    fd: FieldData,
+    geometry: Survey,
+    mesh: TensorMesh,
+    active: np.ndarray,
+    air: float,
+    flat: bool,
+    config: RunConfig,
+) -> tuple[Survey, dict]:
     """(survey with dobs and uncertainty in V/A on the draped electrodes, notes)."""
     pc, physics = config.problem, config.physics
     unit_model = np.where(active, 0.0, air)  # 1 S/m ground under the air
 
     def unit_data() -> np.ndarray:
-        return simulate(mesh, geometry, unit_model, solver=physics.solver, nky=physics.nky,
-                        blas_threads=physics.threads)
+        return simulate(
+            mesh,
+            geometry,
+            unit_model,
+            solver=physics.solver,
+            nky=physics.nky,
+            blas_threads=physics.threads,
+        )
 
     d_unit = None
     k = None
@@ -103,17 +143,24 @@ def _field_data(fd: FieldData, geometry: Survey, mesh: TensorMesh, active: np.nd
         d_unit = unit_data()
         if np.any(d_unit == 0):
             row = int(np.flatnonzero(d_unit == 0)[0])
-            raise DataError(f"{fd.path}: row {row}: a 1 S/m half-space gives zero voltage "
-                            f"(a null array); its geometric factor is infinite: drop the row")
+            raise DataError(
+                f"{fd.path}: row {row}: a 1 S/m half-space gives zero voltage "
+                f"(a null array); its geometric factor is infinite: drop the row"
+            )
         k = 1.0 / d_unit  # numeric geometric factor: rho_a = k V/I at 1 ohm m
         log.info("numeric geometric factors from a 1 S/m half-space under the topography")
     survey = to_resistance(fd, k=k)
     survey, info = assign_uncertainty(
-        survey, percent=pc.uncertainty_percent, floor=pc.uncertainty_floor,
-        floor_percentile=pc.uncertainty_floor_percentile, use_file=pc.use_file_uncertainty)
+        survey,
+        percent=pc.uncertainty_percent,
+        floor=pc.uncertainty_floor,
+        floor_percentile=pc.uncertainty_floor_percentile,
+        use_file=pc.use_file_uncertainty,
+    )
     log.info("uncertainties: %s", info)
-    survey = Survey(geometry.electrodes, geometry.abmn, survey.dobs, survey.uncertainty,
-                    geometry.name)
+    survey = Survey(
+        geometry.electrodes, geometry.abmn, survey.dobs, survey.uncertainty, geometry.name
+    )
     if d_unit is None:
         d_unit = unit_data()
     notes: dict = {}
@@ -121,18 +168,22 @@ def _field_data(fd: FieldData, geometry: Survey, mesh: TensorMesh, active: np.nd
         survey, notes["data_correction"] = _correct(survey, d_unit, flat, mesh)
     dobs, sd = survey.dobs, survey.uncertainty
     assert dobs is not None and sd is not None  # assigned above
-    w2 = 1.0 / sd ** 2
+    w2 = 1.0 / sd**2
     # data of a uniform sigma are d_unit / sigma (air aside): least squares for 1 / sigma
-    inv_sigma = float(np.sum(w2 * d_unit * dobs) / np.sum(w2 * d_unit ** 2))
+    inv_sigma = float(np.sum(w2 * d_unit * dobs) / np.sum(w2 * d_unit**2))
     notes["uncertainty"] = _plain(info)
     if inv_sigma > 0:
         r = (d_unit * inv_sigma - dobs) / sd
         chi = float(r @ r) / survey.n_data
         notes["halfspace_conductivity"] = 1.0 / inv_sigma
         notes["halfspace_chi"] = chi
-        log.info("best uniform half-space: %.4g S/m (ln %.3f), chi %.1f; a reference model "
-                 "near it starts the inversion close to the data", 1.0 / inv_sigma,
-                 -np.log(inv_sigma), chi)
+        log.info(
+            "best uniform half-space: %.4g S/m (ln %.3f), chi %.1f; a reference model "
+            "near it starts the inversion close to the data",
+            1.0 / inv_sigma,
+            -np.log(inv_sigma),
+            chi,
+        )
     return survey, notes
 
 
@@ -141,8 +192,10 @@ def _correct(survey: Survey, d_unit: np.ndarray, flat: bool, mesh) -> tuple[Surv
     the ground gave (a numeric geometric factor; exact for a uniform half-space)."""
     on_top = np.allclose(survey.electrodes[:, -1], mesh.nodes[:, -1].max())
     if not (flat and on_top):
-        log.warning("mesh.correct_data needs flat ground with the electrodes on it; the "
-                    "data are left as read")
+        log.warning(
+            "mesh.correct_data needs flat ground with the electrodes on it; the "
+            "data are left as read"
+        )
         return survey, {"applied": False}
     analytic = halfspace_response(survey.electrodes, survey.abmn)
     # arrays whose analytic response nearly cancels (|V| < 1e-3 of the median) keep their
@@ -151,16 +204,29 @@ def _correct(survey: Survey, d_unit: np.ndarray, flat: bool, mesh) -> tuple[Surv
     factor = np.where(usable, d_unit / np.where(usable, analytic, 1.0), 1.0)
     if np.any(factor <= 0):
         row = int(np.flatnonzero(factor <= 0)[0])
-        raise DataError(f"{survey.name}: row {row}: the mesh's half-space response has the "
-                        f"wrong sign (mesh too coarse for this array); refine mesh.cell_size")
+        raise DataError(
+            f"{survey.name}: row {row}: the mesh's half-space response has the "
+            f"wrong sign (mesh too coarse for this array); refine mesh.cell_size"
+        )
     change = np.abs(factor - 1.0)
-    log.info("mesh.correct_data: data scaled by the mesh's / analytic half-space response "
-             "(median change %.2f%%, largest %.1f%%)", 100 * np.median(change),
-             100 * change.max())
-    corrected = Survey(survey.electrodes, survey.abmn, survey.dobs * factor,
-                       survey.uncertainty * factor, survey.name)
-    return corrected, {"applied": True, "median_change": float(np.median(change)),
-                       "max_change": float(change.max())}
+    log.info(
+        "mesh.correct_data: data scaled by the mesh's / analytic half-space response "
+        "(median change %.2f%%, largest %.1f%%)",
+        100 * np.median(change),
+        100 * change.max(),
+    )
+    corrected = Survey(
+        survey.electrodes,
+        survey.abmn,
+        survey.dobs * factor,
+        survey.uncertainty * factor,
+        survey.name,
+    )
+    return corrected, {
+        "applied": True,
+        "median_change": float(np.median(change)),
+        "max_change": float(change.max()),
+    }
 
 
 def _plain(value):

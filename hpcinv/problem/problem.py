@@ -104,14 +104,24 @@ class Problem:
         return np.where(self.active, g, 0.0)
 
 
-def problem_from_survey(name: str, mesh: TensorMesh, survey: Survey, *, n_tiles: int = 1,
-                        solver: str = "auto", nky: int = 11, split: str = "auto",
-                        local_meshes: tuple[float, float] | None = None,
-                        blas_threads: int = 1, true_model: np.ndarray | None = None,
-                        clean_data: np.ndarray | None = None,
-                        core_mask: np.ndarray | None = None, active: np.ndarray | None = None,
-                        inactive_value: float = AIR_LOG_CONDUCTIVITY,
-                        info: ProblemInfo | None = None) -> Problem:
+def problem_from_survey(
+    name: str,
+    mesh: TensorMesh,
+    survey: Survey,
+    *,
+    n_tiles: int = 1,
+    solver: str = "auto",
+    nky: int = 11,
+    split: str = "auto",
+    local_meshes: tuple[float, float] | None = None,
+    blas_threads: int = 1,
+    true_model: np.ndarray | None = None,
+    clean_data: np.ndarray | None = None,
+    core_mask: np.ndarray | None = None,
+    active: np.ndarray | None = None,
+    inactive_value: float = AIR_LOG_CONDUCTIVITY,
+    info: ProblemInfo | None = None,
+) -> Problem:
     """A problem from a mesh (also the model grid) and a survey carrying data and uncertainties
     (or neither: a geometry-only problem for planning and forward modelling).
 
@@ -122,38 +132,74 @@ def problem_from_survey(name: str, mesh: TensorMesh, survey: Survey, *, n_tiles:
     if (survey.dobs is None) != (survey.uncertainty is None):
         raise DataError(f"{survey.name}: observed data need uncertainties and vice versa")
     weights = None if survey.uncertainty is None else 1.0 / survey.uncertainty
-    tiles = problem_tiles(mesh, survey, n_tiles=n_tiles, solver=solver, nky=nky, split=split,
-                          weights=weights, blas_threads=blas_threads)
+    tiles = problem_tiles(
+        mesh,
+        survey,
+        n_tiles=n_tiles,
+        solver=solver,
+        nky=nky,
+        split=split,
+        weights=weights,
+        blas_threads=blas_threads,
+    )
     if local_meshes is not None:
         tiles = [with_local_mesh(t, *local_meshes) for t in tiles]
     if true_model is not None and np.shape(true_model) != (mesh.n_cells,):
-        raise DataError(f"true model has shape {np.shape(true_model)}; the model grid has "
-                        f"{mesh.n_cells} cells")
+        raise DataError(
+            f"true model has shape {np.shape(true_model)}; the model grid has {mesh.n_cells} cells"
+        )
     if active is not None:
         active = np.asarray(active, bool)
         if active.shape != (mesh.n_cells,):
-            raise DataError(f"active mask has shape {active.shape}; the model grid has "
-                            f"{mesh.n_cells} cells")
+            raise DataError(
+                f"active mask has shape {active.shape}; the model grid has {mesh.n_cells} cells"
+            )
         if active.all():
             active = None
-    return Problem(name=name, survey=survey, mesh=mesh, model_grid=ModelGrid(mesh),
-                   true_model=true_model, tiles=tiles, solver=tiles[0].solver,
-                   clean_data=clean_data, core_mask=core_mask, active=active,
-                   inactive_value=float(inactive_value), info=info or ProblemInfo())
+    return Problem(
+        name=name,
+        survey=survey,
+        mesh=mesh,
+        model_grid=ModelGrid(mesh),
+        true_model=true_model,
+        tiles=tiles,
+        solver=tiles[0].solver,
+        clean_data=clean_data,
+        core_mask=core_mask,
+        active=active,
+        inactive_value=float(inactive_value),
+        info=info or ProblemInfo(),
+    )
 
 
-def problem_tiles(mesh: TensorMesh, survey: Survey, *, n_tiles: int = 1, solver: str = "auto",
-                  nky: int = 11, split: str = "auto", weights: np.ndarray | None = None,
-                  blas_threads: int = 1) -> list[TileSpec]:
+def problem_tiles(
+    mesh: TensorMesh,
+    survey: Survey,
+    *,
+    n_tiles: int = 1,
+    solver: str = "auto",
+    nky: int = 11,
+    split: str = "auto",
+    weights: np.ndarray | None = None,
+    blas_threads: int = 1,
+) -> list[TileSpec]:
     """The tiles of ``survey`` on ``mesh`` (the model grid), after checking the electrodes."""
     check_electrodes_in_mesh(mesh, survey.electrodes, what=survey.name)
     solver = choose_solver(solver, mesh.dim)
     ky_points = ky_weights = None
     if mesh.dim == 2:
         ky_points, ky_weights = wavenumber_quadrature(mesh, nky)
-    return make_tiles(survey, MeshSpec.from_mesh(mesh), n_tiles, solver, ky_points=ky_points,
-                      ky_weights=ky_weights, weights=weights, split=split,
-                      blas_threads=blas_threads)
+    return make_tiles(
+        survey,
+        MeshSpec.from_mesh(mesh),
+        n_tiles,
+        solver,
+        ky_points=ky_points,
+        ky_weights=ky_weights,
+        weights=weights,
+        split=split,
+        blas_threads=blas_threads,
+    )
 
 
 def local_mesh_settings(config: RunConfig, dim: int) -> tuple[float, float] | None:
@@ -162,17 +208,28 @@ def local_mesh_settings(config: RunConfig, dim: int) -> tuple[float, float] | No
     if not physics.local_meshes:
         return None
     if dim != 3:
-        raise ConfigError("physics.local_meshes is for 3D surveys; a 2.5D line splits by "
-                          "wavenumbers instead (physics.split)")
+        raise ConfigError(
+            "physics.local_meshes is for 3D surveys; a 2.5D line splits by "
+            "wavenumbers instead (physics.split)"
+        )
     return physics.local_margin, physics.local_pad_factor
 
 
-def simulate(mesh: TensorMesh, survey: Survey, m: np.ndarray, *, solver: str = "auto",
-             nky: int = 11, n_tiles: int = 1, blas_threads: int = 1) -> np.ndarray:
+def simulate(
+    mesh: TensorMesh,
+    survey: Survey,
+    m: np.ndarray,
+    *,
+    solver: str = "auto",
+    nky: int = 11,
+    n_tiles: int = 1,
+    blas_threads: int = 1,
+) -> np.ndarray:
     """Predicted data (n_data,) of model ``m`` (ln S/m per cell), V/A, in this process."""
     d = np.zeros(survey.n_data)
-    for spec in problem_tiles(mesh, survey, n_tiles=n_tiles, solver=solver, nky=nky,
-                              blas_threads=blas_threads):
+    for spec in problem_tiles(
+        mesh, survey, n_tiles=n_tiles, solver=solver, nky=nky, blas_threads=blas_threads
+    ):
         physics = TilePhysics(spec)
         d[spec.data_rows] += physics.predict(m)
         physics.free()

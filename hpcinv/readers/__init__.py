@@ -14,7 +14,19 @@ from hpcinv.readers.summary import summarize
 from hpcinv.readers.tables import read_polyline, read_topography
 from hpcinv.readers.uncertainty import assign_uncertainty
 
-__all__ = ["read_survey", "write_survey", "detect_format", "to_resistance",
-           "assign_uncertainty", "geometric_factors", "halfspace_response", "summarize",
-           "read_topography", "read_polyline", "FieldData", "DroppedRow",
-           "FORMATS", "DATA_TYPES"]
+__all__ = [
+    "read_survey",
+    "write_survey",
+    "detect_format",
+    "to_resistance",
+    "assign_uncertainty",
+    "geometric_factors",
+    "halfspace_response",
+    "summarize",
+    "read_topography",
+    "read_polyline",
+    "FieldData",
+    "DroppedRow",
+    "FORMATS",
+    "DATA_TYPES",
+]

@@ -54,14 +54,20 @@ class DataRows:
         def pick(a):
             return None if a is None else a[keep]
 
-        return replace(self, lines=tuple(ln for ln, k in zip(self.lines, keep) if k),
-                       value=self.value[keep], uncertainty=pick(self.uncertainty),
-                       current=pick(self.current), geometric_factor=pick(self.geometric_factor),
-                       valid=pick(self.valid))
+        return replace(
+            self,
+            lines=tuple(ln for ln, k in zip(self.lines, keep) if k),
+            value=self.value[keep],
+            uncertainty=pick(self.uncertainty),
+            current=pick(self.current),
+            geometric_factor=pick(self.geometric_factor),
+            valid=pick(self.valid),
+        )
 
 
-def drop_unusable(rows: DataRows, locations: np.ndarray | None = None,
-                  remote: np.ndarray | None = None) -> tuple[DataRows, np.ndarray, list]:
+def drop_unusable(
+    rows: DataRows, locations: np.ndarray | None = None, remote: np.ndarray | None = None
+) -> tuple[DataRows, np.ndarray, list]:
     """Rows flagged invalid or with a non-finite number, left out and listed.
 
     locations: (n, 4, dim) A, B, M, N coordinates per row, for formats that give positions;
@@ -101,8 +107,7 @@ def electrodes_from_locations(locations: np.ndarray, remote: np.ndarray):
     n, _, dim = locations.shape
     flat = locations.reshape(-1, dim)
     used = ~remote.reshape(-1)
-    unique, first, inverse = np.unique(flat[used], axis=0, return_index=True,
-                                       return_inverse=True)
+    unique, first, inverse = np.unique(flat[used], axis=0, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
@@ -122,9 +127,17 @@ def local_origin(electrodes: np.ndarray) -> np.ndarray:
     return origin
 
 
-def build_field_data(path, fmt: str, data_type: str, electrodes: np.ndarray,
-                     abmn: np.ndarray, rows: DataRows, dropped: list, notes: list,
-                     end: str) -> FieldData:
+def build_field_data(
+    path,
+    fmt: str,
+    data_type: str,
+    electrodes: np.ndarray,
+    abmn: np.ndarray,
+    rows: DataRows,
+    dropped: list,
+    notes: list,
+    end: str,
+) -> FieldData:
     """Check the kept rows, shift to a local origin and build the ``FieldData``.
 
     electrodes: (n_e, dim) global metres; abmn: (n, 4) indices of the kept rows; ``end`` says
@@ -133,32 +146,52 @@ def build_field_data(path, fmt: str, data_type: str, electrodes: np.ndarray,
     if len(rows) == 0:
         lost = f" ({len(dropped)} rows dropped, see above)" if dropped else ""
         _log_dropped(path, dropped)
-        raise DataError(f"{path}, {end}: the survey is empty: no usable data rows{lost}; "
-                        f"add data rows")
+        raise DataError(
+            f"{path}, {end}: the survey is empty: no usable data rows{lost}; add data rows"
+        )
     _check_positive(path, rows, "uncertainty", "every datum needs a standard deviation > 0")
     _check_nonzero(path, rows, "current", "a measurement needs a current")
     _check_dipoles(path, electrodes, abmn, rows)
     origin = local_origin(electrodes)
     if origin.any():
-        notes = [*notes, f"coordinates beyond {LARGE_COORDINATE:g} m: local origin "
-                 f"{origin.tolist()} m subtracted (add it back for map coordinates)"]
-    survey = Survey(electrodes - origin, abmn, rows.value, rows.uncertainty,
-                    name=str(path))
+        notes = [
+            *notes,
+            f"coordinates beyond {LARGE_COORDINATE:g} m: local origin "
+            f"{origin.tolist()} m subtracted (add it back for map coordinates)",
+        ]
+    survey = Survey(electrodes - origin, abmn, rows.value, rows.uncertainty, name=str(path))
     _log_dropped(path, dropped)
-    log.info("%s: %d data, %d electrodes, %s (%s)", path, survey.n_data,
-             electrodes.shape[0], data_type, fmt)
-    return FieldData(survey=survey, path=str(path), format=fmt, data_type=data_type,
-                     origin=origin, dropped=tuple(dropped), notes=tuple(notes),
-                     current=rows.current,
-                     data_lines=np.array([ln.number for ln in rows.lines], dtype=np.int64),
-                     geometric_factor=rows.geometric_factor)
+    log.info(
+        "%s: %d data, %d electrodes, %s (%s)",
+        path,
+        survey.n_data,
+        electrodes.shape[0],
+        data_type,
+        fmt,
+    )
+    return FieldData(
+        survey=survey,
+        path=str(path),
+        format=fmt,
+        data_type=data_type,
+        origin=origin,
+        dropped=tuple(dropped),
+        notes=tuple(notes),
+        current=rows.current,
+        data_lines=np.array([ln.number for ln in rows.lines], dtype=np.int64),
+        geometric_factor=rows.geometric_factor,
+    )
 
 
 def _log_dropped(path, dropped) -> None:
     if dropped:
         counts = Counter(row.reason for row in dropped)
-        log.warning("%s: dropped %d data rows: %s", path, len(dropped),
-                    ", ".join(f"{n} {reason}" for reason, n in counts.items()))
+        log.warning(
+            "%s: dropped %d data rows: %s",
+            path,
+            len(dropped),
+            ", ".join(f"{n} {reason}" for reason, n in counts.items()),
+        )
 
 
 def _check_positive(path, rows: DataRows, key: str, fix: str) -> None:
@@ -168,8 +201,10 @@ def _check_positive(path, rows: DataRows, key: str, fix: str) -> None:
     bad = np.flatnonzero(values <= 0)
     if bad.size:
         i = int(bad[0])
-        raise DataError(f"{path}, line {rows.lines[i].number}, {rows.columns.get(key, key)}: "
-                        f"{key} {values[i]:g} is not positive ({bad.size} such rows); {fix}")
+        raise DataError(
+            f"{path}, line {rows.lines[i].number}, {rows.columns.get(key, key)}: "
+            f"{key} {values[i]:g} is not positive ({bad.size} such rows); {fix}"
+        )
 
 
 def _check_nonzero(path, rows: DataRows, key: str, fix: str) -> None:
@@ -179,8 +214,10 @@ def _check_nonzero(path, rows: DataRows, key: str, fix: str) -> None:
     bad = np.flatnonzero(values == 0)
     if bad.size:
         i = int(bad[0])
-        raise DataError(f"{path}, line {rows.lines[i].number}, {rows.columns.get(key, key)}: "
-                        f"{key} is 0 ({bad.size} such rows); {fix}")
+        raise DataError(
+            f"{path}, line {rows.lines[i].number}, {rows.columns.get(key, key)}: "
+            f"{key} is 0 ({bad.size} such rows); {fix}"
+        )
 
 
 def _check_dipoles(path, electrodes, abmn, rows: DataRows) -> None:
@@ -189,12 +226,13 @@ def _check_dipoles(path, electrodes, abmn, rows: DataRows) -> None:
     for first, second in ((0, 1), (2, 3)):
         both = (abmn[:, first] != REMOTE) & (abmn[:, second] != REMOTE)
         same = np.zeros(len(abmn), dtype=bool)
-        same[both] = np.all(electrodes[abmn[both, first]] == electrodes[abmn[both, second]],
-                            axis=1)
+        same[both] = np.all(electrodes[abmn[both, first]] == electrodes[abmn[both, second]], axis=1)
         if same.any():
             i = int(np.flatnonzero(same)[0])
             a, b = ELECTRODE_NAMES[first], ELECTRODE_NAMES[second]
-            raise DataError(f"{path}, line {rows.lines[i].number}, {rows.columns.get(b, b)}: "
-                            f"{a} and {b} are at the same position "
-                            f"{electrodes[abmn[i, first]].tolist()}; a dipole needs two "
-                            f"positions (a pole has no {b}: see the format's pole convention)")
+            raise DataError(
+                f"{path}, line {rows.lines[i].number}, {rows.columns.get(b, b)}: "
+                f"{a} and {b} are at the same position "
+                f"{electrodes[abmn[i, first]].tolist()}; a dipole needs two "
+                f"positions (a pole has no {b}: see the format's pole convention)"
+            )

@@ -43,13 +43,17 @@ def read_csv(path, dim: int | None) -> FieldData:
     """Read a CSV survey; ``dim`` 2 or 3 (None: from the columns) must match the columns."""
     records = [_record(path, line) for line in _content(path)]
     if not records:
-        raise DataError(f"{path}, line 1, column 1: the file is empty; give a header row "
-                        f"({','.join(coordinate_columns(3))},value,uncertainty,type) and data")
+        raise DataError(
+            f"{path}, line 1, column 1: the file is empty; give a header row "
+            f"({','.join(coordinate_columns(3))},value,uncertainty,type) and data"
+        )
     header, rows = records[0], records[1:]
     columns, dim = _columns(path, header, dim)
     if not rows:
-        raise DataError(f"{path}, line {header.number}, column 1: the survey is empty: the "
-                        f"header is not followed by data rows; add data rows")
+        raise DataError(
+            f"{path}, line {header.number}, column 1: the survey is empty: the "
+            f"header is not followed by data rows; add data rows"
+        )
     for row in rows:
         _check_width(path, row, header)
     data_type = _data_type(path, rows, columns["type"])
@@ -60,8 +64,17 @@ def read_csv(path, dim: int | None) -> FieldData:
     notes = [f"CSV, {'3D' if dim == 3 else '2D line'}"]
     if data_type == "volts" and data.current is None:
         notes.append("no current column: volts taken for a current of 1 A")
-    return build_field_data(path, "csv", data_type, electrodes, abmn, data, dropped, notes,
-                            end=f"line {rows[-1].number}, column 1")
+    return build_field_data(
+        path,
+        "csv",
+        data_type,
+        electrodes,
+        abmn,
+        data,
+        dropped,
+        notes,
+        end=f"line {rows[-1].number}, column 1",
+    )
 
 
 def check_csv(path, lines: list[TextLine] | None = None) -> None:
@@ -72,14 +85,15 @@ def check_csv(path, lines: list[TextLine] | None = None) -> None:
     cells. ``lines``: the file's ``numbered_lines`` if already read."""
     lines = _content(path, lines)
     if not lines:
-        raise DataError(f"{path}, line 1, column 1 (header): no header row (nothing but "
-                        f"comments)")
+        raise DataError(f"{path}, line 1, column 1 (header): no header row (nothing but comments)")
     header = _record(path, lines[0])
     if "a_x" not in (name.lower() for name in header.fields):
         text = " ".join(header.text.split())
-        raise DataError(f"{path}, line {header.number}, column 1 (header): no header with "
-                        f"a_x,...,n_z,value,type: line {header.number} is "
-                        f"{text[:37] + '...' if len(text) > 40 else text!r}")
+        raise DataError(
+            f"{path}, line {header.number}, column 1 (header): no header with "
+            f"a_x,...,n_z,value,type: line {header.number} is "
+            f"{text[:37] + '...' if len(text) > 40 else text!r}"
+        )
     _columns(path, header, None)
     for line in lines[1:]:
         _check_width(path, _record(path, line), header)
@@ -87,8 +101,11 @@ def check_csv(path, lines: list[TextLine] | None = None) -> None:
 
 def _content(path, lines: list[TextLine] | None = None) -> list[TextLine]:
     """The lines that are not blank and do not start with ``#``."""
-    return [line for line in (numbered_lines(path) if lines is None else lines)
-            if not line.text.lstrip().startswith("#")]
+    return [
+        line
+        for line in (numbered_lines(path) if lines is None else lines)
+        if not line.text.lstrip().startswith("#")
+    ]
 
 
 def _record(path, line: TextLine) -> TextLine:
@@ -96,8 +113,9 @@ def _record(path, line: TextLine) -> TextLine:
     try:
         cells = next(csv.reader([line.text]))
     except csv.Error as exc:
-        raise DataError(f"{path}, line {line.number}, column 1: not a CSV row ({exc}); "
-                        f"correct the line") from None
+        raise DataError(
+            f"{path}, line {line.number}, column 1: not a CSV row ({exc}); correct the line"
+        ) from None
     return TextLine(line.number, line.text, tuple(c.strip() for c in cells))
 
 
@@ -105,20 +123,26 @@ def _columns(path, header: TextLine, dim: int | None) -> tuple[dict[str, int], i
     names = [c.lower() for c in header.fields]
     found_dim = 3 if any(n.endswith("_y") for n in names) else 2
     if dim is not None and dim != found_dim:
-        raise DataError(f"{path}, line {header.number}, column 1 (header): the columns "
-                        f"describe a {found_dim}D survey but {dim}D was asked for; "
-                        f"{'drop' if found_dim == 3 else 'add'} the _y columns or change the "
-                        f"dimension")
+        raise DataError(
+            f"{path}, line {header.number}, column 1 (header): the columns "
+            f"describe a {found_dim}D survey but {dim}D was asked for; "
+            f"{'drop' if found_dim == 3 else 'add'} the _y columns or change the "
+            f"dimension"
+        )
     known = [*coordinate_columns(found_dim), "value", "type", *OPTIONAL]
     for j, name in enumerate(names):
         if name not in known or names.index(name) != j:
             problem = "unknown" if name not in known else "repeated"
-            raise DataError(f"{path}, line {header.number}, column {j + 1} ({name}): {problem} "
-                            f"column; the columns are {','.join(known)} (each once)")
+            raise DataError(
+                f"{path}, line {header.number}, column {j + 1} ({name}): {problem} "
+                f"column; the columns are {','.join(known)} (each once)"
+            )
     missing = [n for n in known if n not in names and n not in OPTIONAL]
     if missing:
-        raise DataError(f"{path}, line {header.number}, column {len(names) + 1} (header): "
-                        f"missing column(s) {', '.join(missing)}; add them to the header")
+        raise DataError(
+            f"{path}, line {header.number}, column {len(names) + 1} (header): "
+            f"missing column(s) {', '.join(missing)}; add them to the header"
+        )
     return {name: j for j, name in enumerate(names)}, found_dim
 
 
@@ -126,9 +150,11 @@ def _check_width(path, row: TextLine, header: TextLine) -> None:
     found, expected = len(row.fields), len(header.fields)
     if found != expected:
         column = min(found, expected) + 1
-        raise DataError(f"{path}, line {row.number}, column {column}: found {found} fields, "
-                        f"expected {expected} as in the header on line {header.number}; "
-                        f"correct the row (an empty cell still needs its comma)")
+        raise DataError(
+            f"{path}, line {row.number}, column {column}: found {found} fields, "
+            f"expected {expected} as in the header on line {header.number}; "
+            f"correct the row (an empty cell still needs its comma)"
+        )
 
 
 def _data_type(path, rows: list[TextLine], k: int) -> str:
@@ -136,14 +162,18 @@ def _data_type(path, rows: list[TextLine], k: int) -> str:
     for row in rows:
         kind = row.fields[k].lower()
         if kind not in DATA_TYPES:
-            raise DataError(f"{path}, line {row.number}, column {k + 1} (type): {kind!r} is "
-                            f"not a data type; use one of {', '.join(DATA_TYPES)}")
+            raise DataError(
+                f"{path}, line {row.number}, column {k + 1} (type): {kind!r} is "
+                f"not a data type; use one of {', '.join(DATA_TYPES)}"
+            )
         first_line.setdefault(kind, row.number)
     if len(first_line) > 1:
         kinds = ", ".join(f"{t} (first on line {n})" for t, n in first_line.items())
-        raise DataError(f"{path}, line {rows[0].number}, column {k + 1} (type): the rows mix "
-                        f"data types: {kinds}; the inversion cannot mix them unconverted: "
-                        f"convert every row to one type or split the file")
+        raise DataError(
+            f"{path}, line {rows[0].number}, column {k + 1} (type): the rows mix "
+            f"data types: {kinds}; the inversion cannot mix them unconverted: "
+            f"convert every row to one type or split the file"
+        )
     return next(iter(first_line))
 
 
@@ -161,20 +191,28 @@ def _locations(path, rows: list[TextLine], columns: dict, dim: int):
                 continue
             if electrode in "bn" and not all(cells):
                 empty = names[cells.index("")]
-                raise DataError(f"{path}, line {row.number}, column {columns[empty] + 1} "
-                                f"({empty}): empty while other {electrode.upper()} cells are "
-                                f"not; leave all of them empty for a pole, or fill them all")
+                raise DataError(
+                    f"{path}, line {row.number}, column {columns[empty] + 1} "
+                    f"({empty}): empty while other {electrode.upper()} cells are "
+                    f"not; leave all of them empty for a pole, or fill them all"
+                )
             locations[i, e] = [parse_float(path, row, columns[n], n) for n in names]
     return locations, remote
 
 
 def _data_rows(path, rows: list[TextLine], columns: dict) -> DataRows:
-    return DataRows(lines=tuple(rows), value=_column(path, rows, columns, "value"),
-                    uncertainty=_optional(path, rows, columns, "uncertainty"),
-                    current=_optional(path, rows, columns, "current"),
-                    columns={key: f"column {columns[key] + 1} ({key})" for key in
-                             ("value", *OPTIONAL) if key in columns} | {
-                        e.upper(): f"column {columns[f'{e}_x'] + 1} ({e}_x)" for e in "bn"})
+    return DataRows(
+        lines=tuple(rows),
+        value=_column(path, rows, columns, "value"),
+        uncertainty=_optional(path, rows, columns, "uncertainty"),
+        current=_optional(path, rows, columns, "current"),
+        columns={
+            key: f"column {columns[key] + 1} ({key})"
+            for key in ("value", *OPTIONAL)
+            if key in columns
+        }
+        | {e.upper(): f"column {columns[f'{e}_x'] + 1} ({e}_x)" for e in "bn"},
+    )
 
 
 def _column(path, rows, columns, name) -> np.ndarray:
@@ -189,28 +227,43 @@ def _optional(path, rows, columns, name) -> np.ndarray | None:
     if len(empty) == len(rows):
         return None
     if empty:
-        raise DataError(f"{path}, line {empty[0].number}, column {columns[name] + 1} ({name}): "
-                        f"empty while other rows have a {name}; give every row one or none")
+        raise DataError(
+            f"{path}, line {empty[0].number}, column {columns[name] + 1} ({name}): "
+            f"empty while other rows have a {name}; give every row one or none"
+        )
     return _column(path, rows, columns, name)
 
 
-def write_csv(path, electrodes: np.ndarray, abmn: np.ndarray, dobs: np.ndarray,
-              uncertainty: np.ndarray | None, data_type: str,
-              current: np.ndarray | None = None) -> None:
+def write_csv(
+    path,
+    electrodes: np.ndarray,
+    abmn: np.ndarray,
+    dobs: np.ndarray,
+    uncertainty: np.ndarray | None,
+    data_type: str,
+    current: np.ndarray | None = None,
+) -> None:
     """Write one row per datum; electrodes (n_e, dim) metres, values in ``data_type``."""
     dim = electrodes.shape[1]
-    header = [*coordinate_columns(dim), "value", "uncertainty", "type",
-              *(["current"] if current is not None else [])]
+    header = [
+        *coordinate_columns(dim),
+        "value",
+        "uncertainty",
+        "type",
+        *(["current"] if current is not None else []),
+    ]
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(header)
         for r in range(len(abmn)):
             cells = []
             for index in abmn[r]:
-                cells += [""] * dim if index == REMOTE else [_number(v) for v in
-                                                              electrodes[index]]
-            cells += [_number(dobs[r]),
-                      "" if uncertainty is None else _number(uncertainty[r]), data_type]
+                cells += [""] * dim if index == REMOTE else [_number(v) for v in electrodes[index]]
+            cells += [
+                _number(dobs[r]),
+                "" if uncertainty is None else _number(uncertainty[r]),
+                data_type,
+            ]
             cells += [] if current is None else [_number(current[r])]
             writer.writerow(cells)
 

@@ -65,11 +65,14 @@ class FieldData:
 
     def __post_init__(self):
         if self.format not in FORMATS:
-            raise DataError(f"{self.path}: unknown format {self.format!r}; "
-                            f"use one of {', '.join(FORMATS)}")
+            raise DataError(
+                f"{self.path}: unknown format {self.format!r}; use one of {', '.join(FORMATS)}"
+            )
         if self.data_type not in DATA_TYPES:
-            raise DataError(f"{self.path}: unknown data type {self.data_type!r}; "
-                            f"use one of {', '.join(DATA_TYPES)}")
+            raise DataError(
+                f"{self.path}: unknown data type {self.data_type!r}; "
+                f"use one of {', '.join(DATA_TYPES)}"
+            )
 
     @property
     def dim(self) -> int:

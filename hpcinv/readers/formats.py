@@ -18,10 +18,12 @@ DIMENSIONS = {"auto": None, "2d": 2, "3d": 3}
 #: The signature of each format: a check that raises ``DataError`` (naming the line and
 #: column) unless the content has the format's structure. Tried in this order, except that
 #: a format named by the file's suffix (``SUFFIXES``) is tried first.
-SIGNATURES = {"ubc-2d": lambda path, lines: check_ubc(path, 2, lines),
-              "ubc-3d": lambda path, lines: check_ubc(path, 3, lines),
-              "pygimli": check_gimli,
-              "csv": check_csv}
+SIGNATURES = {
+    "ubc-2d": lambda path, lines: check_ubc(path, 2, lines),
+    "ubc-3d": lambda path, lines: check_ubc(path, 3, lines),
+    "pygimli": check_gimli,
+    "csv": check_csv,
+}
 SUFFIXES = {".csv": "csv", ".ohm": "pygimli", ".shm": "pygimli"}
 
 
@@ -41,14 +43,15 @@ def read_survey(path, format: str = "auto", *, dimension: str = "auto") -> Field
         kind = "ubc" if format.startswith("ubc") else format
         dim = _ubc_dimension(format, dim) if kind == "ubc" else dim
     else:
-        raise DataError(f"{path}: unknown format {format!r}; use auto or one of "
-                        f"{', '.join(FORMATS)}")
+        raise DataError(
+            f"{path}: unknown format {format!r}; use auto or one of {', '.join(FORMATS)}"
+        )
     reader = {"csv": read_csv, "pygimli": read_gimli, "ubc": read_ubc}[kind]
     return reader(path, dim)
 
 
 def detect_format(path) -> str:
-    """"csv", "pygimli" or "ubc" (whose variant the UBC reader then finds), from the content.
+    """ "csv", "pygimli" or "ubc" (whose variant the UBC reader then finds), from the content.
 
     Detection is positive: a file is taken for a format only when its content has that
     format's structure (``SIGNATURES``: counts that agree with the rows that follow, the
@@ -58,8 +61,10 @@ def detect_format(path) -> str:
     """
     lines = numbered_lines(path)  # read once for every check
     if not lines:
-        raise DataError(f"{path}, line 1, column 1: the file is empty; give a field-data file "
-                        f"(see README, Field data)")
+        raise DataError(
+            f"{path}, line 1, column 1: the file is empty; give a field-data file "
+            f"(see README, Field data)"
+        )
     first = SUFFIXES.get(Path(path).suffix.lower())
     reasons = {}
     for name in sorted(SIGNATURES, key=lambda name: name != first):
@@ -75,7 +80,7 @@ def detect_format(path) -> str:
 def _reason(path, exc: DataError) -> str:
     """A check's message without the file name (the refusal names it once)."""
     text, prefix = str(exc), str(path)
-    return text[len(prefix):].lstrip(",: ") if text.startswith(prefix) else text
+    return text[len(prefix) :].lstrip(",: ") if text.startswith(prefix) else text
 
 
 def _refusal(path, reasons: dict[str, str]) -> str:
@@ -83,10 +88,12 @@ def _refusal(path, reasons: dict[str, str]) -> str:
     for name in SIGNATURES:  # the same reason for ubc-2d and ubc-3d is given once
         by_reason.setdefault(reasons[name], []).append(name)
     tried = " | ".join(f"{', '.join(names)}: {reason}" for reason, names in by_reason.items())
-    return (f"{path}: not read: the content matches none of the formats hpcinv reads. Tried "
-            f"{tried}. If the file is meant to be one of these, correct the line named for "
-            f"it; otherwise convert it to one of: {', '.join(SIGNATURES)} (see README, Field "
-            f"data)")
+    return (
+        f"{path}: not read: the content matches none of the formats hpcinv reads. Tried "
+        f"{tried}. If the file is meant to be one of these, correct the line named for "
+        f"it; otherwise convert it to one of: {', '.join(SIGNATURES)} (see README, Field "
+        f"data)"
+    )
 
 
 def _dimension(dimension: str) -> int | None:
@@ -98,13 +105,16 @@ def _dimension(dimension: str) -> int | None:
 def _ubc_dimension(format: str, dim: int | None) -> int:
     wanted = 2 if format == "ubc-2d" else 3
     if dim not in (None, wanted):
-        raise DataError(f"format {format} holds {wanted}D data but dimension {dim}d was asked "
-                        f"for; drop one of the two")
+        raise DataError(
+            f"format {format} holds {wanted}D data but dimension {dim}d was asked "
+            f"for; drop one of the two"
+        )
     return wanted
 
 
-def write_survey(data: FieldData | Survey, path, format: str, *,
-                 data_type: str | None = None) -> None:
+def write_survey(
+    data: FieldData | Survey, path, format: str, *, data_type: str | None = None
+) -> None:
     """Write a survey with data in ``format`` (one of ``FORMATS``), atomically.
 
     data_type: what the values are; a ``FieldData`` carries its own (giving another is an
@@ -125,21 +135,29 @@ def write_survey(data: FieldData | Survey, path, format: str, *,
         if format.startswith("ubc"):
             write_ubc(tmp, electrodes, survey.abmn, survey.dobs, survey.uncertainty)
         elif format == "pygimli":
-            write_gimli(tmp, electrodes, survey.abmn, survey.dobs, survey.uncertainty, kind,
-                        current, k)
+            write_gimli(
+                tmp, electrodes, survey.abmn, survey.dobs, survey.uncertainty, kind, current, k
+            )
         else:
-            write_csv(tmp, electrodes, survey.abmn, survey.dobs, survey.uncertainty, kind,
-                      current)
+            write_csv(tmp, electrodes, survey.abmn, survey.dobs, survey.uncertainty, kind, current)
+
     atomic_write(Path(path), write)  # readers never see a half-written file
 
 
 def _unpack(data, data_type):
     if isinstance(data, FieldData):
         if data_type not in (None, data.data_type):
-            raise DataError(f"{data.path}: holds {data.data_type}, not {data_type}; convert "
-                            f"with to_resistance first")
-        return (data.survey, data.global_electrodes(), data.data_type, data.current,
-                data.geometric_factor)
+            raise DataError(
+                f"{data.path}: holds {data.data_type}, not {data_type}; convert "
+                f"with to_resistance first"
+            )
+        return (
+            data.survey,
+            data.global_electrodes(),
+            data.data_type,
+            data.current,
+            data.geometric_factor,
+        )
     kind = data_type or "resistance"
     if kind not in DATA_TYPES:
         raise DataError(f"unknown data type {kind!r}; use one of {', '.join(DATA_TYPES)}")
@@ -148,9 +166,12 @@ def _unpack(data, data_type):
 
 def _check_ubc(path, format: str, survey: Survey, kind: str) -> None:
     if kind != "resistance":
-        raise DataError(f"{path}: UBC files hold V/A, not {kind}; convert with "
-                        f"to_resistance first or write pygimli or csv")
+        raise DataError(
+            f"{path}: UBC files hold V/A, not {kind}; convert with "
+            f"to_resistance first or write pygimli or csv"
+        )
     wanted = 2 if format == "ubc-2d" else 3
     if survey.dim != wanted:
-        raise DataError(f"{path}: a {survey.dim}D survey cannot be written as {format}; use "
-                        f"ubc-{survey.dim}d")
+        raise DataError(
+            f"{path}: a {survey.dim}D survey cannot be written as {format}; use ubc-{survey.dim}d"
+        )

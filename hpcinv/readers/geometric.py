@@ -49,8 +49,10 @@ def _image_sum(electrodes: np.ndarray, abmn: np.ndarray) -> np.ndarray:
             direct = np.linalg.norm(receiver - source, axis=1)
             if np.any(direct == 0):
                 row = int(np.flatnonzero(use)[np.flatnonzero(direct == 0)[0]])
-                raise DataError(f"datum {row}: a potential electrode is at a current "
-                                f"electrode, where the potential is infinite; remove the row")
+                raise DataError(
+                    f"datum {row}: a potential electrode is at a current "
+                    f"electrode, where the potential is infinite; remove the row"
+                )
             mirrored = np.linalg.norm(receiver - image, axis=1)
             total[use] += s_sign * r_sign * (1.0 / direct + 1.0 / mirrored)
     return total
@@ -86,14 +88,19 @@ def resistance_conversion(data: FieldData) -> str:
     if data.data_type == "resistance":
         return "none: the values are V/A"
     if data.data_type == "volts":
-        return ("divided by the file's currents" if data.current is not None
-                else "none: volts for a current of 1 A are V/A")
+        return (
+            "divided by the file's currents"
+            if data.current is not None
+            else "none: volts for a current of 1 A are V/A"
+        )
     if data.geometric_factor is not None:
         return "divided by the file's geometric factors (k column)"
     if is_flat(data.survey):
         return "divided by analytic half-space geometric factors (flat surface)"
-    return ("needs numeric geometric factors (electrodes at different elevations): the "
-            "problem builder computes them with a homogeneous half-space simulation")
+    return (
+        "needs numeric geometric factors (electrodes at different elevations): the "
+        "problem builder computes them with a homogeneous half-space simulation"
+    )
 
 
 def to_resistance(data: FieldData, k: np.ndarray | None = None) -> Survey:
@@ -122,19 +129,28 @@ def _factors(data: FieldData, k: np.ndarray | None) -> tuple[np.ndarray, str]:
     if k is not None:
         factors, how = np.asarray(k, dtype=float), "divided by the given geometric factors"
         if factors.shape != (data.survey.n_data,):
-            raise DataError(f"{data.path}: {factors.size} geometric factors for "
-                            f"{data.survey.n_data} data; give one per datum")
+            raise DataError(
+                f"{data.path}: {factors.size} geometric factors for "
+                f"{data.survey.n_data} data; give one per datum"
+            )
     elif data.geometric_factor is not None or is_flat(data.survey):
         how = resistance_conversion(data)
-        factors = (data.geometric_factor if data.geometric_factor is not None
-                   else geometric_factors(data.survey.electrodes, data.survey.abmn))
+        factors = (
+            data.geometric_factor
+            if data.geometric_factor is not None
+            else geometric_factors(data.survey.electrodes, data.survey.abmn)
+        )
     else:
-        raise DataError(f"{data.path}: apparent resistivities with electrodes at different "
-                        f"elevations need numeric geometric factors; pass k (the problem "
-                        f"builder computes them with a homogeneous half-space simulation)")
+        raise DataError(
+            f"{data.path}: apparent resistivities with electrodes at different "
+            f"elevations need numeric geometric factors; pass k (the problem "
+            f"builder computes them with a homogeneous half-space simulation)"
+        )
     bad = np.flatnonzero(~np.isfinite(factors) | (factors == 0))
     if bad.size:
-        raise DataError(f"{data.where(int(bad[0]))}: geometric factor {factors[bad[0]]:g} "
-                        f"({bad.size} such data): the apparent resistivity cannot be "
-                        f"converted; remove the datum or give its resistance")
+        raise DataError(
+            f"{data.where(int(bad[0]))}: geometric factor {factors[bad[0]]:g} "
+            f"({bad.size} such data): the apparent resistivity cannot be "
+            f"converted; remove the datum or give its resistance"
+        )
     return factors, how

@@ -95,28 +95,37 @@ class Cursor:
         line = self.lines[self.i] if self.i < len(self.lines) else None
         if line is None or not line.text.lstrip().startswith("#"):
             at = f"line {line.number}" if line else "the end of the file"
-            raise DataError(f"{self.path}, line {count.number + 1}, column 1 (header): "
-                            f"expected the {what} column header (e.g. '# x y z' or "
-                            f"'# a b m n r err') after the count on line {count.number}, "
-                            f"found {at}; add the header")
+            raise DataError(
+                f"{self.path}, line {count.number + 1}, column 1 (header): "
+                f"expected the {what} column header (e.g. '# x y z' or "
+                f"'# a b m n r err') after the count on line {count.number}, "
+                f"found {at}; add the header"
+            )
         self.i += 1
         columns = [t.split("/")[0].lower() for t in line.text.lstrip()[1:].split()]
         for j, name in enumerate(columns):
             if columns.index(name) != j or (allowed is not None and name not in allowed):
                 problem = "repeated" if columns.index(name) != j else "unknown"
-                raise DataError(f"{self.path}, line {line.number}, column {j + 1} ({name}): "
-                                f"{problem} {what} column; use {' '.join(allowed or ())} "
-                                f"once each")
+                raise DataError(
+                    f"{self.path}, line {line.number}, column {j + 1} ({name}): "
+                    f"{problem} {what} column; use {' '.join(allowed or ())} "
+                    f"once each"
+                )
         return TextLine(line.number, line.text, tuple(columns)), columns
 
     def _row(self, count: TextLine, n: int, k: int, width: int, what: str) -> TextLine:
         line = self.next_line()
         if line is None or (len(line.fields) == 1 and width > 1):
-            after = "the file ends" if line is None else (
-                f"line {line.number} looks like the next count")
-            raise DataError(f"{self.path}, line {count.number}, column 1 (number of {what}): "
-                            f"promises {n} {what} rows but {after} after {k}; add the missing "
-                            f"rows or correct the count (the file may be truncated)")
+            after = (
+                "the file ends"
+                if line is None
+                else (f"line {line.number} looks like the next count")
+            )
+            raise DataError(
+                f"{self.path}, line {count.number}, column 1 (number of {what}): "
+                f"promises {n} {what} rows but {after} after {k}; add the missing "
+                f"rows or correct the count (the file may be truncated)"
+            )
         return line
 
 
@@ -125,24 +134,37 @@ def read_gimli(path, dim: int | None) -> FieldData:
     cursor = Cursor(path, numbered_lines(path))
     sensors = cursor.block("sensors", ("x", "y", "z"))
     if sensors is None:
-        raise DataError(f"{path}, line 1, column 1 (number of sensors): the file is empty; "
-                        f"give the sensors and the data")
+        raise DataError(
+            f"{path}, line 1, column 1 (number of sensors): the file is empty; "
+            f"give the sensors and the data"
+        )
     electrodes, notes = _electrodes(path, sensors, dim)
     data = cursor.block("data", None)
     if data is None:
-        raise DataError(f"{path}, line {sensors.rows[-1].number if sensors.rows else 1}, "
-                        f"column 1 (number of data): no data block after the sensors; "
-                        f"the survey is empty: add the data count, header and rows")
+        raise DataError(
+            f"{path}, line {sensors.rows[-1].number if sensors.rows else 1}, "
+            f"column 1 (number of data): no data block after the sensors; "
+            f"the survey is empty: add the data count, header and rows"
+        )
     for row in data.rows:
-        expect_fields(path, row, data.columns, "a data row (as the header on line "
-                      f"{data.header.number})")
+        expect_fields(
+            path, row, data.columns, f"a data row (as the header on line {data.header.number})"
+        )
     notes += _after_data(path, cursor, data)
     abmn = _indices(path, data, len(electrodes))
     rows, data_type, more_notes = _data_rows(path, data)
     rows, kept, dropped = drop_unusable(rows)
-    return build_field_data(path, "pygimli", data_type, electrodes, abmn[kept], rows,
-                            dropped, notes + more_notes,
-                            end=f"line {data.count.number}, column 1 (number of data)")
+    return build_field_data(
+        path,
+        "pygimli",
+        data_type,
+        electrodes,
+        abmn[kept],
+        rows,
+        dropped,
+        notes + more_notes,
+        end=f"line {data.count.number}, column 1 (number of data)",
+    )
 
 
 def check_gimli(path, lines: list[TextLine] | None = None) -> None:
@@ -157,38 +179,53 @@ def check_gimli(path, lines: list[TextLine] | None = None) -> None:
     cursor = Cursor(path, lines)
     first = cursor.next_line()
     if first is None:
-        raise DataError(f"{path}, line 1, column 1 (number of sensors): no sensor-count line "
-                        f"(nothing but comments)")
+        raise DataError(
+            f"{path}, line 1, column 1 (number of sensors): no sensor-count line "
+            f"(nothing but comments)"
+        )
     if len(first.fields) != 1 or not _count(first.fields[0]):
-        raise DataError(f"{path}, line {first.number}, column 1 (number of sensors): no "
-                        f"sensor-count line: line {first.number} is {_quote(first)}, not the "
-                        f"number of sensors alone")
+        raise DataError(
+            f"{path}, line {first.number}, column 1 (number of sensors): no "
+            f"sensor-count line: line {first.number} is {_quote(first)}, not the "
+            f"number of sensors alone"
+        )
     after = lines[cursor.i] if cursor.i < len(lines) else None
     if after is None or not after.text.lstrip().startswith("#"):
         at = f"line {after.number} is not" if after else "the file ends without"
-        raise DataError(f"{path}, line {after.number if after else first.number}, column 1 "
-                        f"(header): {at} a '# x y z' sensor header after the count on line "
-                        f"{first.number}")
+        raise DataError(
+            f"{path}, line {after.number if after else first.number}, column 1 "
+            f"(header): {at} a '# x y z' sensor header after the count on line "
+            f"{first.number}"
+        )
     cursor.i = 0
     sensors = cursor.block("sensors", ("x", "y", "z"))
     for row in sensors.rows:
-        expect_fields(path, row, sensors.columns, "a sensor row (as the header on line "
-                      f"{sensors.header.number})")
+        expect_fields(
+            path,
+            row,
+            sensors.columns,
+            f"a sensor row (as the header on line {sensors.header.number})",
+        )
     for name in sensors.columns:
         sensors.column(path, name)
     data = cursor.block("data", None)
     if data is None:
         last = sensors.rows[-1].number if sensors.rows else sensors.header.number
-        raise DataError(f"{path}, line {last}, column 1 (number of data): no data block (a "
-                        f"count, a '# a b m n ...' header, the rows) after the sensors")
+        raise DataError(
+            f"{path}, line {last}, column 1 (number of data): no data block (a "
+            f"count, a '# a b m n ...' header, the rows) after the sensors"
+        )
     missing = [name for name in ELECTRODE_COLUMNS if name not in data.columns]
     if missing:
-        raise DataError(f"{path}, line {data.header.number}, column 1 (header): the data "
-                        f"header names no {' '.join(missing)} column; a pyGIMLi data header "
-                        f"names a b m n")
+        raise DataError(
+            f"{path}, line {data.header.number}, column 1 (header): the data "
+            f"header names no {' '.join(missing)} column; a pyGIMLi data header "
+            f"names a b m n"
+        )
     for row in data.rows:
-        expect_fields(path, row, data.columns, "a data row (as the header on line "
-                      f"{data.header.number})")
+        expect_fields(
+            path, row, data.columns, f"a data row (as the header on line {data.header.number})"
+        )
     for name in ELECTRODE_COLUMNS:
         data.column(path, name, parse_integer)
     _after_data(path, cursor, data)
@@ -201,16 +238,22 @@ def _count(token: str) -> bool:
 def _quote(line: TextLine, width: int = 40) -> str:
     """The line for a message: blanks collapsed, cut to ``width`` characters, quoted."""
     text = " ".join(line.text.split())
-    return repr(text if len(text) <= width else text[:width - 3] + "...")
+    return repr(text if len(text) <= width else text[: width - 3] + "...")
 
 
 def _electrodes(path, sensors: Block, dim: int | None) -> tuple[np.ndarray, list[str]]:
     for row in sensors.rows:
-        expect_fields(path, row, sensors.columns, "a sensor row (as the header on line "
-                      f"{sensors.header.number})")
+        expect_fields(
+            path,
+            row,
+            sensors.columns,
+            f"a sensor row (as the header on line {sensors.header.number})",
+        )
     if "x" not in sensors.columns:
-        raise DataError(f"{path}, line {sensors.header.number}, column 1 (header): the sensor "
-                        f"header has no x column; name the columns, e.g. '# x y z'")
+        raise DataError(
+            f"{path}, line {sensors.header.number}, column 1 (header): the sensor "
+            f"header has no x column; name the columns, e.g. '# x y z'"
+        )
     xyz = {c: sensors.column(path, c) for c in sensors.columns}
     _check_sensors(path, sensors, np.column_stack(list(xyz.values())))
     return _sensor_geometry(path, sensors.header, xyz, dim)
@@ -220,17 +263,21 @@ def _check_sensors(path, sensors: Block, positions: np.ndarray) -> None:
     columns = " ".join(sensors.columns)
     for row, position in zip(sensors.rows, positions):
         if not np.isfinite(position).all():
-            raise DataError(f"{path}, line {row.number}, columns {columns}: sensor position "
-                            f"{position.tolist()} is not finite; give its coordinates")
+            raise DataError(
+                f"{path}, line {row.number}, columns {columns}: sensor position "
+                f"{position.tolist()} is not finite; give its coordinates"
+            )
     _, first, inverse = np.unique(positions, axis=0, return_index=True, return_inverse=True)
     repeated = np.flatnonzero(first[inverse.ravel()] != np.arange(len(positions)))
     if repeated.size:
         j = int(repeated[0])
         i = int(first[inverse.ravel()[j]])
-        raise DataError(f"{path}, line {sensors.rows[j].number}, columns {columns}: sensor "
-                        f"{j + 1} is at the same position {positions[j].tolist()} as sensor "
-                        f"{i + 1} (line {sensors.rows[i].number}); remove the duplicate and "
-                        f"renumber the data, or correct the position")
+        raise DataError(
+            f"{path}, line {sensors.rows[j].number}, columns {columns}: sensor "
+            f"{j + 1} is at the same position {positions[j].tolist()} as sensor "
+            f"{i + 1} (line {sensors.rows[i].number}); remove the duplicate and "
+            f"renumber the data, or correct the position"
+        )
 
 
 def _sensor_geometry(path, header: TextLine, xyz: dict, dim: int | None):
@@ -241,20 +288,27 @@ def _sensor_geometry(path, header: TextLine, xyz: dict, dim: int | None):
             return np.column_stack([xyz["x"], xyz["y"], xyz["z"]]), []
         if not xyz["z"].any():
             return np.column_stack([xyz["x"], xyz["y"]]), [
-                "sensors x y z with z = 0 read as a line: y is the elevation (pyGIMLi 2D)"]
+                "sensors x y z with z = 0 read as a line: y is the elevation (pyGIMLi 2D)"
+            ]
         if np.ptp(xyz["y"]) == 0:
             return np.column_stack([xyz["x"], xyz["z"]]), [
-                "sensors x y z with constant y read as a line (x, z)"]
-        raise DataError(f"{path}, line {header.number}, column 1 (header): the sensors "
-                        f"vary in x, y and z, which is no line; read the file as 3D")
+                "sensors x y z with constant y read as a line (x, z)"
+            ]
+        raise DataError(
+            f"{path}, line {header.number}, column 1 (header): the sensors "
+            f"vary in x, y and z, which is no line; read the file as 3D"
+        )
     if dim == 3:
-        raise DataError(f"{path}, line {header.number}, column 1 (header): sensor columns "
-                        f"'{' '.join(xyz)}' describe a line; read the file as 2D")
+        raise DataError(
+            f"{path}, line {header.number}, column 1 (header): sensor columns "
+            f"'{' '.join(xyz)}' describe a line; read the file as 2D"
+        )
     if columns == {"x", "z"}:
         return np.column_stack([xyz["x"], xyz["z"]]), []
     if columns == {"x", "y"}:
         return np.column_stack([xyz["x"], xyz["y"]]), [
-            "sensor columns x y: y is the elevation (pyGIMLi's 2D convention)"]
+            "sensor columns x y: y is the elevation (pyGIMLi's 2D convention)"
+        ]
     return np.column_stack([xyz["x"], zeros]), ["sensor column x only: elevation 0 (flat)"]
 
 
@@ -265,33 +319,45 @@ def _after_data(path, cursor: Cursor, data: Block) -> list[str]:
     if line is None:
         return []
     if len(line.fields) != 1:
-        raise DataError(f"{path}, line {line.number}, column 1: a row after the "
-                        f"{len(data.rows)} data rows promised on line {data.count.number}; "
-                        f"correct the count there (only a topography count may follow)")
+        raise DataError(
+            f"{path}, line {line.number}, column 1: a row after the "
+            f"{len(data.rows)} data rows promised on line {data.count.number}; "
+            f"correct the count there (only a topography count may follow)"
+        )
     if parse_integer(path, line, 0, "number of topography points") == 0:
         return []
     cursor.i = start
     topography = cursor.block("topography points", ("x", "y", "z"))
-    return [f"topography block of {len(topography.rows)} points (line "
-            f"{topography.count.number}) not used"] if topography.rows else []
+    return (
+        [
+            f"topography block of {len(topography.rows)} points (line "
+            f"{topography.count.number}) not used"
+        ]
+        if topography.rows
+        else []
+    )
 
 
 def _indices(path, data: Block, n_sensors: int) -> np.ndarray:
     """(n, 4) 0-based indices; 0 in the file (no electrode) becomes ``REMOTE``."""
     for name in ELECTRODE_COLUMNS:
         if name not in data.columns:
-            raise DataError(f"{path}, line {data.header.number}, column 1 (header): the data "
-                            f"header has no '{name}' column; name the a b m n columns")
+            raise DataError(
+                f"{path}, line {data.header.number}, column 1 (header): the data "
+                f"header has no '{name}' column; name the a b m n columns"
+            )
     abmn = np.column_stack([data.column(path, c, parse_integer) for c in ELECTRODE_COLUMNS])
     for e, name in enumerate(ELECTRODE_COLUMNS):
         lowest = 0 if name in ("b", "n") else 1
         bad = np.flatnonzero((abmn[:, e] < lowest) | (abmn[:, e] > n_sensors))
         if bad.size:
             row = data.rows[int(bad[0])]
-            raise DataError(f"{path}, line {row.number}, column "
-                            f"{data.columns.index(name) + 1} ({name}): electrode index "
-                            f"{abmn[bad[0], e]} is out of range {lowest}..{n_sensors}; indices "
-                            f"count the {n_sensors} sensors from 1 (0 = none, only for b and n)")
+            raise DataError(
+                f"{path}, line {row.number}, column "
+                f"{data.columns.index(name) + 1} ({name}): electrode index "
+                f"{abmn[bad[0], e]} is out of range {lowest}..{n_sensors}; indices "
+                f"count the {n_sensors} sensors from 1 (0 = none, only for b and n)"
+            )
     return np.where(abmn == 0, REMOTE, abmn - 1)
 
 
@@ -299,35 +365,64 @@ def _data_rows(path, data: Block) -> tuple[DataRows, str, list[str]]:
     present = [c for c in data.columns if c in VALUE_COLUMNS]
     source = next(((c, t) for c, t in VALUE_SOURCES if c in present), None)
     if source is None:
-        raise DataError(f"{path}, line {data.header.number}, column 1 (header): no data "
-                        f"column; give one of r (V/A), u (V) or rhoa (ohm m)")
+        raise DataError(
+            f"{path}, line {data.header.number}, column 1 (header): no data "
+            f"column; give one of r (V/A), u (V) or rhoa (ohm m)"
+        )
     name, data_type = source
     value = data.column(path, name)
     notes = [f"values from column {name} ({data_type})"]
-    unused = [c for c in data.columns if c not in ELECTRODE_COLUMNS and c not in
-              (name, "err", "valid", *(("i",) if name == "u" else ()),
-               *(("k",) if name == "rhoa" else ()))]
+    unused = [
+        c
+        for c in data.columns
+        if c not in ELECTRODE_COLUMNS
+        and c
+        not in (
+            name,
+            "err",
+            "valid",
+            *(("i",) if name == "u" else ()),
+            *(("k",) if name == "rhoa" else ()),
+        )
+    ]
     if unused:
         notes.append(f"columns not used: {' '.join(unused)}")
     if name == "u" and "i" not in present:
         notes.append("no current column i: voltages taken for a current of 1 A")
     err = data.column(path, "err") if "err" in present else None
-    columns = {key: f"column {data.columns.index(col) + 1} ({col})"
-               for key, col in (("value", name), ("uncertainty", "err"), ("current", "i"),
-                                ("B", "b"), ("N", "n")) if col in data.columns}
-    rows = DataRows(lines=tuple(data.rows), value=value,
-                    uncertainty=None if err is None else err * np.abs(value),
-                    current=data.column(path, "i") if name == "u" and "i" in present else None,
-                    geometric_factor=(data.column(path, "k") if name == "rhoa" and "k" in
-                                      present else None),
-                    valid=data.column(path, "valid") != 0 if "valid" in present else None,
-                    columns=columns)
+    columns = {
+        key: f"column {data.columns.index(col) + 1} ({col})"
+        for key, col in (
+            ("value", name),
+            ("uncertainty", "err"),
+            ("current", "i"),
+            ("B", "b"),
+            ("N", "n"),
+        )
+        if col in data.columns
+    }
+    rows = DataRows(
+        lines=tuple(data.rows),
+        value=value,
+        uncertainty=None if err is None else err * np.abs(value),
+        current=data.column(path, "i") if name == "u" and "i" in present else None,
+        geometric_factor=(data.column(path, "k") if name == "rhoa" and "k" in present else None),
+        valid=data.column(path, "valid") != 0 if "valid" in present else None,
+        columns=columns,
+    )
     return rows, data_type, notes
 
 
-def write_gimli(path, electrodes: np.ndarray, abmn: np.ndarray, dobs: np.ndarray,
-                uncertainty: np.ndarray | None, data_type: str,
-                current: np.ndarray | None = None, k: np.ndarray | None = None) -> None:
+def write_gimli(
+    path,
+    electrodes: np.ndarray,
+    abmn: np.ndarray,
+    dobs: np.ndarray,
+    uncertainty: np.ndarray | None,
+    data_type: str,
+    current: np.ndarray | None = None,
+    k: np.ndarray | None = None,
+) -> None:
     """Write sensors (``x y z``, or ``x y`` with y the elevation for a line) and data.
 
     dobs, uncertainty: (n,) in ``data_type`` units; the uncertainty is written as pyGIMLi's
@@ -340,16 +435,19 @@ def write_gimli(path, electrodes: np.ndarray, abmn: np.ndarray, dobs: np.ndarray
     if uncertainty is not None:
         if np.any(dobs == 0):
             i = int(np.flatnonzero(dobs == 0)[0])
-            raise DataError(f"{path}: datum {i} is 0 but has an uncertainty; pyGIMLi stores "
-                            f"relative errors: write another format")
+            raise DataError(
+                f"{path}: datum {i} is 0 but has an uncertainty; pyGIMLi stores "
+                f"relative errors: write another format"
+            )
         columns["err"] = uncertainty / np.abs(dobs)
     out = [str(len(electrodes)), "# x y z" if electrodes.shape[1] == 3 else "# x y"]
     out += [_numbers(p) for p in electrodes]
     out += [str(len(abmn)), "# a b m n " + " ".join(columns)]
     indices = np.where(abmn == REMOTE, 0, abmn + 1)
     for r in range(len(abmn)):
-        out.append(" ".join(str(i) for i in indices[r]) + " " +
-                   _numbers([v[r] for v in columns.values()]))
+        out.append(
+            " ".join(str(i) for i in indices[r]) + " " + _numbers([v[r] for v in columns.values()])
+        )
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(out) + "\n")
 

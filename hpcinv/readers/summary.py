@@ -11,8 +11,11 @@ def summarize(data: FieldData) -> dict:
     """Format, dimension, counts, data type, uncertainty statistics (None when the file has
     none), dropped rows, origin and notes; plain Python types only (``json.dumps`` works)."""
     survey = data.survey
-    uncertainty = (None if survey.uncertainty is None
-                   else uncertainty_statistics(survey.dobs, survey.uncertainty))
+    uncertainty = (
+        None
+        if survey.uncertainty is None
+        else uncertainty_statistics(survey.dobs, survey.uncertainty)
+    )
     return {
         "path": data.path,
         "format": data.format,
@@ -27,7 +30,9 @@ def summarize(data: FieldData) -> dict:
         "to_resistance": resistance_conversion(data),
         "dropped": [{"line": row.line, "reason": row.reason} for row in data.dropped],
         "origin": data.origin.tolist(),
-        "extent": {"min": survey.electrodes.min(axis=0).tolist(),
-                   "max": survey.electrodes.max(axis=0).tolist()},
+        "extent": {
+            "min": survey.electrodes.min(axis=0).tolist(),
+            "max": survey.electrodes.max(axis=0).tolist(),
+        },
         "notes": list(data.notes),
     }

@@ -24,11 +24,14 @@ def read_topography(path: Path, origin: np.ndarray, dim: int) -> np.ndarray:
     except FileNotFoundError:
         raise ConfigError(f"mesh.topography: no such file {path}") from None
     except ValueError as exc:
-        raise DataError(f"{path}: not a CSV of numbers x,{'y,' if dim == 3 else ''}z ({exc})"
-                        ) from None
+        raise DataError(
+            f"{path}: not a CSV of numbers x,{'y,' if dim == 3 else ''}z ({exc})"
+        ) from None
     if table.shape[1] != dim or len(table) == 0:
-        raise DataError(f"{path}: topography needs {dim} columns (x,{'y,' if dim == 3 else ''}z) "
-                        f"like the data's electrodes, got {table.shape[1]}")
+        raise DataError(
+            f"{path}: topography needs {dim} columns (x,{'y,' if dim == 3 else ''}z) "
+            f"like the data's electrodes, got {table.shape[1]}"
+        )
     if not np.isfinite(table).all():
         row = int(np.flatnonzero(~np.isfinite(table).all(axis=1))[0])
         raise DataError(f"{path}: row {row + skip + 1} has a non-finite value")
@@ -54,8 +57,10 @@ def read_polyline(path: Path, origin: np.ndarray) -> np.ndarray:
         try:
             values = [float(v) for v in text.split(",")]
         except ValueError:
-            raise DataError(f"{path}, line {number}: expected comma-separated numbers "
-                            f"(x, y, z, ...) or End, got {text[:60]!r}") from None
+            raise DataError(
+                f"{path}, line {number}: expected comma-separated numbers "
+                f"(x, y, z, ...) or End, got {text[:60]!r}"
+            ) from None
         if len(values) < 3:
             raise DataError(f"{path}, line {number}: a point needs x, y, z")
         points.append((values[0], values[2]))

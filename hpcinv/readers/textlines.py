@@ -26,8 +26,9 @@ def read_text(path) -> str:
         # Field files from old instruments are not always UTF-8; numbers are ASCII anyway.
         return Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
-        raise DataError(f"{path}: cannot read the data file ({exc.strerror}); "
-                        f"check the path") from exc
+        raise DataError(
+            f"{path}: cannot read the data file ({exc.strerror}); check the path"
+        ) from exc
 
 
 def numbered_lines(path, comment: str | None = None) -> list[TextLine]:
@@ -54,8 +55,9 @@ def parse_float(path, line: TextLine, index: int, name: str) -> float:
     try:
         return float(token)
     except ValueError:
-        raise DataError(f"{where(path, line, index + 1, name)}: {token!r} is not a number; "
-                        f"write a number there") from None
+        raise DataError(
+            f"{where(path, line, index + 1, name)}: {token!r} is not a number; write a number there"
+        ) from None
 
 
 def parse_integer(path, line: TextLine, index: int, name: str) -> int:
@@ -63,8 +65,10 @@ def parse_integer(path, line: TextLine, index: int, name: str) -> int:
     accepted since some programs write every number as a float."""
     value = parse_float(path, line, index, name)
     if not value.is_integer():
-        raise DataError(f"{where(path, line, index + 1, name)}: {line.fields[index]!r} is not "
-                        f"a whole number; write an integer there")
+        raise DataError(
+            f"{where(path, line, index + 1, name)}: {line.fields[index]!r} is not "
+            f"a whole number; write an integer there"
+        )
     return int(value)
 
 
@@ -75,9 +79,11 @@ def expect_fields(path, line: TextLine, names: Sequence[str], what: str) -> None
         return
     column = found + 1 if found < len(names) else len(names) + 1
     problem = "missing" if found < len(names) else "unexpected"
-    raise DataError(f"{path}, line {line.number}, column {column} ({problem}): found {found} "
-                    f"fields, expected {len(names)} for {what} ({' '.join(names)}); "
-                    f"correct the line")
+    raise DataError(
+        f"{path}, line {line.number}, column {column} ({problem}): found {found} "
+        f"fields, expected {len(names)} for {what} ({' '.join(names)}); "
+        f"correct the line"
+    )
 
 
 def is_number(token: str) -> bool:

@@ -12,9 +12,14 @@ from hpcinv.survey import Survey
 log = logging.getLogger("hpcinv.readers")
 
 
-def assign_uncertainty(survey: Survey, *, percent: float, floor: float = 0.0,
-                       floor_percentile: float = 10.0,
-                       use_file: bool = True) -> tuple[Survey, dict]:
+def assign_uncertainty(
+    survey: Survey,
+    *,
+    percent: float,
+    floor: float = 0.0,
+    floor_percentile: float = 10.0,
+    use_file: bool = True,
+) -> tuple[Survey, dict]:
     """The survey with one standard deviation per datum, and a report of how it was set.
 
     With ``use_file`` and uncertainties in the survey, those are kept. Otherwise
@@ -31,32 +36,46 @@ def assign_uncertainty(survey: Survey, *, percent: float, floor: float = 0.0,
     magnitude = np.abs(survey.dobs)
     if use_file and survey.uncertainty is not None:
         uncertainty = survey.uncertainty
-        report = {"source": "file", "percent": None, "floor": None, "floor_auto": False,
-                  "floor_percentile": None}
+        report = {
+            "source": "file",
+            "percent": None,
+            "floor": None,
+            "floor_auto": False,
+            "floor_percentile": None,
+        }
     else:
         floor, auto = _floor(survey.name, magnitude, percent, floor, floor_percentile)
         uncertainty = percent / 100.0 * magnitude + floor
-        report = {"source": "percent+floor", "percent": float(percent), "floor": float(floor),
-                  "floor_auto": auto, "floor_percentile": float(floor_percentile) if auto
-                  else None}
+        report = {
+            "source": "percent+floor",
+            "percent": float(percent),
+            "floor": float(floor),
+            "floor_auto": auto,
+            "floor_percentile": float(floor_percentile) if auto else None,
+        }
     report |= uncertainty_statistics(survey.dobs, uncertainty)
-    log.info("%s: uncertainties from %s (median %.3g)", survey.name, report["source"],
-             report["uncertainty_median"])
+    log.info(
+        "%s: uncertainties from %s (median %.3g)",
+        survey.name,
+        report["source"],
+        report["uncertainty_median"],
+    )
     return survey.with_data(survey.dobs, uncertainty), report
 
 
 def _floor(name, magnitude, percent, floor, floor_percentile) -> tuple[float, bool]:
     if percent < 0 or floor < 0:
-        raise DataError(f"{name}: percent {percent:g} and floor {floor:g} must not be "
-                        f"negative")
+        raise DataError(f"{name}: percent {percent:g} and floor {floor:g} must not be negative")
     if floor > 0:
         return float(floor), False
     if not 0 <= floor_percentile <= 100:
         raise DataError(f"{name}: floor_percentile {floor_percentile:g} is not in 0..100")
     auto = float(np.percentile(magnitude, floor_percentile))
     if auto == 0:
-        raise DataError(f"{name}: the automatic floor (the {floor_percentile:g}th percentile "
-                        f"of |d|) is 0; give a floor > 0 or a higher floor_percentile")
+        raise DataError(
+            f"{name}: the automatic floor (the {floor_percentile:g}th percentile "
+            f"of |d|) is 0; give a floor > 0 or a higher floor_percentile"
+        )
     return auto, True
 
 

@@ -35,7 +35,15 @@ def export_model(result: RunResult, path: str | Path) -> int:
         centres = centres + result["origin"]
     names = ["x", "z"] if centres.shape[1] == 2 else ["x", "y", "z"]
     table = np.column_stack([centres, model])
-    atomic_write(path, lambda tmp: np.savetxt(tmp, table, delimiter=",", comments="",
-                                              header=",".join(names + ["log_conductivity"]),
-                                              fmt="%.8g"))
+    atomic_write(
+        path,
+        lambda tmp: np.savetxt(
+            tmp,
+            table,
+            delimiter=",",
+            comments="",
+            header=",".join(names + ["log_conductivity"]),
+            fmt="%.8g",
+        ),
+    )
     return len(model)

@@ -88,14 +88,22 @@ def _models(run, result, mesh) -> Path:
         fig, axes = plt.subplots(len(models), 1, figsize=(10, 3.2 * len(models)), squeeze=False)
         overlay = result.get("overlay")
         for ax, (title, m) in zip(axes[:, 0], models):
-            im = mesh.plot_image(m, ax=ax, pcolor_opts={"cmap": CMAP, "vmin": vmin, "vmax": vmax})[0]
+            im = mesh.plot_image(m, ax=ax, pcolor_opts={"cmap": CMAP, "vmin": vmin, "vmax": vmax})[
+                0
+            ]
             ax.plot(electrodes[:, 0], electrodes[:, 1], "kv", ms=3)
             if overlay is not None:
                 xz = np.asarray(overlay, float) + _origin(result, 2)
                 ax.plot(xz[:, 0], xz[:, 1], "k-", lw=1.2, label="interpreted geology")
                 ax.legend(loc="lower right", fontsize=8)
-            ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1] + 5), title=f"{title} model",
-                   xlabel="x (m)", ylabel="z (m)", aspect="equal")
+            ax.set(
+                xlim=(lo[0], hi[0]),
+                ylim=(lo[1], hi[1] + 5),
+                title=f"{title} model",
+                xlabel="x (m)",
+                ylabel="z (m)",
+                aspect="equal",
+            )
             fig.colorbar(im, ax=ax, label="ln conductivity (S/m)", shrink=0.8)
     elif "true_model" not in result.arrays:
         fig = _field_3d(mesh, models[0][1], electrodes, lo, hi, vmin, vmax)
@@ -105,16 +113,33 @@ def _models(run, result, mesh) -> Path:
         for row, (title, m) in zip(axes, models):
             for ax, depth in zip(row[:3], depths):
                 k = int(np.argmin(np.abs(mesh.cell_centers_z - depth)))
-                im = mesh.plot_slice(m, ax=ax, normal="Z", ind=k,
-                                     pcolor_opts={"cmap": CMAP, "vmin": vmin, "vmax": vmax})[0]
+                im = mesh.plot_slice(
+                    m,
+                    ax=ax,
+                    normal="Z",
+                    ind=k,
+                    pcolor_opts={"cmap": CMAP, "vmin": vmin, "vmax": vmax},
+                )[0]
                 ax.plot(electrodes[:, 0], electrodes[:, 1], "k.", ms=2)
-                ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]),
-                       title=f"{title}, z = {mesh.cell_centers_z[k]:.0f} m", aspect="equal")
+                ax.set(
+                    xlim=(lo[0], hi[0]),
+                    ylim=(lo[1], hi[1]),
+                    title=f"{title}, z = {mesh.cell_centers_z[k]:.0f} m",
+                    aspect="equal",
+                )
             j = int(np.argmin(np.abs(mesh.cell_centers_y)))
-            im = mesh.plot_slice(m, ax=row[3], normal="Y", ind=j,
-                                 pcolor_opts={"cmap": CMAP, "vmin": vmin, "vmax": vmax})[0]
-            row[3].set(xlim=(lo[0], hi[0]), ylim=(lo[2], hi[2]),
-                       title=f"{title}, y = {mesh.cell_centers_y[j]:.0f} m")
+            im = mesh.plot_slice(
+                m,
+                ax=row[3],
+                normal="Y",
+                ind=j,
+                pcolor_opts={"cmap": CMAP, "vmin": vmin, "vmax": vmax},
+            )[0]
+            row[3].set(
+                xlim=(lo[0], hi[0]),
+                ylim=(lo[2], hi[2]),
+                title=f"{title}, y = {mesh.cell_centers_y[j]:.0f} m",
+            )
             fig.colorbar(im, ax=row[3], label="ln conductivity (S/m)", shrink=0.8)
     fig.tight_layout()
     path = run.figures / "model.png"
@@ -128,8 +153,9 @@ def _field_3d(mesh, m, electrodes, lo, hi, vmin, vmax):
     width) along the two most occupied electrode lines of each horizontal direction."""
     opts = {"cmap": CMAP, "vmin": vmin, "vmax": vmax}
     depths = np.linspace(hi[2], lo[2], 5)[1:4]
-    sections = ([("X", x) for x in _line_positions(electrodes[:, 0], 2)]
-                + [("Y", y) for y in _line_positions(electrodes[:, 1], 2)])
+    sections = [("X", x) for x in _line_positions(electrodes[:, 0], 2)] + [
+        ("Y", y) for y in _line_positions(electrodes[:, 1], 2)
+    ]
     fig = plt.figure(figsize=(15, 4.6 + 2.0 * len(sections)))
     grid = fig.add_gridspec(1 + len(sections), 3, height_ratios=[4.6] + [2.0] * len(sections))
     for col, depth in enumerate(depths):
@@ -137,8 +163,14 @@ def _field_3d(mesh, m, electrodes, lo, hi, vmin, vmax):
         k = int(np.argmin(np.abs(mesh.cell_centers_z - depth)))
         im = mesh.plot_slice(m, ax=ax, normal="Z", ind=k, pcolor_opts=opts)[0]
         ax.plot(electrodes[:, 0], electrodes[:, 1], "k.", ms=2)
-        ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), aspect="equal", xlabel="x (m)",
-               ylabel="y (m)", title=f"depth slice z = {mesh.cell_centers_z[k]:.0f} m")
+        ax.set(
+            xlim=(lo[0], hi[0]),
+            ylim=(lo[1], hi[1]),
+            aspect="equal",
+            xlabel="x (m)",
+            ylabel="y (m)",
+            title=f"depth slice z = {mesh.cell_centers_z[k]:.0f} m",
+        )
     fig.colorbar(im, ax=ax, label="ln conductivity (S/m)", shrink=0.8)
     for row, (normal, value) in enumerate(sections, start=1):
         ax = fig.add_subplot(grid[row, :])
@@ -148,9 +180,14 @@ def _field_3d(mesh, m, electrodes, lo, hi, vmin, vmax):
         axis = 1 if normal == "X" else 0
         on = np.abs(electrodes[:, 1 - axis] - value) < 1e-3
         ax.plot(electrodes[on, axis], electrodes[on, 2], "kv", ms=3)
-        ax.set(xlim=(lo[axis], hi[axis]), ylim=(lo[2], hi[2] + 10), aspect="equal",
-               xlabel=f"{'y' if normal == 'X' else 'x'} (m)", ylabel="z (m)",
-               title=f"section along the line {normal.lower()} = {value:.0f} m")
+        ax.set(
+            xlim=(lo[axis], hi[axis]),
+            ylim=(lo[2], hi[2] + 10),
+            aspect="equal",
+            xlabel=f"{'y' if normal == 'X' else 'x'} (m)",
+            ylabel="z (m)",
+            title=f"section along the line {normal.lower()} = {value:.0f} m",
+        )
     return fig
 
 
@@ -184,12 +221,23 @@ def _data(run, result, dim) -> Path:
         rx = np.nanmean([x(abmn[:, 2]), x(abmn[:, 3])], axis=0)
         mid, sep = 0.5 * (src + rx), -0.5 * np.abs(rx - src)
         fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
-        vals = [np.log10(np.abs(dobs)), np.log10(np.abs(dpred)), (dpred - dobs) / result["uncertainty"]]
-        titles = ["observed log10|V|", "predicted log10|V|", "normalised residual (dpred - dobs)/sd"]
-        lims = [(min(vals[0].min(), vals[1].min()), max(vals[0].max(), vals[1].max()))] * 2 + [(-3, 3)]
+        vals = [
+            np.log10(np.abs(dobs)),
+            np.log10(np.abs(dpred)),
+            (dpred - dobs) / result["uncertainty"],
+        ]
+        titles = [
+            "observed log10|V|",
+            "predicted log10|V|",
+            "normalised residual (dpred - dobs)/sd",
+        ]
+        lims = [(min(vals[0].min(), vals[1].min()), max(vals[0].max(), vals[1].max()))] * 2 + [
+            (-3, 3)
+        ]
         for ax, v, title, (a, b) in zip(axes, vals, titles, lims):
-            sc = ax.scatter(mid, sep, c=v, s=25, cmap="RdBu_r" if "resid" in title else CMAP,
-                            vmin=a, vmax=b)
+            sc = ax.scatter(
+                mid, sep, c=v, s=25, cmap="RdBu_r" if "resid" in title else CMAP, vmin=a, vmax=b
+            )
             ax.set(title=title, ylabel="pseudo-depth (m)")
             fig.colorbar(sc, ax=ax)
         axes[-1].set_xlabel("x (m)")

@@ -1,12 +1,12 @@
 """The files of a run directory and how they are written (atomically) and read.
 
-    DIR/config.toml     the run file, as given, after a comment line naming where it came
-                        from (its relative paths, e.g. problem.data, are relative to there)
-    DIR/summary.json    metrics (contract in docs/design.md), rewritten after saves and at the end
-    DIR/result.npz      the latest model and what the report draws (NumPy, no pickles)
-    DIR/checkpoint.zarr the checkpoints (``hpcinv.checkpoint``)
-    DIR/stage1.npz      stage-1 (pretrained) network weights, when used
-    DIR/figures/*.png   drawn by ``hpcinv report``
+DIR/config.toml     the run file, as given, after a comment line naming where it came
+                    from (its relative paths, e.g. problem.data, are relative to there)
+DIR/summary.json    metrics (contract in docs/design.md), rewritten after saves and at the end
+DIR/result.npz      the latest model and what the report draws (NumPy, no pickles)
+DIR/checkpoint.zarr the checkpoints (``hpcinv.checkpoint``)
+DIR/stage1.npz      stage-1 (pretrained) network weights, when used
+DIR/figures/*.png   drawn by ``hpcinv report``
 """
 
 from __future__ import annotations
@@ -65,12 +65,14 @@ class RunDirectory:
         return self.path / "stage1.npz"
 
     def holds_a_run(self) -> bool:
-        return (self.summary_file.exists() or self.result_file.exists()
-                or self.checkpoint_path.exists())
+        return (
+            self.summary_file.exists() or self.result_file.exists() or self.checkpoint_path.exists()
+        )
 
     def write_summary(self, summary: dict) -> None:
-        atomic_write(self.summary_file,
-                     lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
+        atomic_write(
+            self.summary_file, lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        )
 
     def read_summary(self) -> dict:
         if not self.summary_file.exists():
@@ -81,12 +83,15 @@ class RunDirectory:
         def write(tmp):
             with open(tmp, "wb") as fh:
                 np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items() if v is not None})
+
         atomic_write(self.result_file, write)
 
     def read_result(self) -> RunResult:
         if not self.result_file.exists():
-            raise HpcinvError(f"{self.result_file}: no result yet; run `hpcinv run CONFIG "
-                              f"--out {self.path}` first")
+            raise HpcinvError(
+                f"{self.result_file}: no result yet; run `hpcinv run CONFIG "
+                f"--out {self.path}` first"
+            )
         with np.load(self.result_file, allow_pickle=False) as data:
             return RunResult({k: data[k] for k in data.files})
 
@@ -103,7 +108,7 @@ class RunDirectory:
             return None
         with open(self.config_file) as fh:
             first = fh.readline().rstrip("\n")
-        return Path(first[len(_SOURCE_PREFIX):]) if first.startswith(_SOURCE_PREFIX) else None
+        return Path(first[len(_SOURCE_PREFIX) :]) if first.startswith(_SOURCE_PREFIX) else None
 
 
 #: first line of DIR/config.toml: a TOML comment, so the copy parses (and hashes) as given

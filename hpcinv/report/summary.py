@@ -16,11 +16,27 @@ def mae_core(model, true_model, core_mask) -> float | None:
     return float(np.mean(np.abs(np.asarray(model)[mask] - np.asarray(true_model)[mask])))
 
 
-def build_summary(*, kind: str, iterations: int, phi_d: float, n_data: int, history: dict,
-                  model, true_model, core_mask, n_tiles: int, n_workers: int, device: str,
-                  config_sha256: str, solve_seconds: float, factorizations_per_iteration,
-                  factorizations_per_tile_per_iteration, stopped: str, wall_seconds: float,
-                  extra: dict | None = None) -> dict:
+def build_summary(
+    *,
+    kind: str,
+    iterations: int,
+    phi_d: float,
+    n_data: int,
+    history: dict,
+    model,
+    true_model,
+    core_mask,
+    n_tiles: int,
+    n_workers: int,
+    device: str,
+    config_sha256: str,
+    solve_seconds: float,
+    factorizations_per_iteration,
+    factorizations_per_tile_per_iteration,
+    stopped: str,
+    wall_seconds: float,
+    extra: dict | None = None,
+) -> dict:
     """The summary dict. ``history`` holds per-iteration lists phi_d, chi, beta, seconds and
     (DIP) physics_seconds; overhead_fraction is the share of iteration time spent outside
     the physics call (network, optimiser, bookkeeping; for Dask also scheduling)."""
@@ -37,8 +53,9 @@ def build_summary(*, kind: str, iterations: int, phi_d: float, n_data: int, hist
         "chi": float(phi_d / (n_data / 2.0)),
         "n_data": int(n_data),
         "mae_core": mae_core(model, true_model, core_mask),
-        "history": {k: [float(x) for x in history.get(k, [])]
-                    for k in ("phi_d", "chi", "beta", "seconds")},
+        "history": {
+            k: [float(x) for x in history.get(k, [])] for k in ("phi_d", "chi", "beta", "seconds")
+        },
         "timing": {
             "seconds_per_iteration_median": float(np.median(seconds)) if seconds.size else None,
             "solve_seconds": float(solve_seconds),

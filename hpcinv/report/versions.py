@@ -8,8 +8,21 @@ import scooby
 from hpcinv.version import __version__
 
 #: packages whose versions can change hpcinv's numbers or behaviour
-CORE = ("hpcinv", "numpy", "scipy", "simpeg", "discretize", "pymatsolver", "mumps", "torch",
-        "dask", "distributed", "dask_jobqueue", "zarr", "threadpoolctl")
+CORE = (
+    "hpcinv",
+    "numpy",
+    "scipy",
+    "simpeg",
+    "discretize",
+    "pymatsolver",
+    "mumps",
+    "torch",
+    "dask",
+    "distributed",
+    "dask_jobqueue",
+    "zarr",
+    "threadpoolctl",
+)
 OPTIONAL = ("matplotlib", "tqdm", "cryptography", "geoana")
 
 
@@ -18,17 +31,27 @@ class Report(scooby.Report):
     ``OPTIONAL`` packages (what ``hpcinv --version --verbose`` prints)."""
 
     def __init__(self, additional=None, ncol: int = 3, text_width: int = 88):
-        super().__init__(additional=additional, core=list(CORE), optional=list(OPTIONAL),
-                         ncol=ncol, text_width=text_width, sort=False)
+        super().__init__(
+            additional=additional,
+            core=list(CORE),
+            optional=list(OPTIONAL),
+            ncol=ncol,
+            text_width=text_width,
+            sort=False,
+        )
 
 
 def blas_libraries() -> list[dict]:
     """The BLAS/OpenMP libraries this process has loaded, with their versions and threads."""
     from threadpoolctl import threadpool_info
 
-    return [{key: lib.get(key) for key in ("internal_api", "version", "num_threads",
-                                          "threading_layer", "filepath")}
-            for lib in threadpool_info()]
+    return [
+        {
+            key: lib.get(key)
+            for key in ("internal_api", "version", "num_threads", "threading_layer", "filepath")
+        }
+        for lib in threadpool_info()
+    ]
 
 
 def versions() -> dict:

@@ -74,8 +74,15 @@ def test_checkpoint_layout(straight):
     assert g.attrs["complete"] is True and g.attrs["iteration"] == 12
     assert len(g.attrs["config_sha256"]) == 64 and g.attrs["config"]["problem"]["case"] == "tiny-2d"
     assert g.attrs["format"] == "hpcinv-checkpoint-2"
-    for key in ("model", "z", "rng/torch", "history/phi_d", "weights/linear.weight",
-                "weights/z", "optimizer/state/0/exp_avg"):
+    for key in (
+        "model",
+        "z",
+        "rng/torch",
+        "history/phi_d",
+        "weights/linear.weight",
+        "weights/z",
+        "optimizer/state/0/exp_avg",
+    ):
         assert key in g.attrs["arrays"]
     assert g.attrs["values"]["iteration"] == 12
     assert g.attrs["values"]["optimizer/param_groups"][0]["lr"] == 1e-2
@@ -92,9 +99,14 @@ def test_resume_replays_the_plateau_learning_rate_schedule(tmp_path):
     # a threshold of 50% and a patience of 2 cut the rate every few iterations: the resumed
     # run must rebuild the schedule's state from the history to stay identical
     path = tmp_path / "plateau.toml"
-    path.write_text(CONFIG.replace('learning_rate = 1e-2\n', 'learning_rate = 1e-2\n'
-                                   'lr_schedule = "plateau"\nlr_patience = 2\n'
-                                   'lr_threshold = 0.5\nlr_min = 2e-3\n'))
+    path.write_text(
+        CONFIG.replace(
+            "learning_rate = 1e-2\n",
+            "learning_rate = 1e-2\n"
+            'lr_schedule = "plateau"\nlr_patience = 2\n'
+            "lr_threshold = 0.5\nlr_min = 2e-3\n",
+        )
+    )
     straight_run, out = tmp_path / "straight", tmp_path / "run"
     assert main(["run", str(path), "--out", str(straight_run)]) == 0
     assert main(["run", str(path), "--out", str(out), "--iterations", "5"]) == 0
@@ -109,14 +121,20 @@ def test_resume_replays_the_plateau_learning_rate_schedule(tmp_path):
 
 #: the command line with a pause between writing a checkpoint and renaming it into place
 #: (an injected driver option), so that kills land inside checkpoint writes too
-_PAUSED_CLI = ("import sys, time; from hpcinv.cli import main; "
-               "sys.exit(main(sys.argv[2:], before_checkpoint_rename="
-               "lambda: time.sleep(float(sys.argv[1]))))")
+_PAUSED_CLI = (
+    "import sys, time; from hpcinv.cli import main; "
+    "sys.exit(main(sys.argv[2:], before_checkpoint_rename="
+    "lambda: time.sleep(float(sys.argv[1]))))"
+)
 
 
 def _spawn(args, pause=0.15):
-    return subprocess.Popen([sys.executable, "-c", _PAUSED_CLI, str(pause), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _PAUSED_CLI, str(pause), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_kill_9_at_random_moments(config_file, straight, tmp_path):
@@ -126,8 +144,11 @@ def test_kill_9_at_random_moments(config_file, straight, tmp_path):
     store = CheckpointStore(out / "checkpoint.zarr")
     for _attempt in range(40):
         has_checkpoint = store.exists() and bool(store.iterations())
-        args = (["resume", str(out)] if has_checkpoint
-                else ["run", str(config_file), "--out", str(out), "--overwrite"])
+        args = (
+            ["resume", str(out)]
+            if has_checkpoint
+            else ["run", str(config_file), "--out", str(out), "--overwrite"]
+        )
         proc = _spawn(args)
         if kills < 12:
             # startup takes ~2 s; an iteration ~10 ms plus a 0.15 s pause in every
@@ -164,8 +185,7 @@ def test_sigterm_checkpoints_and_exits_75(config_file, straight, tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["chunk", "flag"])
-def test_damaged_latest_falls_back_to_the_previous(config_file, straight, tmp_path, caplog,
-                                                   damage):
+def test_damaged_latest_falls_back_to_the_previous(config_file, straight, tmp_path, caplog, damage):
     out = tmp_path / "run"
     shutil.copytree(straight, out)
     latest = out / "checkpoint.zarr" / "iter-00000012"
@@ -206,14 +226,14 @@ def test_config_changes(config_file, straight, tmp_path, capsys):
     assert main(["resume", str(out), "--iterations", "14", "--force"]) == 0
 
 
-def test_run_into_an_existing_run_needs_resume_or_overwrite(config_file, straight, tmp_path,
-                                                            capsys):
+def test_run_into_an_existing_run_needs_resume_or_overwrite(
+    config_file, straight, tmp_path, capsys
+):
     out = tmp_path / "run"
     shutil.copytree(straight, out)
     assert main(["run", str(config_file), "--out", str(out)]) == 2
     assert "--resume" in capsys.readouterr().err
-    assert main(["run", str(config_file), "--out", str(out), "--resume",
-                 "--iterations", "13"]) == 0
+    assert main(["run", str(config_file), "--out", str(out), "--resume", "--iterations", "13"]) == 0
     assert json.loads((out / "summary.json").read_text())["iterations"] == 13
 
 
@@ -238,16 +258,23 @@ def test_all_zero_arrays_are_saved_not_mistaken_for_lost_data(tmp_path):
 def test_nested_state_round_trips_with_every_kind_of_leaf(tmp_path):
     import torch
 
-    state = {"iteration": 7, "name": "x", "flag": True, "nothing": None, "empty": {},
-             "groups": [{"lr": 1e-3, "betas": [0.9, 0.999]}],
-             "weights": {"a.weight": torch.arange(6.0).reshape(2, 3), "z": np.ones(2)},
-             "optimizer": {"state": {0: {"step": torch.tensor(3.0)}}}}
+    state = {
+        "iteration": 7,
+        "name": "x",
+        "flag": True,
+        "nothing": None,
+        "empty": {},
+        "groups": [{"lr": 1e-3, "betas": [0.9, 0.999]}],
+        "weights": {"a.weight": torch.arange(6.0).reshape(2, 3), "z": np.ones(2)},
+        "optimizer": {"state": {0: {"step": torch.tensor(3.0)}}},
+    }
     store = CheckpointStore(tmp_path / "checkpoint.zarr")
     store.save(7, state, {"problem": {"case": "tiny-2d"}}, "sha")
     loaded, attrs = store.load_latest()
     assert attrs["iteration"] == 7
-    assert {k: loaded[k] for k in ("iteration", "name", "flag", "nothing", "empty", "groups")} \
-        == {k: state[k] for k in ("iteration", "name", "flag", "nothing", "empty", "groups")}
+    assert {k: loaded[k] for k in ("iteration", "name", "flag", "nothing", "empty", "groups")} == {
+        k: state[k] for k in ("iteration", "name", "flag", "nothing", "empty", "groups")
+    }
     assert np.array_equal(loaded["weights"]["a.weight"], np.arange(6.0).reshape(2, 3))
     assert loaded["optimizer"]["state"]["0"]["step"] == 3.0  # keys come back as strings
 
@@ -275,5 +302,6 @@ def test_a_format_1_checkpoint_of_hpcinv_0_1_resumes(tmp_path):
     assert np.array_equal(adam[0]["exp_avg"].numpy(), state["optimizer"]["state"]["0"]["exp_avg"])
     assert main(["resume", str(out), "--iterations", "6"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["iterations"] == 6 and summary["history"]["phi_d"][:4] == \
-        [float(x) for x in state["history"]["phi_d"]]
+    assert summary["iterations"] == 6 and summary["history"]["phi_d"][:4] == [
+        float(x) for x in state["history"]["phi_d"]
+    ]

@@ -9,8 +9,12 @@ import hpcinv
 from hpcinv.cli import main
 from hpcinv.config import config_from_dict
 
-RAW = {"problem": {"case": "tiny-2d"}, "network": {"channels": [8, 4]},
-       "inversion": {"learning_rate": 1e-2, "iterations": 6}, "checkpoint": {"every": 2}}
+RAW = {
+    "problem": {"case": "tiny-2d"},
+    "network": {"channels": [8, 4]},
+    "inversion": {"learning_rate": 1e-2, "iterations": 6},
+    "checkpoint": {"every": 2},
+}
 
 
 def test_run_and_resume_from_python_equal_an_uninterrupted_run(tmp_path):
@@ -45,16 +49,22 @@ def test_a_run_directory_is_not_overwritten_unless_asked(tmp_path):
     hpcinv.run(config, tmp_path / "run", iterations=1)
     with pytest.raises(hpcinv.HpcinvError, match="already holds a run"):
         hpcinv.run(config, tmp_path / "run", iterations=1)
-    assert hpcinv.run(config, tmp_path / "run", iterations=2,
-                      overwrite=True).summary["iterations"] == 2
+    assert (
+        hpcinv.run(config, tmp_path / "run", iterations=2, overwrite=True).summary["iterations"]
+        == 2
+    )
     with pytest.raises(hpcinv.HpcinvError, match="give 0 or more"):
         hpcinv.run(config, tmp_path / "other", iterations=-1)
 
 
 def test_hooks_see_every_iteration(tmp_path):
     seen = []
-    hpcinv.run(config_from_dict(RAW), tmp_path / "run", iterations=3,
-               hooks=[lambda inv, rec: seen.append((inv.iteration, rec.chi))])
+    hpcinv.run(
+        config_from_dict(RAW),
+        tmp_path / "run",
+        iterations=3,
+        hooks=[lambda inv, rec: seen.append((inv.iteration, rec.chi))],
+    )
     assert [i for i, _ in seen] == [1, 2, 3] and all(chi > 0 for _, chi in seen)
 
 

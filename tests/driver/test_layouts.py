@@ -22,16 +22,29 @@ from hpcinv.engine.cluster import local_cluster
 
 ITERATIONS = 5
 RUN_FILES = {
-    "paper-1.1": {"problem": {"case": "paper-1.1"},
-                  "physics": {"n_tiles": 3, "split": "wavenumbers"},
-                  "inversion": {"learning_rate": 1e-3}},
-    "tiny-2d": {"problem": {"case": "tiny-2d"}, "physics": {"n_tiles": 2, "split": "sources"},
-                "network": {"channels": [8, 4]}, "inversion": {"learning_rate": 1e-2}},
-    "tiny-3d": {"problem": {"case": "tiny-3d"}, "physics": {"n_tiles": 3},
-                "network": {"channels": [8, 4]}, "inversion": {"learning_rate": 1e-2}},
-    "tiny-3d, 2 threads": {"problem": {"case": "tiny-3d"}, "physics": {"n_tiles": 3, "threads": 2},
-                           "network": {"channels": [8, 4], "threads": 2},
-                           "inversion": {"learning_rate": 1e-2}},
+    "paper-1.1": {
+        "problem": {"case": "paper-1.1"},
+        "physics": {"n_tiles": 3, "split": "wavenumbers"},
+        "inversion": {"learning_rate": 1e-3},
+    },
+    "tiny-2d": {
+        "problem": {"case": "tiny-2d"},
+        "physics": {"n_tiles": 2, "split": "sources"},
+        "network": {"channels": [8, 4]},
+        "inversion": {"learning_rate": 1e-2},
+    },
+    "tiny-3d": {
+        "problem": {"case": "tiny-3d"},
+        "physics": {"n_tiles": 3},
+        "network": {"channels": [8, 4]},
+        "inversion": {"learning_rate": 1e-2},
+    },
+    "tiny-3d, 2 threads": {
+        "problem": {"case": "tiny-3d"},
+        "physics": {"n_tiles": 3, "threads": 2},
+        "network": {"channels": [8, 4], "threads": 2},
+        "inversion": {"learning_rate": 1e-2},
+    },
 }
 for raw in RUN_FILES.values():
     raw.setdefault("checkpoint", {})["every"] = 2
@@ -48,8 +61,7 @@ def _assert_bitwise(reference, other, label):
     (h0, m0), (h1, m1) = reference, other
     for key in h0:
         assert np.array_equal(h0[key], h1[key]), f"{label}: history {key} differs"
-    assert np.array_equal(m0, m1), (f"{label}: model differs by up to "
-                                    f"{np.max(np.abs(m0 - m1)):.3g}")
+    assert np.array_equal(m0, m1), f"{label}: model differs by up to {np.max(np.abs(m0 - m1)):.3g}"
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +82,7 @@ def test_dask_layouts_equal_serial(serial, tmp_path, workers, cpus):
     try:
         for name, raw in RUN_FILES.items():
             run_dir = tmp_path / name.replace(", ", "-").replace(" ", "-")
-            hpcinv.run(config_from_dict(raw), run_dir, iterations=ITERATIONS,
-                       client=handle.client)
+            hpcinv.run(config_from_dict(raw), run_dir, iterations=ITERATIONS, client=handle.client)
             _assert_bitwise(serial[name], _outcome(run_dir), f"{name}, {workers}x{cpus}")
     finally:
         handle.close()
@@ -83,9 +94,25 @@ def test_a_driver_on_one_core_equals_one_on_all(serial, tmp_path):
         path = tmp_path / f"{name.replace(', ', '-').replace(' ', '-')}.toml"
         path.write_text(dump_toml(raw))
         run_dir = tmp_path / path.stem
-        subprocess.run(["taskset", "-c", "0", sys.executable, "-m", "hpcinv", "run", str(path),
-                        "--out", str(run_dir), "--iterations", str(ITERATIONS)],
-                       check=True, capture_output=True, text=True)
+        subprocess.run(
+            [
+                "taskset",
+                "-c",
+                "0",
+                sys.executable,
+                "-m",
+                "hpcinv",
+                "run",
+                str(path),
+                "--out",
+                str(run_dir),
+                "--iterations",
+                str(ITERATIONS),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         _assert_bitwise(serial[name], _outcome(run_dir), f"{name}, one core")
 
 
@@ -113,8 +140,9 @@ def test_the_thread_counts_are_what_the_numbers_depend_on():
     assert not np.array_equal(*grads)
     assert np.allclose(*grads, rtol=1e-4, atol=0)  # float32 round-off, not another answer
 
-    block = hpcinv.build_problem(config_from_dict({"problem": {"case": "block-3d"}}),
-                                 with_data=False)
+    block = hpcinv.build_problem(
+        config_from_dict({"problem": {"case": "block-3d"}}), with_data=False
+    )
     m = np.full(block.model_grid.n_cells, np.log(0.01))
     data = []
     for threads in (1, 2):

@@ -20,8 +20,9 @@ AIR = np.log(1e-8)
 def sloping_problem(n_tiles=3, dim=3):
     """Lines on ground rising 20% to the north (3D) or along the line (2D), 25 m cells."""
     if dim == 3:
-        lines = [line_survey("dipole-dipole", -100.0, 100.0, 50.0, 3, y=y)
-                 for y in (-50.0, 0.0, 50.0)]
+        lines = [
+            line_survey("dipole-dipole", -100.0, 100.0, 50.0, 3, y=y) for y in (-50.0, 0.0, 50.0)
+        ]
         survey = merge_surveys(lines)
     else:
         survey = line_survey("dipole-dipole", -150.0, 150.0, 25.0, 4)
@@ -32,14 +33,21 @@ def sloping_problem(n_tiles=3, dim=3):
     mesh = made.mesh
     geometry = Survey(made.electrodes, survey.abmn)
     m_true = np.where(made.active, np.log(0.01), AIR)
-    m_true[made.active & (mesh.cell_centers[:, -1] < -40) & (np.abs(mesh.cell_centers[:, 0]) < 50)
-           ] = np.log(0.1)
+    m_true[
+        made.active & (mesh.cell_centers[:, -1] < -40) & (np.abs(mesh.cell_centers[:, 0]) < 50)
+    ] = np.log(0.1)
     clean = simulate(mesh, geometry, m_true)
     rng = np.random.default_rng(11)
     dobs = clean * (1 + 0.05 * rng.standard_normal(clean.size))
-    return problem_from_survey("slope", mesh, geometry.with_data(dobs, 0.05 * np.abs(dobs)),
-                               n_tiles=n_tiles, active=made.active, inactive_value=AIR,
-                               true_model=m_true)
+    return problem_from_survey(
+        "slope",
+        mesh,
+        geometry.with_data(dobs, 0.05 * np.abs(dobs)),
+        n_tiles=n_tiles,
+        active=made.active,
+        inactive_value=AIR,
+        true_model=m_true,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +91,9 @@ def test_dask_equals_serial_with_air(problem, traffic):
     handle = local_cluster(2, threads_per_worker=1, dashboard=False)
     try:
         m = _random(problem, 4)
-        dask_ex = DaskExecutor(problem, handle.client,
-                               small_traffic_bytes=0 if traffic == "scattered" else 2 ** 30)
+        dask_ex = DaskExecutor(
+            problem, handle.client, small_traffic_bytes=0 if traffic == "scattered" else 2**30
+        )
         pa, ga = hpcinv.SerialExecutor(problem).misfit_and_gradient(m)
         pb, gb = dask_ex.misfit_and_gradient(m)
     finally:
@@ -96,10 +105,13 @@ def test_dask_equals_serial_with_air(problem, traffic):
 
 def test_dip_loop_keeps_air_fixed_and_out_of_the_reference_term():
     problem = sloping_problem(n_tiles=1, dim=2)
-    config = config_from_dict({
-        "problem": {"case": "tiny-2d"},  # only the inversion settings are used here
-        "network": {"channels": [8, 4], "dropout": 0.0},  # deterministic output
-        "inversion": {"learning_rate": 1e-2, "beta_schedule": "constant", "beta": 0.5}})
+    config = config_from_dict(
+        {
+            "problem": {"case": "tiny-2d"},  # only the inversion settings are used here
+            "network": {"channels": [8, 4], "dropout": 0.0},  # deterministic output
+            "inversion": {"learning_rate": 1e-2, "beta_schedule": "constant", "beta": 0.5},
+        }
+    )
     inv = DipInversion(problem, hpcinv.SerialExecutor(problem), config)
     air = ~problem.active
     for _ in range(3):
@@ -120,13 +132,15 @@ def test_conventional_baseline_keeps_air_fixed():
     from hpcinv.inversion.conventional import run_conventional
 
     problem = sloping_problem(n_tiles=1, dim=2)
-    config = config_from_dict({"problem": {"case": "tiny-2d"},
-                               "conventional": {"max_iterations": 2}})
+    config = config_from_dict(
+        {"problem": {"case": "tiny-2d"}, "conventional": {"max_iterations": 2}}
+    )
     out = run_conventional(problem, config)
     air = ~problem.active
     assert out["model"].shape == (problem.model_grid.n_cells,)
     assert np.all(out["model"][air] == AIR)
     start = hpcinv.SerialExecutor(problem).misfit_and_gradient(
-        np.full(problem.model_grid.n_cells, config.inversion.reference_model))[0]
+        np.full(problem.model_grid.n_cells, config.inversion.reference_model)
+    )[0]
     r = (out["dpred"] - problem.dobs) / problem.uncertainty
     assert 0.5 * float(r @ r) < start

@@ -38,11 +38,17 @@ def _same(a, b):
     assert np.max(np.abs(ga - gb)) <= 1e-12 * np.max(np.abs(ga))
 
 
-@pytest.mark.parametrize("make, label", [
-    (lambda: hpcinv.build_problem(paper_config(n_tiles=3, split="wavenumbers")), "2.5D k-split"),
-    (lambda: hpcinv.build_problem(paper_config(n_tiles=3, split="sources")), "2.5D sources"),
-    (lambda: small_3d_problem(n_tiles=5), "3D, 5 tiles"),
-])
+@pytest.mark.parametrize(
+    "make, label",
+    [
+        (
+            lambda: hpcinv.build_problem(paper_config(n_tiles=3, split="wavenumbers")),
+            "2.5D k-split",
+        ),
+        (lambda: hpcinv.build_problem(paper_config(n_tiles=3, split="sources")), "2.5D sources"),
+        (lambda: small_3d_problem(n_tiles=5), "3D, 5 tiles"),
+    ],
+)
 @pytest.mark.parametrize("cluster", ["one_worker", "two_workers"])
 @pytest.mark.parametrize("traffic", ["small", "scattered"])
 def test_dask_equals_serial(make, label, cluster, traffic, request):
@@ -51,8 +57,9 @@ def test_dask_equals_serial(make, label, cluster, traffic, request):
     m = random_model(problem, 21)
     serial = hpcinv.SerialExecutor(problem)
     # "scattered": the path of large models (scatter once, sum on the workers)
-    dask_ex = DaskExecutor(problem, client, small_traffic_bytes=0 if traffic == "scattered"
-                           else 2 ** 30)
+    dask_ex = DaskExecutor(
+        problem, client, small_traffic_bytes=0 if traffic == "scattered" else 2**30
+    )
     assert dask_ex.scatter_models == (traffic == "scattered")
     _same(serial.misfit_and_gradient(m), dask_ex.misfit_and_gradient(m))
     # workers run one BLAS thread, this process two: MUMPS's sums may round differently
@@ -88,7 +95,9 @@ def test_a_slow_worker_keeps_its_tiles(two_workers):
     try:
         for seed in range(3):
             ex.misfit_and_gradient(random_model(problem, seed))
-            moved += [(seed, i) for i, s in ex.tile_stats.items() if s["worker"] != ex.backend.home[i]]
+            moved += [
+                (seed, i) for i, s in ex.tile_stats.items() if s["worker"] != ex.backend.home[i]
+            ]
     finally:
         two_workers.run(set_delay, delay=0.0, workers=[slow])
     assert moved == []
@@ -109,10 +118,14 @@ def test_killed_worker_costs_a_retry_not_the_result(traffic):
     from hpcinv.config import config_from_dict
     from hpcinv.inversion import DipInversion
 
-    cfg = config_from_dict({"problem": {"case": "paper-1.1"},
-                            "physics": {"n_tiles": 4, "split": "sources"},
-                            "network": {"channels": [8, 4]},
-                            "inversion": {"learning_rate": 1e-3}})
+    cfg = config_from_dict(
+        {
+            "problem": {"case": "paper-1.1"},
+            "physics": {"n_tiles": 4, "split": "sources"},
+            "network": {"channels": [8, 4]},
+            "inversion": {"learning_rate": 1e-3},
+        }
+    )
     problem = hpcinv.build_problem(cfg)
     reference = DipInversion(problem, hpcinv.SerialExecutor(problem), cfg)
     reference.run(4)
@@ -120,8 +133,9 @@ def test_killed_worker_costs_a_retry_not_the_result(traffic):
     handle = local_cluster(2, threads_per_worker=1, dashboard=False)
     try:
         client = handle.client
-        ex = DaskExecutor(problem, client,
-                          small_traffic_bytes=0 if traffic == "scattered" else 2 ** 30)
+        ex = DaskExecutor(
+            problem, client, small_traffic_bytes=0 if traffic == "scattered" else 2**30
+        )
         inv = DipInversion(problem, ex, cfg)
         inv.run(1)
         client.run(set_delay, delay=0.6)  # every tile task now lasts >= 0.6 s
@@ -136,18 +150,24 @@ def test_killed_worker_costs_a_retry_not_the_result(traffic):
         killer.start()
         inv.run(4)
         killer.join()
-        assert victim not in client.scheduler_info()["workers"] or \
-            client.run(os.getpid).get(victim) != pids[victim]
+        assert (
+            victim not in client.scheduler_info()["workers"]
+            or client.run(os.getpid).get(victim) != pids[victim]
+        )
     finally:
         handle.close()
     assert inv.history.phi_d == reference.history.phi_d
     assert np.array_equal(inv.model(), reference.model())
 
 
-@pytest.mark.parametrize("make", [
-    lambda: hpcinv.build_problem(paper_config(n_tiles=3, split="wavenumbers")),
-    lambda: small_3d_problem(n_tiles=3),
-], ids=["2.5D k-split", "3D sources"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: hpcinv.build_problem(paper_config(n_tiles=3, split="wavenumbers")),
+        lambda: small_3d_problem(n_tiles=3),
+    ],
+    ids=["2.5D k-split", "3D sources"],
+)
 def test_counters_have_the_same_keys_and_meaning(two_workers, make):
     problem = make()
     serial, dask_ex = hpcinv.SerialExecutor(problem), DaskExecutor(problem, two_workers)
@@ -157,8 +177,18 @@ def test_counters_have_the_same_keys_and_meaning(two_workers, make):
         ex.predict(m1)  # the same model: cached factors, no new factorization
         ex.misfit_and_gradient(m2)
     cs, cd = serial.counters(), dask_ex.counters()
-    assert set(cs) == set(cd) == {"factorizations", "solves", "hits", "factor_seconds",
-                                  "solve_seconds", "per_tile_factorizations"}
+    assert (
+        set(cs)
+        == set(cd)
+        == {
+            "factorizations",
+            "solves",
+            "hits",
+            "factor_seconds",
+            "solve_seconds",
+            "per_tile_factorizations",
+        }
+    )
     for key in ("factorizations", "solves", "hits", "per_tile_factorizations"):
         assert cs[key] == cd[key], key
     n_k = sum(len(t.ky_points) if t.ky_points is not None else 1 for t in problem.tiles)
@@ -170,4 +200,5 @@ def test_counters_have_the_same_keys_and_meaning(two_workers, make):
     assert set(serial.last_seconds["per_tile"]) == set(dask_ex.last_seconds["per_tile"]) == tiles
     assert {s["worker"] for s in serial.tile_stats.values()} == {"serial"}
     assert {s["worker"] for s in dask_ex.tile_stats.values()} <= set(
-        two_workers.scheduler_info()["workers"])
+        two_workers.scheduler_info()["workers"]
+    )

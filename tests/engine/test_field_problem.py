@@ -54,8 +54,7 @@ def _line_data(tmp_path, slope=0.0, data_type="resistance"):
     clean = simulate(made.mesh, local, m)
     path = tmp_path / "data" / "line.csv"
     path.parent.mkdir(exist_ok=True)
-    file_survey = Survey(made.electrodes + [EASTING, 0.0], survey.abmn, clean,
-                         0.05 * np.abs(clean))
+    file_survey = Survey(made.electrodes + [EASTING, 0.0], survey.abmn, clean, 0.05 * np.abs(clean))
     write_survey(file_survey, path, "csv")
     return path, local.with_data(clean, 0.05 * np.abs(clean))
 
@@ -67,8 +66,9 @@ def test_round_trip_reads_meshes_and_inverts(tmp_path):
     assert problem.dim == 2 and problem.n_data == truth.n_data
     assert problem.true_model is None and problem.active is None  # flat: no air
     # local electrodes plus the origin are the file's coordinates
-    assert np.allclose(problem.survey.electrodes + problem.info.origin,
-                       truth.electrodes + [EASTING, 0.0])
+    assert np.allclose(
+        problem.survey.electrodes + problem.info.origin, truth.electrodes + [EASTING, 0.0]
+    )
     assert np.allclose(problem.dobs, truth.dobs, rtol=1e-6)
     assert np.allclose(problem.uncertainty, truth.uncertainty, rtol=1e-6)
     assert problem.info.notes["uncertainty"]["source"] == "file"
@@ -82,8 +82,9 @@ def test_uncertainty_from_config_when_the_file_is_ignored(tmp_path):
     path, truth = _line_data(tmp_path)
     config = load_config(_write_config(tmp_path, path.name))
     raw = config.raw
-    raw["problem"].update(use_file_uncertainty=False, uncertainty_percent=3.0,
-                          uncertainty_floor=1e-4)
+    raw["problem"].update(
+        use_file_uncertainty=False, uncertainty_percent=3.0, uncertainty_floor=1e-4
+    )
     from hpcinv.config import config_from_dict
 
     config = config_from_dict(raw, path=config.path)
@@ -98,8 +99,12 @@ def test_apparent_resistivity_over_topography_uses_numeric_factors(tmp_path):
     survey = line_survey("dipole-dipole", 0.0, 200.0, 20.0, 4)
     rho_a = np.full(survey.n_data, 100.0)
     electrodes = truth.electrodes + [EASTING, 0.0]
-    write_survey(Survey(electrodes, survey.abmn, rho_a, 0.05 * rho_a), path, "csv",
-                 data_type="apparent_resistivity")
+    write_survey(
+        Survey(electrodes, survey.abmn, rho_a, 0.05 * rho_a),
+        path,
+        "csv",
+        data_type="apparent_resistivity",
+    )
     problem = hpcinv.build_problem(load_config(_write_config(tmp_path, path.name)))
     assert problem.active is not None and (~problem.active).any()
     uniform = np.where(problem.active, np.log(0.01), problem.inactive_value)
@@ -121,15 +126,19 @@ def test_overlay_is_read_in_local_coordinates(tmp_path):
     path, _ = _line_data(tmp_path)
     overlay = tmp_path / "run" / "geology.csv"
     overlay.parent.mkdir(exist_ok=True)
-    overlay.write_text("#Leapfrog 3D bezier polyline file (v1.2).\n#Point X, Point Y, Point Z\n"
-                       f"{EASTING + 50}, 0, -10, 0\n{EASTING + 150}, 0, -60, 0\nEnd\n"
-                       f"{EASTING + 20}, 0, -5, 0\nEnd\n")
-    config = load_config(_write_config(tmp_path, path.name,
-                                       extra='[report]\noverlay = "geology.csv"'))
+    overlay.write_text(
+        "#Leapfrog 3D bezier polyline file (v1.2).\n#Point X, Point Y, Point Z\n"
+        f"{EASTING + 50}, 0, -10, 0\n{EASTING + 150}, 0, -60, 0\nEnd\n"
+        f"{EASTING + 20}, 0, -5, 0\nEnd\n"
+    )
+    config = load_config(
+        _write_config(tmp_path, path.name, extra='[report]\noverlay = "geology.csv"')
+    )
     problem = hpcinv.build_problem(config, with_data=False)
     xz = problem.info.overlay + problem.info.origin
-    assert np.allclose(xz[[0, 1, 3]], [[EASTING + 50, -10], [EASTING + 150, -60],
-                                       [EASTING + 20, -5]])
+    assert np.allclose(
+        xz[[0, 1, 3]], [[EASTING + 50, -10], [EASTING + 150, -60], [EASTING + 20, -5]]
+    )
     assert np.isnan(xz[2]).all() and np.isnan(xz[4]).all()
 
 
@@ -143,7 +152,9 @@ def test_correct_data_removes_the_mesh_error_of_a_half_space(tmp_path):
     analytic = halfspace_response(survey.electrodes, survey.abmn) / 0.01
     # the formula: a pole-pole pair 20 m apart on 1 S/m gives 1 / (2 pi 20) V/A
     pole = Survey(np.array([[0.0, 0.0], [20.0, 0.0]]), [[0, -1, 1, -1]])
-    assert halfspace_response(pole.electrodes, pole.abmn)[0] == pytest.approx(1.0 / (2 * np.pi * 20.0))
+    assert halfspace_response(pole.electrodes, pole.abmn)[0] == pytest.approx(
+        1.0 / (2 * np.pi * 20.0)
+    )
     path = tmp_path / "data" / "line.csv"
     path.parent.mkdir()
     electrodes = survey.electrodes + [EASTING, 0.0]

@@ -16,20 +16,27 @@ def _first_tile_estimate(case):
     return tile_estimate(hpcinv.build_problem(config, with_data=False).tiles[0])
 
 
-@pytest.mark.parametrize("small_case, large_case", [("tiny-3d", "block-3d"),
-                                                    ("tiny-2d", "paper-1.1")])
+@pytest.mark.parametrize(
+    "small_case, large_case", [("tiny-3d", "block-3d"), ("tiny-2d", "paper-1.1")]
+)
 def test_estimates_grow_with_the_mesh(small_case, large_case):
     small, large = _first_tile_estimate(small_case), _first_tile_estimate(large_case)
     assert large["n_nodes"] > 10 * small["n_nodes"]
-    for key in ("factor_memory_mib", "fields_memory_mib", "estimated_memory_mib",
-                "estimated_factor_seconds"):
+    for key in (
+        "factor_memory_mib",
+        "fields_memory_mib",
+        "estimated_memory_mib",
+        "estimated_factor_seconds",
+    ):
         assert large[key] > 0 and large[key] > 5 * small[key], key
     if large["n_wavenumbers"] == 1:  # 3D: the calibrated laws, n^(4/3) and n^2; 10% covers
         ratio = large["n_nodes"] / small["n_nodes"]  # the rounding of the small tile's values
         assert large["factor_memory_mib"] / small["factor_memory_mib"] == pytest.approx(
-            ratio ** (4 / 3), rel=0.1)
-        assert large["estimated_factor_seconds"] / small["estimated_factor_seconds"] == \
-            pytest.approx(ratio ** 2, rel=0.1)
+            ratio ** (4 / 3), rel=0.1
+        )
+        assert large["estimated_factor_seconds"] / small[
+            "estimated_factor_seconds"
+        ] == pytest.approx(ratio**2, rel=0.1)
 
 
 def test_estimates_add_up_over_tiles():
@@ -43,9 +50,9 @@ def test_estimates_add_up_over_tiles():
 def test_tile_too_large_is_refused_before_any_solve():
     p = small_3d_problem(n_tiles=1)
     need = tile_estimate(p.tiles[0])["estimated_memory_mib"]
-    check_tiles_fit(p.tiles, 2 * need * 2 ** 20)  # fits
+    check_tiles_fit(p.tiles, 2 * need * 2**20)  # fits
     with pytest.raises(TileError, match=r"tile 0 .* needs an estimated .* GiB but a worker has"):
-        check_tiles_fit(p.tiles, 0.5 * need * 2 ** 20)
+        check_tiles_fit(p.tiles, 0.5 * need * 2**20)
 
 
 def test_dask_executor_refuses_oversized_tiles():
@@ -66,8 +73,13 @@ def test_plan_suggests_a_tile_count_that_fits(capsys):
     out = json.loads(capsys.readouterr().out)
     # the example asks for 4 tiles; every count fits 64 GiB, so the plan suggests the fewest
     assert out["n_tiles"] == 4 and out["fits"] and out["suggested_n_tiles"] == 1
-    assert {"n_sources", "n_data", "n_cells", "estimated_memory_mib",
-            "estimated_factor_seconds"} <= set(out["tiles"][0])
+    assert {
+        "n_sources",
+        "n_data",
+        "n_cells",
+        "estimated_memory_mib",
+        "estimated_factor_seconds",
+    } <= set(out["tiles"][0])
 
 
 def test_plan_without_a_fit_suggests_nothing():
@@ -76,17 +88,26 @@ def test_plan_without_a_fit_suggests_nothing():
     assert out["fits"] is False and out["suggested_n_tiles"] is None
 
 
-@pytest.mark.parametrize("text, value", [("4GiB", 4 * 2 ** 30), ("512MiB", 512 * 2 ** 20),
-                                         ("2GB", 2e9), ("8GB", 8e9), ("1.5G", 1.5e9),
-                                         ("1.5 GiB", 1.5 * 2 ** 30)])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("4GiB", 4 * 2**30),
+        ("512MiB", 512 * 2**20),
+        ("2GB", 2e9),
+        ("8GB", 8e9),
+        ("1.5G", 1.5e9),
+        ("1.5 GiB", 1.5 * 2**30),
+    ],
+)
 def test_memory_sizes_read_as_dask_reads_them(text, value):
     # one reading for plan, submit and the config: "8GB" is 8e9 bytes everywhere (stop 10's
     # plan read it so and submit as 8 GiB)
     assert memory_bytes(text) == value
 
 
-@pytest.mark.parametrize("text, words", [("lots", "not a memory size"), ("8000", "no unit"),
-                                         ("0GiB", "more than 0")])
+@pytest.mark.parametrize(
+    "text, words", [("lots", "not a memory size"), ("8000", "no unit"), ("0GiB", "more than 0")]
+)
 def test_memory_sizes_refuse_nonsense(text, words):
     from hpcinv.errors import ConfigError
 
@@ -98,7 +119,10 @@ def test_layout_suggestion_prefers_workers_per_tile():
     from hpcinv.engine.plan import suggest_layout
 
     tiles = [{"estimated_factor_seconds": 1.0}] * 4
-    assert suggest_layout(tiles, 16)["workers"] == 4 and suggest_layout(tiles, 16)["threads_per_worker"] == 4
+    assert (
+        suggest_layout(tiles, 16)["workers"] == 4
+        and suggest_layout(tiles, 16)["threads_per_worker"] == 4
+    )
     two = suggest_layout(tiles, 2)
     assert (two["workers"], two["threads_per_worker"]) == (2, 1)
     assert two["estimated_factor_seconds_per_iteration"] == 2.0

@@ -18,19 +18,24 @@ from conftest import random_model, small_3d_problem
 def test_gradcheck_float64(tiny_problem):
     ex = hpcinv.SerialExecutor(tiny_problem)
     rng = np.random.default_rng(0)
-    m = torch.tensor(np.log(0.01) + 0.3 * rng.standard_normal(tiny_problem.model_grid.n_cells),
-                     dtype=torch.float64, requires_grad=True)
+    m = torch.tensor(
+        np.log(0.01) + 0.3 * rng.standard_normal(tiny_problem.model_grid.n_cells),
+        dtype=torch.float64,
+        requires_grad=True,
+    )
     # central differences on phi ~ 3e3: with eps 1e-6 round-off in the solves used 44% of the
     # tolerance here and exceeded it with another LAPACK (scipy-openblas, on a GPU machine);
     # eps 1e-4 uses 0.3% (truncation error ~ eps^2 is still far below the tolerance)
-    assert torch.autograd.gradcheck(lambda x: DataMisfit.apply(x, ex), (m,), eps=1e-4,
-                                    atol=1e-6, rtol=1e-4, fast_mode=False)
+    assert torch.autograd.gradcheck(
+        lambda x: DataMisfit.apply(x, ex), (m,), eps=1e-4, atol=1e-6, rtol=1e-4, fast_mode=False
+    )
 
 
 def test_backward_returns_network_dtype_and_scales_with_grad_output(tiny_problem):
     ex = hpcinv.SerialExecutor(tiny_problem)
-    m = torch.full((tiny_problem.model_grid.n_cells,), np.log(0.02), dtype=torch.float32,
-                   requires_grad=True)
+    m = torch.full(
+        (tiny_problem.model_grid.n_cells,), np.log(0.02), dtype=torch.float32, requires_grad=True
+    )
     phi = data_misfit(m, ex)
     assert phi.dtype == torch.float32 and phi.ndim == 0
     (3.0 * phi).backward()
@@ -42,8 +47,11 @@ def test_backward_returns_network_dtype_and_scales_with_grad_output(tiny_problem
 def test_weights_to_misfit_against_finite_differences(tiny_problem):
     # end to end, w -> m = G_w(z) -> phi_d, in float64 with dropout off
     ex = hpcinv.SerialExecutor(tiny_problem)
-    net = build_generator(NetworkConfig(channels=(8, 4), dropout=0.0),
-                          tiny_problem.model_grid).double().eval()
+    net = (
+        build_generator(NetworkConfig(channels=(8, 4), dropout=0.0), tiny_problem.model_grid)
+        .double()
+        .eval()
+    )
     params = list(net.parameters())
     phi = data_misfit(net(), ex)
     grads = torch.autograd.grad(phi, params)
@@ -96,16 +104,23 @@ def _tiny_line(n_tiles, split="wavenumbers"):
     the tiles split as asked."""
     from discretize import TensorMesh
 
-    mesh = TensorMesh([[(10.0, 4, -1.3), (10.0, 16), (10.0, 4, 1.3)],
-                       [(10.0, 4, -1.3), (10.0, 6)]], origin="CN")
+    mesh = TensorMesh(
+        [[(10.0, 4, -1.3), (10.0, 16), (10.0, 4, 1.3)], [(10.0, 4, -1.3), (10.0, 6)]], origin="CN"
+    )
     survey = line_survey("dipole-dipole", -60.0, 60.0, 20.0, 3)
     x, z = mesh.cell_centers.T
     m_true = np.full(mesh.n_cells, np.log(0.01))
     m_true[(np.abs(x) < 20) & (z < -10) & (z > -40)] = np.log(0.1)
     clean = simulate(mesh, survey, m_true)
     dobs = clean * (1 + 0.05 * np.random.default_rng(3).standard_normal(clean.size))
-    return problem_from_survey("tiny-2d-split", mesh, survey.with_data(dobs, 0.05 * np.abs(dobs)),
-                               n_tiles=n_tiles, split=split, true_model=m_true)
+    return problem_from_survey(
+        "tiny-2d-split",
+        mesh,
+        survey.with_data(dobs, 0.05 * np.abs(dobs)),
+        n_tiles=n_tiles,
+        split=split,
+        true_model=m_true,
+    )
 
 
 def _tiny_sloping_line(n_tiles=1, active=True):
@@ -120,10 +135,15 @@ def _tiny_sloping_line(n_tiles=1, active=True):
     m_true = np.where(made.active, np.log(0.01), AIR)
     clean = simulate(made.mesh, geometry, m_true)
     dobs = clean * (1 + 0.05 * np.random.default_rng(11).standard_normal(clean.size))
-    return problem_from_survey("tiny-slope", made.mesh,
-                               geometry.with_data(dobs, 0.05 * np.abs(dobs)), n_tiles=n_tiles,
-                               active=made.active if active else None, inactive_value=AIR,
-                               true_model=m_true)
+    return problem_from_survey(
+        "tiny-slope",
+        made.mesh,
+        geometry.with_data(dobs, 0.05 * np.abs(dobs)),
+        n_tiles=n_tiles,
+        active=made.active if active else None,
+        inactive_value=AIR,
+        true_model=m_true,
+    )
 
 
 def _cells(problem, seed, n_near=4, n_random=4, among=None):
@@ -132,8 +152,10 @@ def _cells(problem, seed, n_near=4, n_random=4, among=None):
     centers = problem.mesh.cell_centers
     candidates = np.flatnonzero(np.ones(len(centers), bool) if among is None else among)
     electrodes = problem.survey.electrodes
-    near = [candidates[np.argmin(np.linalg.norm(centers[candidates] - e, axis=1))]
-            for e in electrodes[np.linspace(0, len(electrodes) - 1, n_near).round().astype(int)]]
+    near = [
+        candidates[np.argmin(np.linalg.norm(centers[candidates] - e, axis=1))]
+        for e in electrodes[np.linspace(0, len(electrodes) - 1, n_near).round().astype(int)]
+    ]
     near = list(dict.fromkeys(near))
     others = np.setdiff1d(candidates, near)
     chosen = np.random.default_rng(seed).choice(others, n_random, replace=False)
@@ -163,8 +185,9 @@ def _gradcheck(executor, m0, cells, grad_hook=None):
     executor.misfit_and_gradient(m0 + 0.2 * rng.standard_normal(m0.size))
     f, x0 = _restricted(executor, m0, cells, grad_hook)
     # a right gradient raises with both Jacobians shown; a wrong one returns False
-    return torch.autograd.gradcheck(f, (x0,), eps=EPS, atol=ATOL, rtol=RTOL, fast_mode=False,
-                                    raise_exception=grad_hook is None)
+    return torch.autograd.gradcheck(
+        f, (x0,), eps=EPS, atol=ATOL, rtol=RTOL, fast_mode=False, raise_exception=grad_hook is None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +237,12 @@ def test_gradcheck_with_air_cells(n_tiles, sloping_problem, sloping_k_split_prob
     assert np.all(np.abs(m0[air] - AIR) > 5)  # the model says ground; the executor fixes it
     # perturbing air entries must not change phi (numerical derivative 0), and the bridge
     # must say so (analytic derivative 0): the derivative of phi with respect to m as given
-    cells = np.concatenate([_cells(problem, 42, among=problem.active),
-                            _cells(problem, 43, n_near=4, n_random=0, among=air)])
+    cells = np.concatenate(
+        [
+            _cells(problem, 42, among=problem.active),
+            _cells(problem, 43, n_near=4, n_random=0, among=air),
+        ]
+    )
     assert air[cells].sum() >= 3 and (~air[cells]).sum() >= 8
     assert _gradcheck(ex, m0, cells)
 
@@ -238,13 +265,18 @@ def test_gradcheck_catches_a_gradient_unmasked_at_air_cells(sloping_problem):
     phi, g = ex.misfit_and_gradient(m0)
     assert phi == phi_fixed and np.array_equal(g[~air], g_fixed[~air])
     leak = torch.tensor(np.where(air, g_fixed, 0.0))
-    cells = np.concatenate([_cells(problem, 42, among=problem.active),
-                            _cells(problem, 43, n_near=4, n_random=0, among=air)])
+    cells = np.concatenate(
+        [
+            _cells(problem, 42, among=problem.active),
+            _cells(problem, 43, n_near=4, n_random=0, among=air),
+        ]
+    )
     assert np.abs(g_fixed[cells][air[cells]]).max() > 100 * ATOL  # the leak is detectable
     assert not _gradcheck(ex, m0, cells, grad_hook=lambda grad: grad + leak)
 
 
 # --- the Dask executor on a real local cluster (one cluster for the module) ---------------------
+
 
 @pytest.fixture(scope="module")
 def two_workers():
@@ -262,15 +294,20 @@ def small_3d():
 
 @pytest.mark.parametrize("case", ["2.5D k-split", "3D, 3 tiles", "2.5D k-split + air"])
 @pytest.mark.parametrize("traffic", ["small", "scattered"])
-def test_gradcheck_dask_executor(case, traffic, two_workers, k_split_problem, small_3d,
-                                 sloping_k_split_problem):
+def test_gradcheck_dask_executor(
+    case, traffic, two_workers, k_split_problem, small_3d, sloping_k_split_problem
+):
     from hpcinv.engine.dask_executor import DaskExecutor
 
-    problem = {"2.5D k-split": k_split_problem, "3D, 3 tiles": small_3d,
-               "2.5D k-split + air": sloping_k_split_problem}[case]
+    problem = {
+        "2.5D k-split": k_split_problem,
+        "3D, 3 tiles": small_3d,
+        "2.5D k-split + air": sloping_k_split_problem,
+    }[case]
     among = problem.active
-    ex = DaskExecutor(problem, two_workers,
-                      small_traffic_bytes=0 if traffic == "scattered" else 2 ** 30)
+    ex = DaskExecutor(
+        problem, two_workers, small_traffic_bytes=0 if traffic == "scattered" else 2**30
+    )
     try:
         # "scattered": the model (and the 2.5D residual weights) scattered, sums on workers
         assert ex.scatter_models == (traffic == "scattered") and ex.n_workers == 2
@@ -283,6 +320,7 @@ def test_gradcheck_dask_executor(case, traffic, two_workers, k_split_problem, sm
             assert not _gradcheck(ex, m0, cells, grad_hook=lambda g: 1.01 * g)
         # the tiles ran on both workers
         assert {s["worker"] for s in ex.tile_stats.values()} == set(
-            two_workers.scheduler_info()["workers"])
+            two_workers.scheduler_info()["workers"]
+        )
     finally:
         ex.close()

@@ -5,9 +5,13 @@ from hpcinv.inversion.conventional import run_conventional
 
 
 def test_conventional_baseline_fits_the_data(tiny_problem):
-    cfg = config_from_dict({"problem": {"case": "paper-1.1"},
-                            "inversion": {"kind": "conventional"},
-                            "conventional": {"max_iterations": 8, "norms": [0.0, 1.0, 1.0]}})
+    cfg = config_from_dict(
+        {
+            "problem": {"case": "paper-1.1"},
+            "inversion": {"kind": "conventional"},
+            "conventional": {"max_iterations": 8, "norms": [0.0, 1.0, 1.0]},
+        }
+    )
     out = run_conventional(tiny_problem, cfg)
     assert out["model"].shape == (tiny_problem.model_grid.n_cells,)
     chi = out["history"]["chi"]

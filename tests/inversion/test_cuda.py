@@ -1,9 +1,11 @@
 """The network on CUDA (``inversion.device = "cuda"``) against the same run on CPU.
 
-Skipped where there is no GPU (CI); run on a GPU machine with ``pytest tests/inversion/test_cuda.py``.
+Skipped where there is no GPU (CI); run on a GPU machine with
+``pytest tests/inversion/test_cuda.py``.
 Physics stays float64 on the CPU; only the network moves, so the two runs must agree to float32
 round-off, not bitwise (cuDNN and CPU convolutions sum in different orders).
 """
+
 import numpy as np
 import pytest
 import torch
@@ -16,10 +18,18 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 
 
 def config(device, dropout=0.0):
-    return config_from_dict({"problem": {"case": "paper-1.1"},
-                             "network": {"channels": [8, 4], "dropout": dropout},
-                             "inversion": {"learning_rate": 1e-2, "device": device,
-                                           "beta_schedule": "constant", "beta": 0.0}})
+    return config_from_dict(
+        {
+            "problem": {"case": "paper-1.1"},
+            "network": {"channels": [8, 4], "dropout": dropout},
+            "inversion": {
+                "learning_rate": 1e-2,
+                "device": device,
+                "beta_schedule": "constant",
+                "beta": 0.0,
+            },
+        }
+    )
 
 
 @cuda
@@ -67,11 +77,13 @@ def test_cnn3d_gradients_on_cuda_match_cpu():
     net_gpu.load_state_dict(net.state_dict())
     out_cpu, out_gpu = net(), net_gpu()
     assert out_gpu.shape == out_cpu.shape and out_cpu.numel() == grid.n_cells
-    np.testing.assert_allclose(out_gpu.detach().cpu().numpy(), out_cpu.detach().numpy(),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        out_gpu.detach().cpu().numpy(), out_cpu.detach().numpy(), rtol=1e-4, atol=1e-4
+    )
     out_cpu.square().sum().backward()
     out_gpu.square().sum().backward()
     for (name, p), q in zip(net.named_parameters(), net_gpu.parameters()):
         scale = float(p.grad.abs().max())
-        np.testing.assert_allclose(q.grad.cpu().numpy(), p.grad.numpy(), rtol=0,
-                                   atol=1e-3 * scale + 1e-7, err_msg=name)
+        np.testing.assert_allclose(
+            q.grad.cpu().numpy(), p.grad.numpy(), rtol=0, atol=1e-3 * scale + 1e-7, err_msg=name
+        )

@@ -12,9 +12,13 @@ from hpcinv.inversion.objective import beta_at, reference_term, total_loss
 
 
 def tiny_config(**inversion):
-    return config_from_dict({"problem": {"case": "paper-1.1"},
-                             "network": {"channels": [8, 4], "dropout": 0.1},
-                             "inversion": {"learning_rate": 1e-2, **inversion}})
+    return config_from_dict(
+        {
+            "problem": {"case": "paper-1.1"},
+            "network": {"channels": [8, 4], "dropout": 0.1},
+            "inversion": {"learning_rate": 1e-2, **inversion},
+        }
+    )
 
 
 def test_beta_schedules():
@@ -28,19 +32,30 @@ def test_reference_terms():
     m = torch.tensor([0.0, -2.0, 1.0], dtype=torch.float64)
     ref = dict(reference_model=-1.0)
     assert float(reference_term(m, InversionConfig(reference_norm="l1", **ref))) == 1 + 1 + 2
-    assert float(reference_term(m, InversionConfig(reference_norm="l2", **ref))) == 0.5 * (1 + 1 + 4)
+    assert float(reference_term(m, InversionConfig(reference_norm="l2", **ref))) == 0.5 * (
+        1 + 1 + 4
+    )
     assert float(reference_term(m, InversionConfig(reference_norm="none", **ref))) == 0.0
-    loss, b = total_loss(torch.tensor(10.0), m, InversionConfig(beta_schedule="constant",
-                                                                 beta=0.5, **ref), 7)
+    loss, b = total_loss(
+        torch.tensor(10.0), m, InversionConfig(beta_schedule="constant", beta=0.5, **ref), 7
+    )
     assert b == 0.5 and float(loss) == 0.5 * 10 + 0.5 * 4
 
 
 def test_loop_lowers_the_misfit_and_records_history(tiny_problem):
     # from the stage-1 network (m ~ m_ref, phi_d ~ 3.6e3) the data term alone brings phi_d
     # down by > 10x within 25 iterations (measured ~160)
-    inv = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem),
-                       tiny_config(beta_schedule="constant", beta=0.0, pretrain=True,
-                                   pretrain_learning_rate=1e-2, pretrain_tolerance=0.05))
+    inv = DipInversion(
+        tiny_problem,
+        hpcinv.SerialExecutor(tiny_problem),
+        tiny_config(
+            beta_schedule="constant",
+            beta=0.0,
+            pretrain=True,
+            pretrain_learning_rate=1e-2,
+            pretrain_tolerance=0.05,
+        ),
+    )
     inv.pretrain()
     stopped = inv.run(25)
     assert stopped == "iterations done" and inv.iteration == 25
@@ -59,8 +74,11 @@ def test_reported_model_has_dropout_off(tiny_problem):
 
 
 def test_target_chi_stops_after_patience(tiny_problem):
-    inv = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem),
-                       tiny_config(target_chi=1e9, target_chi_patience=3))
+    inv = DipInversion(
+        tiny_problem,
+        hpcinv.SerialExecutor(tiny_problem),
+        tiny_config(target_chi=1e9, target_chi_patience=3),
+    )
     assert inv.run(50).startswith("target chi") and inv.iteration == 3
 
 
@@ -76,8 +94,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_weights(tiny_problem):
             phi, g = self.inner.misfit_and_gradient(m)
             return (float("nan"), g) if self.calls >= 3 else (phi, g)
 
-    inv = DipInversion(tiny_problem, Exploding(hpcinv.SerialExecutor(tiny_problem)),
-                       tiny_config())
+    inv = DipInversion(tiny_problem, Exploding(hpcinv.SerialExecutor(tiny_problem)), tiny_config())
     inv.run(2)
     before = {k: v.clone() for k, v in inv.net.state_dict().items()}
     with pytest.raises(InversionError, match="non-finite loss at iteration 2"):
@@ -109,8 +126,16 @@ def test_same_seed_same_run(tiny_problem):
     assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
 
 
-@pytest.mark.parametrize("bad", [{"learning_rate": 0.0}, {"learning_rate": -1e-3},
-                                 {"optimizer": "lbfgs-x"}, {"beta_tau": 0.0}, {"beta": 1.5}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"learning_rate": 0.0},
+        {"learning_rate": -1e-3},
+        {"optimizer": "lbfgs-x"},
+        {"beta_tau": 0.0},
+        {"beta": 1.5},
+    ],
+)
 def test_bad_inversion_settings(bad):
     with pytest.raises(ConfigError, match="inversion."):
         tiny_config(**bad)

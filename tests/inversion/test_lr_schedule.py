@@ -9,8 +9,7 @@ from hpcinv.inversion.lr_schedule import PlateauSchedule
 
 
 def _cfg(**kw):
-    return dataclasses.replace(InversionConfig(), learning_rate=1e-2, lr_schedule="plateau",
-                               **kw)
+    return dataclasses.replace(InversionConfig(), learning_rate=1e-2, lr_schedule="plateau", **kw)
 
 
 def test_cuts_after_patience_without_improvement():

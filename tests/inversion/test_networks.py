@@ -78,29 +78,35 @@ def test_cnn3d_covers_the_core_and_extends_into_padding():
     assert len(np.unique(m[sx, sy, sz])) > 100  # the core is not constant
 
 
-@pytest.mark.parametrize("n, blocks, min_start, expected", [
-    (7, 3, 1, 3),    # the default: every block upsamples (coarsest grid 1 cell)
-    (7, 3, 4, 0),    # a 7-cell-deep core keeps its 7 cells on the coarsest grid
-    (16, 3, 4, 2),   # 4 coarsest cells, upsampled twice
-    (64, 3, 4, 3),   # thick enough anyway
-    (3, 2, 4, 0),    # thinner than asked: never upsampled
-])
+@pytest.mark.parametrize(
+    "n, blocks, min_start, expected",
+    [
+        (7, 3, 1, 3),  # the default: every block upsamples (coarsest grid 1 cell)
+        (7, 3, 4, 0),  # a 7-cell-deep core keeps its 7 cells on the coarsest grid
+        (16, 3, 4, 2),  # 4 coarsest cells, upsampled twice
+        (64, 3, 4, 3),  # thick enough anyway
+        (3, 2, 4, 0),  # thinner than asked: never upsampled
+    ],
+)
 def test_doublings_keep_min_start_cells(n, blocks, min_start, expected):
     d = _doublings(n, blocks, min_start)
     assert d == expected
-    assert math.ceil(n / 2 ** d) >= min(n, min_start)
+    assert math.ceil(n / 2**d) >= min(n, min_start)
 
 
 def test_cnn3d_thin_core_keeps_depth_cells():
     from discretize import TensorMesh
 
     # a field-survey-like core: 32 x 40 cells of 50 m, 6 cells deep, one padding cell a side
-    h = [[(100.0, 1), (50.0, 32), (100.0, 1)], [(100.0, 1), (50.0, 40), (100.0, 1)],
-         [(100.0, 1), (50.0, 6)]]
+    h = [
+        [(100.0, 1), (50.0, 32), (100.0, 1)],
+        [(100.0, 1), (50.0, 40), (100.0, 1)],
+        [(100.0, 1), (50.0, 6)],
+    ]
     grid = ModelGrid(TensorMesh(h, origin="CCN"))
     old = build_generator(NetworkConfig(channels=(8, 4, 4)), grid)
     new = build_generator(NetworkConfig(channels=(8, 4, 4), min_start_cells=4), grid)
-    assert old.start == (4, 5, 1)          # one coarsest cell in depth
+    assert old.start == (4, 5, 1)  # one coarsest cell in depth
     assert new.start == (4, 5, 6) and new.doublings == (3, 3, 0)
     scales = [m.scale_factor for m in new.blocks if isinstance(m, torch.nn.Upsample)]
     assert scales == [(1.0, 2.0, 2.0)] * 3  # (z, y, x): never in depth

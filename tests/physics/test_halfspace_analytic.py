@@ -53,8 +53,13 @@ TOLERANCE = 0.03  # median relative error; see the module docstring
 
 @pytest.fixture(scope="module")
 def mesh():
-    mesh = padded_tensor_mesh((DX, DX, DX), (-HALF_WIDTH, -HALF_WIDTH, -DEPTH),
-                              (HALF_WIDTH, HALF_WIDTH, 0.0), n_pad=7, pad_factor=1.5)
+    mesh = padded_tensor_mesh(
+        (DX, DX, DX),
+        (-HALF_WIDTH, -HALF_WIDTH, -DEPTH),
+        (HALF_WIDTH, HALF_WIDTH, 0.0),
+        n_pad=7,
+        pad_factor=1.5,
+    )
     # the Robin condition assumes the source at the middle of the mesh top: keep it symmetric
     assert mesh.nodes[:, -1].max() == 0.0
     assert np.allclose(np.median(mesh.nodes[:, :2], axis=0), 0.0)
@@ -90,16 +95,14 @@ def _forward_vs_analytic(mesh, sources):
         if b is None:
             field = static.PointCurrentHalfSpace(rho=1 / SIGMA, current=1.0, location=a)
         else:
-            field = static.DipoleHalfSpace(rho=1 / SIGMA, location_a=a, location_b=b,
-                                           current=1.0)
+            field = static.DipoleHalfSpace(rho=1 / SIGMA, location_a=a, location_b=b, current=1.0)
         rx = np.flatnonzero(far)
         v = field.potential(nodes[rx])
         keep = np.abs(v) > 0  # a dipole's potential vanishes on its bisector: no relative error
         rx, v = rx[keep], v[keep]
         ia = _node_index(nodes, a)
         ib = REMOTE if b is None else _node_index(nodes, b)
-        rows.append(np.c_[np.full(rx.size, ia), np.full(rx.size, ib), rx,
-                          np.full(rx.size, REMOTE)])
+        rows.append(np.c_[np.full(rx.size, ia), np.full(rx.size, ib), rx, np.full(rx.size, REMOTE)])
         analytic.append(v)
         which.append(np.full(rx.size, s))
     survey = Survey(nodes, np.vstack(rows))
@@ -112,9 +115,11 @@ def _forward_vs_analytic(mesh, sources):
 
 
 def _report(err: np.ndarray) -> str:
-    return (f"median {100 * np.median(err):.2f} %, 95th percentile "
-            f"{100 * np.percentile(err, 95):.2f} %, max {100 * err.max():.2f} % "
-            f"over {err.size} receivers")
+    return (
+        f"median {100 * np.median(err):.2f} %, 95th percentile "
+        f"{100 * np.percentile(err, 95):.2f} %, max {100 * err.max():.2f} % "
+        f"over {err.size} receivers"
+    )
 
 
 def test_pole_sources_match_halfspace(mesh):
@@ -126,7 +131,8 @@ def test_pole_sources_match_halfspace(mesh):
         err = np.abs(d[which == s] - analytic[which == s]) / np.abs(analytic[which == s])
         assert np.median(err) < TOLERANCE, (
             f"pole source {s} at {sources[s][0]}: relative error to the analytic half-space "
-            f"potential: {_report(err)} (tolerance {100 * TOLERANCE:g} % median)")
+            f"potential: {_report(err)} (tolerance {100 * TOLERANCE:g} % median)"
+        )
 
 
 def test_dipole_source_matches_halfspace(mesh):
@@ -136,4 +142,5 @@ def test_dipole_source_matches_halfspace(mesh):
     err = np.abs(d - analytic) / np.abs(analytic)
     assert np.median(err) < TOLERANCE, (
         f"dipole source: relative error to the analytic half-space potential: "
-        f"{_report(err)} (tolerance {100 * TOLERANCE:g} % median)")
+        f"{_report(err)} (tolerance {100 * TOLERANCE:g} % median)"
+    )

@@ -38,11 +38,16 @@ def test_system_matrix_equals_simpegs(problems, dim):
 
 
 # banded Cholesky is for 2D meshes only (a 3D band is a whole horizontal slice)
-@pytest.mark.parametrize("dim, solver", [("2d", "mumps"), ("2d", "superlu"), ("2d", "banded"),
-                                         ("3d", "mumps"), ("3d", "superlu")])
+@pytest.mark.parametrize(
+    "dim, solver",
+    [("2d", "mumps"), ("2d", "superlu"), ("2d", "banded"), ("3d", "mumps"), ("3d", "superlu")],
+)
 def test_adjoint_dot_product_per_tile(dim, solver):
-    p = hpcinv.build_problem(paper_config(n_tiles=2, solver=solver)) if dim == "2d" \
+    p = (
+        hpcinv.build_problem(paper_config(n_tiles=2, solver=solver))
+        if dim == "2d"
         else small_3d_problem(n_tiles=2, solver=solver)
+    )
     assert_tiles_adjoint(p, random_model(p, 2), np.random.default_rng(11))
 
 
@@ -100,9 +105,11 @@ def test_equals_simpeg_dpred_and_jtvec(problems, dim):
 
 @pytest.mark.parametrize("dim", ["2d", "3d"])
 def test_tiling_does_not_change_phi_or_gradient(dim):
-    make = (lambda n: hpcinv.build_problem(paper_config(n_tiles=n, split="sources"))) \
-        if dim == "2d" \
+    make = (
+        (lambda n: hpcinv.build_problem(paper_config(n_tiles=n, split="sources")))
+        if dim == "2d"
         else (lambda n: small_3d_problem(n_tiles=n))
+    )
     results = []
     for n in (1, 2, 5):
         p = make(n)
@@ -116,8 +123,11 @@ def test_tiling_does_not_change_phi_or_gradient(dim):
 
 @pytest.mark.parametrize("dim", ["2d", "3d"])
 def test_exactly_one_factorization_per_tile_per_model(dim):
-    p = hpcinv.build_problem(paper_config(n_tiles=2, split="sources")) if dim == "2d" \
+    p = (
+        hpcinv.build_problem(paper_config(n_tiles=2, split="sources"))
+        if dim == "2d"
         else small_3d_problem(n_tiles=3)
+    )
     n_k = 11 if dim == "2d" else 1
     ex = hpcinv.SerialExecutor(p)
     m = random_model(p, 8)
@@ -149,6 +159,7 @@ def test_cache_frees_old_factors_before_building_new():
         def make():
             events.append(("build", name))
             return State(name)
+
         return make
 
     a = cache.get("tile", "m1", build("a"))
@@ -226,14 +237,19 @@ def test_wavenumber_split_equals_one_tile():
         assert ex.counters()["factorizations"] == 11
 
 
-
 @pytest.fixture(scope="module")
 def local_3d():
     from hpcinv.problem import problem_from_survey
 
     p = small_3d_problem(n_tiles=2)
-    local = problem_from_survey("small-3d-local", p.mesh, p.survey, n_tiles=2,
-                                local_meshes=(50.0, 2.0), true_model=p.true_model)
+    local = problem_from_survey(
+        "small-3d-local",
+        p.mesh,
+        p.survey,
+        n_tiles=2,
+        local_meshes=(50.0, 2.0),
+        true_model=p.true_model,
+    )
     return p, local
 
 
@@ -258,5 +274,7 @@ def test_local_mesh_gradient_is_exact(local_3d):
     ex = hpcinv.SerialExecutor(local)
     dm = 0.3 * rng.standard_normal(m.size)
     phi0, g = ex.misfit_and_gradient(m)
-    e1 = [abs(ex.misfit_and_gradient(m + h * dm)[0] - phi0 - h * (g @ dm)) for h in (0.1, 0.05, 0.025)]
+    e1 = [
+        abs(ex.misfit_and_gradient(m + h * dm)[0] - phi0 - h * (g @ dm)) for h in (0.1, 0.05, 0.025)
+    ]
     assert np.log2(e1[0] / e1[1]) > 1.8 and np.log2(e1[1] / e1[2]) > 1.8, e1

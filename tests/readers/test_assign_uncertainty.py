@@ -33,8 +33,12 @@ def test_percent_plus_floor_when_asked_not_to_use_the_file():
     survey = read_survey(CENTURY_3D).survey
     out, report = assign_uncertainty(survey, percent=5.0, floor=1e-4, use_file=False)
     np.testing.assert_allclose(out.uncertainty, 0.05 * np.abs(survey.dobs) + 1e-4, rtol=1e-15)
-    assert report == report | {"source": "percent+floor", "percent": 5.0, "floor": 1e-4,
-                               "floor_auto": False}
+    assert report == report | {
+        "source": "percent+floor",
+        "percent": 5.0,
+        "floor": 1e-4,
+        "floor_auto": False,
+    }
 
 
 def test_automatic_floor_is_the_percentile_of_abs_data():
@@ -42,8 +46,7 @@ def test_automatic_floor_is_the_percentile_of_abs_data():
     out, report = assign_uncertainty(survey, percent=2.0, floor_percentile=20.0)
     floor = np.percentile(np.abs(survey.dobs), 20.0)
     assert report["floor_auto"] and report["floor"] == floor
-    np.testing.assert_allclose(out.uncertainty, 0.02 * np.abs(survey.dobs) + floor,
-                               rtol=1e-15)
+    np.testing.assert_allclose(out.uncertainty, 0.02 * np.abs(survey.dobs) + floor, rtol=1e-15)
     assert report["uncertainty_min"] == pytest.approx(out.uncertainty.min())
     relative = out.uncertainty / np.abs(survey.dobs)
     assert report["relative_max"] == pytest.approx(relative.max())

@@ -23,22 +23,40 @@ def run(capsys, *argv) -> dict:
 
 def test_century_3d_summary(capsys):
     summary = run(capsys, CENTURY_3D)
-    assert summary | {"format": "ubc-3d", "dimension": "3D", "n_electrodes": 177,
-                      "n_sources": 141, "n_data": 942, "data_type": "resistance",
-                      "dropped": [], "origin": [0.0, 0.0, 0.0]} == summary
+    assert (
+        summary
+        | {
+            "format": "ubc-3d",
+            "dimension": "3D",
+            "n_electrodes": 177,
+            "n_sources": 141,
+            "n_data": 942,
+            "data_type": "resistance",
+            "dropped": [],
+            "origin": [0.0, 0.0, 0.0],
+        }
+        == summary
+    )
     assert summary["uncertainty"]["uncertainty_min"] > 0
     assert any("DCIP3D general" in note for note in summary["notes"])
 
 
 def test_century_2d_summary_with_explicit_format(capsys):
     summary = run(capsys, CENTURY_2D, "--format", "ubc-2d", "--dimension", "2d")
-    assert (summary["dimension"], summary["n_sources"], summary["n_data"],
-            summary["n_electrodes"]) == ("2D line", 27, 151, 33)
+    assert (
+        summary["dimension"],
+        summary["n_sources"],
+        summary["n_data"],
+        summary["n_electrodes"],
+    ) == ("2D line", 27, 151, 33)
 
 
 def test_dropped_rows_are_reported(capsys, tmp_path):
-    path = write(tmp_path, "d.ohm", "3\n# x z\n0 0\n1 0\n2 0\n2\n# a b m n u i valid\n"
-                                    "1 0 2 3 0.5 1.0 1\n2 0 1 3 0.2 2.0 0\n")
+    path = write(
+        tmp_path,
+        "d.ohm",
+        "3\n# x z\n0 0\n1 0\n2 0\n2\n# a b m n u i valid\n1 0 2 3 0.5 1.0 1\n2 0 1 3 0.2 2.0 0\n",
+    )
     summary = run(capsys, path)
     assert summary["dropped"] == [{"line": 9, "reason": "flagged invalid (valid=0)"}]
     assert summary["data_type"] == "volts" and summary["uncertainty"] is None
@@ -55,13 +73,17 @@ def test_the_installed_command_prints_json_and_bad_input_exits_2_with_one_line(t
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "hpcinv", "data", str(CENTURY_3D)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "hpcinv", "data", str(CENTURY_3D)], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["n_data"] == 942
     bad = write(tmp_path, "bad.dat", "! a DCIP3D file\n0 0 0 10 0 0 2\n20 0 0 30 0 0 0.5 x\n")
-    out = subprocess.run([sys.executable, "-m", "hpcinv", "data", str(bad), "--format",
-                          "ubc-3d"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "hpcinv", "data", str(bad), "--format", "ubc-3d"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
     errors = [ln for ln in out.stderr.splitlines() if ln.startswith("hpcinv: error:")]
     assert len(errors) == 1 and "line 3" in errors[0] and "bad.dat" in errors[0], out.stderr

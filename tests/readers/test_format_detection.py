@@ -46,6 +46,7 @@ def refusal(path) -> dict[str, str]:
 
 # --- foreign files ----------------------------------------------------------------------------
 
+
 def r2_protocol(n_electrodes=12, error_column=False, count_line=True) -> str:
     """An R2 (ResIPy) 2D protocol.dat: N, then ``index a b m n R [err]`` for a dipole-dipole
     line, right-aligned as R2 writes it; resistances all positive, so that nothing but the
@@ -67,8 +68,13 @@ def r2_protocol(n_electrodes=12, error_column=False, count_line=True) -> str:
 def r3t_protocol() -> str:
     """An R3t 3D protocol.dat: ``index sa a sb b sm m sn n R``, string (line) numbers before
     each electrode number."""
-    rows = [(1, 1, 1, 2, 1, 3, 1, 4), (1, 1, 1, 2, 2, 1, 2, 2), (1, 2, 1, 3, 2, 3, 2, 4),
-            (2, 1, 2, 2, 1, 1, 1, 2), (2, 2, 2, 3, 1, 3, 1, 4)]
+    rows = [
+        (1, 1, 1, 2, 1, 3, 1, 4),
+        (1, 1, 1, 2, 2, 1, 2, 2),
+        (1, 2, 1, 3, 2, 3, 2, 4),
+        (2, 1, 2, 2, 1, 1, 1, 2),
+        (2, 2, 2, 3, 1, 3, 1, 4),
+    ]
     out = [str(len(rows))]
     for i, row in enumerate(rows, start=1):
         out.append(f"{i} " + " ".join(map(str, row)) + f" {3.7 / i:.6f}")
@@ -114,16 +120,20 @@ UBC_3D = """! DCIP3D general, potentials per ampere
 
 @pytest.mark.parametrize("variant", ["plain", "error column", "no count line"])
 def test_r2_protocol_is_refused(tmp_path, variant):
-    text = r2_protocol(error_column=variant == "error column",
-                       count_line=variant != "no count line")
+    text = r2_protocol(
+        error_column=variant == "error column", count_line=variant != "no count line"
+    )
     path = write(tmp_path, "protocol.dat", text)
     reasons = refusal(path)
     if variant == "plain":
-        assert reasons["ubc-2d"].startswith("line 1, column 1 (number of sources): a lone "
-                                            "count before one-datum-per-line rows of 6 fields")
+        assert reasons["ubc-2d"].startswith(
+            "line 1, column 1 (number of sources): a lone "
+            "count before one-datum-per-line rows of 6 fields"
+        )
         assert "protocol.dat" in reasons["ubc-2d"]
-        assert reasons["pygimli"].startswith("line 2, column 1 (header): line 2 is not a "
-                                             "'# x y z' sensor header")
+        assert reasons["pygimli"].startswith(
+            "line 2, column 1 (header): line 2 is not a '# x y z' sensor header"
+        )
         assert "no header with a_x" in reasons["csv"]
     if variant == "no count line":
         assert "column 1 counts 1, 2, 3" in reasons["ubc-2d"]
@@ -161,14 +171,24 @@ def test_res2dinv_general_array_is_refused(tmp_path):
     assert "no sensor-count line: line 1 is 'Mixed array" in reasons["pygimli"]
 
 
-@pytest.mark.parametrize("line, new, reason", [
-    # a source promising more receivers than follow it: the next source line comes first ...
-    (2, "0 0 0 10 0 0 3", "line 2, column 7 (n): the source promises 3 receiver lines but "
-                          "line 6 looks like the next source line after 2"),
-    # ... or the end of the file
-    (6, "10 0 0 20 0 0 4", "line 6, column 7 (n): the source promises 4 receiver lines but "
-                           "the file ends after 2"),
-])
+@pytest.mark.parametrize(
+    "line, new, reason",
+    [
+        # a source promising more receivers than follow it: the next source line comes first ...
+        (
+            2,
+            "0 0 0 10 0 0 3",
+            "line 2, column 7 (n): the source promises 3 receiver lines but "
+            "line 6 looks like the next source line after 2",
+        ),
+        # ... or the end of the file
+        (
+            6,
+            "10 0 0 20 0 0 4",
+            "line 6, column 7 (n): the source promises 4 receiver lines but the file ends after 2",
+        ),
+    ],
+)
 def test_ubc_with_a_wrong_receiver_count_is_refused(tmp_path, line, new, reason):
     lines = UBC_3D.splitlines()
     lines[line - 1] = new
@@ -179,43 +199,62 @@ def test_ubc_with_a_wrong_receiver_count_is_refused(tmp_path, line, new, reason)
 
 
 def test_ubc_with_a_wrong_legacy_count_is_refused(tmp_path):
-    survey = Survey([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0], [30.0, 0.0]],
-                    [[0, 1, 2, 3], [1, 0, 2, 3], [0, 1, 3, 2]], [0.5, 0.25, 0.4], [0.01] * 3)
+    survey = Survey(
+        [[0.0, 0.0], [10.0, 0.0], [20.0, 0.0], [30.0, 0.0]],
+        [[0, 1, 2, 3], [1, 0, 2, 3], [0, 1, 3, 2]],
+        [0.5, 0.25, 0.4],
+        [0.01] * 3,
+    )
     path = tmp_path / "obs.dat"
     write_survey(survey, path, "ubc-2d")
     text = path.read_text().replace("\n3\n", "\n4\n", 1)  # the COMMON_CURRENT source count
     assert "\n4\n" in text
     reasons = refusal(write(tmp_path, "obs.dat", text))
-    assert re.match(r"line 3, column 1 \(number of sources\): the header says 4 but the file "
-                    r"has 3 source blocks", reasons["ubc-2d"])
+    assert re.match(
+        r"line 3, column 1 \(number of sources\): the header says 4 but the file "
+        r"has 3 source blocks",
+        reasons["ubc-2d"],
+    )
 
 
 def test_century_cut_after_its_first_block_is_refused(tmp_path):
     lines = CENTURY_3D.read_text().splitlines()
     reasons = refusal(write(tmp_path, "cut.dat", "\n".join(lines[:13]) + "\n"))
-    assert re.match(r"line 3, column 1 \(number of sources\): the header says 141 but the file "
-                    r"has 1 source blocks", reasons["ubc-3d"])
+    assert re.match(
+        r"line 3, column 1 \(number of sources\): the header says 141 but the file "
+        r"has 1 source blocks",
+        reasons["ubc-3d"],
+    )
 
 
 def gimli_text(tmp_path, dim=2) -> str:
-    survey = Survey(np.array([[0.0, 0.0], [5.0, 0.2], [10.0, 0.3], [15.0, 0.1]])
-                    if dim == 2 else np.array([[0.0, 0.0, 0.0], [5.0, 1.0, 0.2],
-                                               [10.0, 0.0, 0.3], [15.0, 2.0, 0.1]]),
-                    [[0, 1, 2, 3], [0, REMOTE, 2, 3], [1, 2, 3, REMOTE]], [0.5, 0.4, 0.3],
-                    [0.01, 0.02, 0.03])
+    survey = Survey(
+        np.array([[0.0, 0.0], [5.0, 0.2], [10.0, 0.3], [15.0, 0.1]])
+        if dim == 2
+        else np.array([[0.0, 0.0, 0.0], [5.0, 1.0, 0.2], [10.0, 0.0, 0.3], [15.0, 2.0, 0.1]]),
+        [[0, 1, 2, 3], [0, REMOTE, 2, 3], [1, 2, 3, REMOTE]],
+        [0.5, 0.4, 0.3],
+        [0.01, 0.02, 0.03],
+    )
     path = tmp_path / "full.dat"
     write_survey(survey, path, "pygimli")
     return path.read_text()
 
 
 @pytest.mark.parametrize("name", ["survey.dat", "survey.ohm"])
-@pytest.mark.parametrize("keep, reason", [
-    # cut in the data rows, after the sensors, in the sensor rows
-    (-1, "line 7, column 1 (number of data): promises 3 data rows but the file ends after 2"),
-    (6, "line 6, column 1 (number of data): no data block"),
-    (4, "line 1, column 1 (number of sensors): promises 4 sensors rows but the file ends "
-        "after 2"),
-])
+@pytest.mark.parametrize(
+    "keep, reason",
+    [
+        # cut in the data rows, after the sensors, in the sensor rows
+        (-1, "line 7, column 1 (number of data): promises 3 data rows but the file ends after 2"),
+        (6, "line 6, column 1 (number of data): no data block"),
+        (
+            4,
+            "line 1, column 1 (number of sensors): promises 4 sensors rows but the file ends "
+            "after 2",
+        ),
+    ],
+)
 def test_truncated_pygimli_is_refused(tmp_path, name, keep, reason):
     text = "\n".join(gimli_text(tmp_path).splitlines()[:keep]) + "\n"
     reasons = refusal(write(tmp_path, name, text))
@@ -225,8 +264,9 @@ def test_truncated_pygimli_is_refused(tmp_path, name, keep, reason):
 def test_pygimli_without_electrode_columns_is_refused(tmp_path):
     text = gimli_text(tmp_path).replace("# a b m n", "# c1 c2 p1 p2")
     reasons = refusal(write(tmp_path, "survey.ohm", text))
-    assert reasons["pygimli"].startswith("line 8, column 1 (header): the data header names no "
-                                         "a b m n column")
+    assert reasons["pygimli"].startswith(
+        "line 8, column 1 (header): the data header names no a b m n column"
+    )
 
 
 def test_an_empty_file_is_one_line(tmp_path):
@@ -237,9 +277,11 @@ def test_an_empty_file_is_one_line(tmp_path):
 
 # --- positive controls ------------------------------------------------------------------------
 
+
 def small_survey(dim: int) -> Survey:
-    electrodes = np.array([[0.0, 0.0, 0.0], [10.0, 1.0, 0.5], [20.0, 0.0, 0.25],
-                           [30.0, 2.0, 0.0], [40.0, 1.0, -0.5]])
+    electrodes = np.array(
+        [[0.0, 0.0, 0.0], [10.0, 1.0, 0.5], [20.0, 0.0, 0.25], [30.0, 2.0, 0.0], [40.0, 1.0, -0.5]]
+    )
     electrodes = electrodes[:, [0, 2]] if dim == 2 else electrodes
     abmn = [[0, 1, 2, 3], [0, 1, 3, 4], [1, 2, 3, 4], [0, REMOTE, 2, 3], [2, 3, 4, REMOTE]]
     dobs = np.array([0.0123, -0.0045, 0.0071, 0.25, 0.031])
@@ -247,8 +289,10 @@ def small_survey(dim: int) -> Survey:
 
 
 @pytest.mark.parametrize("suffix", [".txt", ".dat", ".obs"])
-@pytest.mark.parametrize("dim, fmt", [(2, "ubc-2d"), (3, "ubc-3d"), (2, "pygimli"),
-                                      (3, "pygimli"), (2, "csv"), (3, "csv")])
+@pytest.mark.parametrize(
+    "dim, fmt",
+    [(2, "ubc-2d"), (3, "ubc-3d"), (2, "pygimli"), (3, "pygimli"), (2, "csv"), (3, "csv")],
+)
 def test_each_written_format_is_detected_as_itself(tmp_path, dim, fmt, suffix):
     survey = small_survey(dim)
     path = tmp_path / f"survey{suffix}"
@@ -259,8 +303,7 @@ def test_each_written_format_is_detected_as_itself(tmp_path, dim, fmt, suffix):
     np.testing.assert_array_equal(data.survey.dobs, survey.dobs)
 
 
-@pytest.mark.parametrize("fmt, suffix", [("pygimli", ".ohm"), ("pygimli", ".shm"),
-                                         ("csv", ".csv")])
+@pytest.mark.parametrize("fmt, suffix", [("pygimli", ".ohm"), ("pygimli", ".shm"), ("csv", ".csv")])
 def test_formats_named_by_their_suffix_are_detected(tmp_path, fmt, suffix):
     path = tmp_path / f"survey{suffix}"
     write_survey(small_survey(3), path, fmt)
@@ -281,11 +324,13 @@ def test_simpeg_dcip2d_layouts_are_detected(tmp_path, layout):
 
     flat = np.zeros(4)
     survey = generate_survey_from_abmn_locations(
-        locations_a=np.c_[[0, 0, 10, 10], flat], locations_b=np.c_[[10, 10, 20, 20], flat],
-        locations_m=np.c_[[20, 30, 30, 40], flat], locations_n=np.c_[[30, 40, 40, 50], flat],
-        data_type="volt")
-    data = Data(survey, dobs=np.array([0.5, 0.25, 0.4, 0.2]),
-                standard_deviation=np.full(4, 0.01))
+        locations_a=np.c_[[0, 0, 10, 10], flat],
+        locations_b=np.c_[[10, 10, 20, 20], flat],
+        locations_m=np.c_[[20, 30, 30, 40], flat],
+        locations_n=np.c_[[30, 40, 40, 50], flat],
+        data_type="volt",
+    )
+    data = Data(survey, dobs=np.array([0.5, 0.25, 0.4, 0.2]), standard_deviation=np.full(4, 0.01))
     path = tmp_path / f"{layout}.obs"
     write_dcip2d_ubc(str(path), data, "volt", "dobs", format_type=layout)
     assert detect_format(path) == "ubc"
@@ -302,14 +347,17 @@ def test_simpeg_dcip3d_layouts_are_detected(tmp_path, layout):
 
     z = np.zeros(4)
     survey = generate_survey_from_abmn_locations(
-        locations_a=np.c_[[0, 0, 10, 10], z, z], locations_b=np.c_[[10, 10, 20, 20], z, z],
+        locations_a=np.c_[[0, 0, 10, 10], z, z],
+        locations_b=np.c_[[10, 10, 20, 20], z, z],
         locations_m=np.c_[[20, 30, 30, 40], z + 5, z],
-        locations_n=np.c_[[30, 40, 40, 50], z + 5, z], data_type="volt")
-    data = Data(survey, dobs=np.array([0.5, 0.25, 0.4, 0.2]),
-                standard_deviation=np.full(4, 0.01))
+        locations_n=np.c_[[30, 40, 40, 50], z + 5, z],
+        data_type="volt",
+    )
+    data = Data(survey, dobs=np.array([0.5, 0.25, 0.4, 0.2]), standard_deviation=np.full(4, 0.01))
     path = tmp_path / f"{layout}.obs"
-    write_dcip3d_ubc(str(path), data, "volt", "dobs", format_type=layout,
-                     comment_lines="Century-style comment\n")
+    write_dcip3d_ubc(
+        str(path), data, "volt", "dobs", format_type=layout, comment_lines="Century-style comment\n"
+    )
     assert detect_format(path) == "ubc"
     # the 3D surface layout's 5-field source lines are also DCIP2D general: say which
     read = read_survey(path, dimension="3d" if layout == "surface" else "auto")
@@ -318,12 +366,16 @@ def test_simpeg_dcip3d_layouts_are_detected(tmp_path, layout):
 
 def test_a_simple_file_whose_first_column_counts_is_still_read(tmp_path):
     # xA = 1, 2, 3 alone is no index column: the values are no whole numbers
-    path = write(tmp_path, "simple.obs", "! simple FORMAT\n1 5 9 13 0.0125 0.001\n"
-                                         "2 6 10 14 0.0081 0.001\n3 7 11 15 0.0042 0.001\n")
+    path = write(
+        tmp_path,
+        "simple.obs",
+        "! simple FORMAT\n1 5 9 13 0.0125 0.001\n2 6 10 14 0.0081 0.001\n3 7 11 15 0.0042 0.001\n",
+    )
     assert read_survey(path).survey.n_data == 3
 
 
 # --- through the command line -----------------------------------------------------------------
+
 
 def test_hpcinv_data_refuses_a_protocol_with_exit_2_and_one_line(tmp_path, capsys):
     path = write(tmp_path, "protocol.dat", r2_protocol())

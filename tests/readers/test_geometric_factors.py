@@ -60,11 +60,23 @@ def test_symmetric_receiver_has_no_finite_factor():
 
 
 def flat_field_data(kind, values, uncertainty, **extra):
-    survey = Survey(line([0, A, 2 * A, 3 * A, 4 * A]),
-                    [[0, 1, 2, 3], [1, 0, 3, 4], [0, REMOTE, 2, 3]], values, uncertainty)
-    return FieldData(survey=survey, path="memory.csv", format="csv", data_type=kind,
-                     origin=np.zeros(2), dropped=(), notes=(),
-                     data_lines=np.array([2, 3, 4]), **extra)
+    survey = Survey(
+        line([0, A, 2 * A, 3 * A, 4 * A]),
+        [[0, 1, 2, 3], [1, 0, 3, 4], [0, REMOTE, 2, 3]],
+        values,
+        uncertainty,
+    )
+    return FieldData(
+        survey=survey,
+        path="memory.csv",
+        format="csv",
+        data_type=kind,
+        origin=np.zeros(2),
+        dropped=(),
+        notes=(),
+        data_lines=np.array([2, 3, 4]),
+        **extra,
+    )
 
 
 def test_apparent_resistivity_back_to_resistance_through_a_file(tmp_path):
@@ -80,32 +92,45 @@ def test_apparent_resistivity_back_to_resistance_through_a_file(tmp_path):
 
 
 def test_k_column_and_argument_take_precedence():
-    rhoa = flat_field_data("apparent_resistivity", [10.0, 20.0, 30.0], None,
-                           geometric_factor=np.array([2.0, 4.0, 5.0]))
+    rhoa = flat_field_data(
+        "apparent_resistivity", [10.0, 20.0, 30.0], None, geometric_factor=np.array([2.0, 4.0, 5.0])
+    )
     np.testing.assert_allclose(to_resistance(rhoa).dobs, [5.0, 5.0, 6.0])
-    np.testing.assert_allclose(to_resistance(rhoa, k=np.array([1.0, 2.0, 3.0])).dobs,
-                               [10.0, 10.0, 10.0])
+    np.testing.assert_allclose(
+        to_resistance(rhoa, k=np.array([1.0, 2.0, 3.0])).dobs, [10.0, 10.0, 10.0]
+    )
 
 
 def test_topography_without_k_needs_numeric_factors():
     survey = Survey([[0.0, 0.0], [A, 1.0], [2 * A, 2.0]], [[0, REMOTE, 1, 2]], [10.0])
-    data = FieldData(survey=survey, path="topo.csv", format="csv",
-                     data_type="apparent_resistivity", origin=np.zeros(2), dropped=(),
-                     notes=())
+    data = FieldData(
+        survey=survey,
+        path="topo.csv",
+        format="csv",
+        data_type="apparent_resistivity",
+        origin=np.zeros(2),
+        dropped=(),
+        notes=(),
+    )
     with pytest.raises(DataError, match="numeric geometric factors"):
         to_resistance(data)
 
 
 def test_infinite_factor_names_the_file_line():
-    data = flat_field_data("apparent_resistivity", [10.0, 20.0, 30.0], None,
-                           geometric_factor=np.array([2.0, np.inf, 5.0]))
+    data = flat_field_data(
+        "apparent_resistivity",
+        [10.0, 20.0, 30.0],
+        None,
+        geometric_factor=np.array([2.0, np.inf, 5.0]),
+    )
     with pytest.raises(DataError, match=r"memory\.csv, line 3: geometric factor inf"):
         to_resistance(data)
 
 
 def test_volts_are_divided_by_the_current():
-    data = flat_field_data("volts", [2.0, 4.0, 6.0], [0.2, 0.2, 0.2],
-                           current=np.array([2.0, 4.0, 0.5]))
+    data = flat_field_data(
+        "volts", [2.0, 4.0, 6.0], [0.2, 0.2, 0.2], current=np.array([2.0, 4.0, 0.5])
+    )
     converted = to_resistance(data)
     np.testing.assert_allclose(converted.dobs, [1.0, 1.0, 12.0])
     np.testing.assert_allclose(converted.uncertainty, [0.1, 0.05, 0.4])

@@ -25,15 +25,19 @@ def without_header(path, tmp_path, n_lines: int):
 
 def simpeg_locations(data, dim):
     s = data.survey
-    return np.stack([s.locations_a, s.locations_b, s.locations_m, s.locations_n], axis=1)[
-        ..., :dim]
+    return np.stack([s.locations_a, s.locations_b, s.locations_m, s.locations_n], axis=1)[..., :dim]
 
 
 def test_3d_counts_match_the_provenance():
     data = read_survey(CENTURY_3D)
     s = data.survey
     assert (data.format, s.dim, s.n_sources, s.n_data, len(s.electrodes)) == (
-        "ubc-3d", 3, 141, 942, 177)
+        "ubc-3d",
+        3,
+        141,
+        942,
+        177,
+    )
     assert data.data_type == "resistance" and not data.dropped
     assert not np.any(s.abmn == REMOTE)  # 100 m dipoles throughout
     assert np.all(s.electrodes[:, 2] == 0.0)
@@ -43,7 +47,12 @@ def test_2d_counts():
     data = read_survey(CENTURY_2D)
     s = data.survey
     assert (data.format, s.dim, s.n_sources, s.n_data, len(s.electrodes)) == (
-        "ubc-2d", 2, 27, 151, 33)
+        "ubc-2d",
+        2,
+        27,
+        151,
+        33,
+    )
     assert data.survey.uncertainty is not None and not data.dropped
 
 
@@ -51,7 +60,8 @@ def test_3d_equals_simpeg(tmp_path):
     ours = read_survey(CENTURY_3D)
     theirs = read_dcip3d_ubc(without_header(CENTURY_3D, tmp_path, 2), "volt")
     np.testing.assert_array_equal(
-        datum_locations(ours.global_electrodes(), ours.survey.abmn), simpeg_locations(theirs, 3))
+        datum_locations(ours.global_electrodes(), ours.survey.abmn), simpeg_locations(theirs, 3)
+    )
     np.testing.assert_array_equal(ours.survey.dobs, theirs.dobs)
     np.testing.assert_array_equal(ours.survey.uncertainty, theirs.standard_deviation)
     assert theirs.survey.nSrc == ours.survey.n_sources
@@ -69,15 +79,21 @@ def test_2d_equals_simpeg_surface_format(tmp_path):
     np.testing.assert_array_equal(ours.survey.uncertainty, theirs.standard_deviation)
 
 
-@pytest.mark.parametrize("path, fmt, reader", [
-    (CENTURY_3D, "ubc-3d", lambda p: read_dcip3d_ubc(p, "volt")),
-    (CENTURY_2D, "ubc-2d", lambda p: read_dcip2d_ubc(p, "volt", "general"))])
+@pytest.mark.parametrize(
+    "path, fmt, reader",
+    [
+        (CENTURY_3D, "ubc-3d", lambda p: read_dcip3d_ubc(p, "volt")),
+        (CENTURY_2D, "ubc-2d", lambda p: read_dcip2d_ubc(p, "volt", "general")),
+    ],
+)
 def test_what_we_write_simpeg_reads(tmp_path, path, fmt, reader):
     ours = read_survey(path)
     out = tmp_path / "written.obs"
     write_survey(ours, out, fmt)
     theirs = reader(out)
-    np.testing.assert_array_equal(datum_locations(ours.global_electrodes(), ours.survey.abmn),
-                                  simpeg_locations(theirs, ours.dim))
+    np.testing.assert_array_equal(
+        datum_locations(ours.global_electrodes(), ours.survey.abmn),
+        simpeg_locations(theirs, ours.dim),
+    )
     np.testing.assert_array_equal(ours.survey.dobs, theirs.dobs)
     np.testing.assert_array_equal(ours.survey.uncertainty, theirs.standard_deviation)

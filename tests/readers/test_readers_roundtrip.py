@@ -29,8 +29,9 @@ def random_survey(seed: int, dim: int, large: bool, with_sd: bool) -> Survey:
     for _ in range(n_data):
         a, b = rng.choice(n_electrodes, 2, replace=False)
         m, n = rng.choice(n_electrodes, 2, replace=False)
-        rows.append((a, b if rng.random() < 0.7 else REMOTE, m, n if rng.random() < 0.7
-                     else REMOTE))
+        rows.append(
+            (a, b if rng.random() < 0.7 else REMOTE, m, n if rng.random() < 0.7 else REMOTE)
+        )
     abmn = np.array(rows)
     order = list(dict.fromkeys(i for i in abmn.ravel() if i != REMOTE))
     rank = {old: new for new, old in enumerate(order)}
@@ -54,10 +55,14 @@ def assert_same(read: FieldData, survey: Survey, fmt: str) -> None:
 
 
 @SETTINGS
-@given(seed=st.integers(0, 2**32 - 1), dim=st.sampled_from([2, 3]), large=st.booleans(),
-       with_sd=st.booleans(), which=st.integers(0, 2))
-def test_write_then_read_gives_the_same_survey(tmp_path_factory, seed, dim, large, with_sd,
-                                               which):
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    dim=st.sampled_from([2, 3]),
+    large=st.booleans(),
+    with_sd=st.booleans(),
+    which=st.integers(0, 2),
+)
+def test_write_then_read_gives_the_same_survey(tmp_path_factory, seed, dim, large, with_sd, which):
     survey = random_survey(seed, dim, large, with_sd)
     fmt = FORMATS_BY_DIM[dim][which]
     path = tmp_path_factory.mktemp("rt") / ("survey.csv" if fmt == "csv" else "survey.dat")
@@ -72,13 +77,24 @@ def test_write_then_read_gives_the_same_survey(tmp_path_factory, seed, dim, larg
 
 
 @SETTINGS
-@given(seed=st.integers(0, 2**32 - 1), dim=st.sampled_from([2, 3]),
-       fmt=st.sampled_from(["pygimli", "csv"]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    dim=st.sampled_from([2, 3]),
+    fmt=st.sampled_from(["pygimli", "csv"]),
+)
 def test_volts_with_currents_round_trip(tmp_path_factory, seed, dim, fmt):
     survey = random_survey(seed, dim, False, True)
     current = np.random.default_rng(seed).uniform(0.1, 2.0, survey.n_data)
-    data = FieldData(survey=survey, path="memory", format=fmt, data_type="volts",
-                     origin=np.zeros(dim), dropped=(), notes=(), current=current)
+    data = FieldData(
+        survey=survey,
+        path="memory",
+        format=fmt,
+        data_type="volts",
+        origin=np.zeros(dim),
+        dropped=(),
+        notes=(),
+        current=current,
+    )
     path = tmp_path_factory.mktemp("rt") / "survey.txt"
     write_survey(data, path, fmt)
     read = read_survey(path, fmt)
@@ -97,8 +113,9 @@ def test_format_is_detected_from_content(tmp_path, dim):
 
 
 def test_pygimli_keeps_unused_sensors_and_their_order(tmp_path):
-    survey = Survey([[5.0, 0.0], [0.0, 0.0], [9.0, -1.0], [1.0, 0.0]], [[3, 1, 0, REMOTE]],
-                    [0.5], [0.01])
+    survey = Survey(
+        [[5.0, 0.0], [0.0, 0.0], [9.0, -1.0], [1.0, 0.0]], [[3, 1, 0, REMOTE]], [0.5], [0.01]
+    )
     path = tmp_path / "s.ohm"
     write_survey(survey, path, "pygimli")
     assert_same(read_survey(path), survey, "pygimli")
@@ -106,9 +123,15 @@ def test_pygimli_keeps_unused_sensors_and_their_order(tmp_path):
 
 def test_writing_a_fielddata_as_another_type_is_refused(tmp_path):
     survey = random_survey(3, 2, False, False)
-    data = FieldData(survey=survey, path="memory", format="csv",
-                     data_type="apparent_resistivity", origin=np.zeros(2), dropped=(),
-                     notes=())
+    data = FieldData(
+        survey=survey,
+        path="memory",
+        format="csv",
+        data_type="apparent_resistivity",
+        origin=np.zeros(2),
+        dropped=(),
+        notes=(),
+    )
     with pytest.raises(Exception, match="to_resistance"):
         write_survey(data, tmp_path / "x.dat", "ubc-2d")
     with pytest.raises(Exception, match="to_resistance"):

@@ -3,6 +3,7 @@
 Marked ``slurm``; where no Slurm answers, each test is skipped with that reason (visible in
 pytest's summary), never silently. CI starts the local Slurm before the tests.
 """
+
 import json
 import subprocess
 
@@ -16,6 +17,7 @@ from slurm_helpers import LOCAL, SLURM_MARKS, queue
 
 pytestmark = SLURM_MARKS
 
+
 def test_workers_are_slurm_jobs_and_tls_refuses_a_client_without_credentials(tmp_path):
     import logging
     import os
@@ -26,8 +28,14 @@ def test_workers_are_slurm_jobs_and_tls_refuses_a_client_without_credentials(tmp
     from distributed.comm.core import CommClosedError, FatalCommClosedError
     from distributed.security import Security
 
-    spec = SlurmWorkers(jobs=2, memory="1GiB", walltime="00:05:00", wait_seconds=120,
-                        scheduler_host="127.0.0.1", log_directory=str(tmp_path))
+    spec = SlurmWorkers(
+        jobs=2,
+        memory="1GiB",
+        walltime="00:05:00",
+        wait_seconds=120,
+        scheduler_host="127.0.0.1",
+        log_directory=str(tmp_path),
+    )
     handle = slurm_cluster(spec, shared_directory=str(tmp_path))
     # the scheduler runs in this process: its listener logs why it dropped a handshake
     # ("distributed" does not propagate to the root logger, so caplog would not see it)
@@ -72,11 +80,16 @@ def test_workers_are_slurm_jobs_and_tls_refuses_a_client_without_credentials(tmp
         # (connected to that patched scheduler, so this part fails if the check is gone).
         # The client sees the connection closed, as EOF or as the scheduler's "unknown ca"
         # alert (22 vs 8 in 30 tries, measured); the scheduler logs the refused certificate.
-        impostor = Security(tls_ca_file=own.tls_ca_file, tls_client_cert=other.tls_client_cert,
-                            tls_client_key=other.tls_client_key, require_encryption=True)
+        impostor = Security(
+            tls_ca_file=own.tls_ca_file,
+            tls_client_cert=other.tls_client_cert,
+            tls_client_key=other.tls_client_key,
+            require_encryption=True,
+        )
         refusals.clear()
-        with pytest.raises(CommClosedError,
-                           match="EOF occurred in violation of protocol|TLSV1_ALERT_UNKNOWN_CA"):
+        with pytest.raises(
+            CommClosedError, match="EOF occurred in violation of protocol|TLSV1_ALERT_UNKNOWN_CA"
+        ):
             Client(address, security=impostor, timeout=10)
         refused = f"Listener on '{address}': TLS handshake failed"
         deadline = time.monotonic() + 5  # logged on the scheduler's thread, maybe just after
@@ -94,8 +107,25 @@ def test_run_with_slurm_workers_equals_serial(tmp_path):
     cfg.write_text(text)
     serial, slurm = tmp_path / "serial", tmp_path / "slurm"
     assert main(["run", str(cfg), "--out", str(serial), "--iterations", "3"]) == 0
-    assert main(["run", str(cfg), "--out", str(slurm), "--iterations", "3", "--slurm",
-                 "--workers", "2", "--threads-per-worker", "1", *LOCAL]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(cfg),
+                "--out",
+                str(slurm),
+                "--iterations",
+                "3",
+                "--slurm",
+                "--workers",
+                "2",
+                "--threads-per-worker",
+                "1",
+                *LOCAL,
+            ]
+        )
+        == 0
+    )
     a = json.loads((serial / "summary.json").read_text())
     b = json.loads((slurm / "summary.json").read_text())
     assert b["n_workers"] == 2
@@ -103,15 +133,25 @@ def test_run_with_slurm_workers_equals_serial(tmp_path):
     assert any((slurm / "slurm-logs").iterdir())  # the worker jobs' own logs
 
 
-@pytest.mark.parametrize("settings, words", [
-    ({"partition": "no-such-partition"}, "invalid partition"),
-    ({"memory": "100000GiB"}, "not available|can not be satisfied"),
-])
+@pytest.mark.parametrize(
+    "settings, words",
+    [
+        ({"partition": "no-such-partition"}, "invalid partition"),
+        ({"memory": "100000GiB"}, "not available|can not be satisfied"),
+    ],
+)
 def test_bad_site_settings_fail_at_submit_with_slurms_words(tmp_path, settings, words):
     with pytest.raises(HpcinvError, match=f"Slurm refuses the worker job: .*({words})"):
-        slurm_cluster(SlurmWorkers(jobs=1, wait_seconds=20, scheduler_host="127.0.0.1",
-                                   log_directory=str(tmp_path), **settings),
-                      shared_directory=str(tmp_path))
+        slurm_cluster(
+            SlurmWorkers(
+                jobs=1,
+                wait_seconds=20,
+                scheduler_host="127.0.0.1",
+                log_directory=str(tmp_path),
+                **settings,
+            ),
+            shared_directory=str(tmp_path),
+        )
     assert "no-such" not in queue()
 
 
@@ -122,8 +162,13 @@ def test_slurm_needs_a_worker_count(tmp_path, capsys):
 
 def test_workers_that_never_start_stop_the_driver_with_a_clear_error(tmp_path):
     # a job held until tomorrow: accepted by Slurm, never running
-    spec = SlurmWorkers(jobs=1, wait_seconds=5, scheduler_host="127.0.0.1",
-                        job_directives=("--begin=now+1day",), log_directory=str(tmp_path))
+    spec = SlurmWorkers(
+        jobs=1,
+        wait_seconds=5,
+        scheduler_host="127.0.0.1",
+        job_directives=("--begin=now+1day",),
+        log_directory=str(tmp_path),
+    )
     with pytest.raises(HpcinvError, match="did not start within 5 s"):
         slurm_cluster(spec, shared_directory=str(tmp_path))
     assert "PENDING" not in queue()  # the held job was cancelled, not left behind
@@ -142,16 +187,26 @@ def test_a_worker_job_cancelled_mid_run_costs_a_retry_not_the_result(tmp_path):
     from hpcinv.engine.worker import set_delay
     from hpcinv.inversion import DipInversion
 
-    cfg = config_from_dict({"problem": {"case": "tiny-2d"},
-                            "physics": {"n_tiles": 4, "split": "sources"},
-                            "network": {"channels": [8, 4]},
-                            "inversion": {"learning_rate": 1e-3}})
+    cfg = config_from_dict(
+        {
+            "problem": {"case": "tiny-2d"},
+            "physics": {"n_tiles": 4, "split": "sources"},
+            "network": {"channels": [8, 4]},
+            "inversion": {"learning_rate": 1e-3},
+        }
+    )
     problem = hpcinv.build_problem(cfg)
     reference = DipInversion(problem, hpcinv.SerialExecutor(problem), cfg)
     reference.run(4)
 
-    spec = SlurmWorkers(jobs=2, memory="1GiB", walltime="00:10:00", wait_seconds=120,
-                        scheduler_host="127.0.0.1", log_directory=str(tmp_path))
+    spec = SlurmWorkers(
+        jobs=2,
+        memory="1GiB",
+        walltime="00:10:00",
+        wait_seconds=120,
+        scheduler_host="127.0.0.1",
+        log_directory=str(tmp_path),
+    )
     handle = slurm_cluster(spec, shared_directory=str(tmp_path))
     try:
         client = handle.client
@@ -181,9 +236,16 @@ def test_workers_past_their_lifetime_are_replaced_by_fresh_jobs(tmp_path):
 
     # a fixed scale(jobs=N) leaves the cluster empty once lifetimes end (measured); the
     # adaptive target with minimum = maximum = N submits a fresh job for each that left
-    spec = SlurmWorkers(jobs=2, memory="1GiB", walltime="00:05:00", wait_seconds=120,
-                        scheduler_host="127.0.0.1", log_directory=str(tmp_path),
-                        lifetime=10, stagger=0)
+    spec = SlurmWorkers(
+        jobs=2,
+        memory="1GiB",
+        walltime="00:05:00",
+        wait_seconds=120,
+        scheduler_host="127.0.0.1",
+        log_directory=str(tmp_path),
+        lifetime=10,
+        stagger=0,
+    )
     handle = slurm_cluster(spec, shared_directory=str(tmp_path))
     try:
         client = handle.client

@@ -9,6 +9,7 @@ a run sized (by a timed calibration run) to need about 100 s: hpcinv checkpoints
 signal, the job requeues itself (slurm/local-cluster.sh sets a 10 s requeue delay instead of
 Slurm's 120 s) and the resumed run must end exactly where an uninterrupted run ends.
 """
+
 import json
 import os
 import subprocess
@@ -50,8 +51,9 @@ def _hpcinv(*argv, background=False):
     cmd = [sys.executable, "-m", "hpcinv", *map(str, argv)]
     env = dict(os.environ, **THREADS)
     if background:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return out
@@ -60,13 +62,41 @@ def _hpcinv(*argv, background=False):
 def test_submitted_driver_with_slurm_workers_equals_the_local_cluster_run(tmp_path, capsys):
     cfg = _paper_config(tmp_path)
     local, submitted = tmp_path / "local", tmp_path / "submitted"
-    _hpcinv("run", cfg, "--out", local, "--iterations", "3", "--workers", "2",
-            "--threads-per-worker", "1")
-    job = _submit(capsys, str(cfg), "--out", str(submitted), "--iterations", "3",
-                  "--time", "00:10:00", "--memory", "2GiB", "--cpus", "2", "--slurm",
-                  "--workers", "2", "--threads-per-worker", "1", *LOCAL)
-    assert wait_for_job(job, timeout=300) == "COMPLETED", \
-        (submitted / f"slurm-driver-{job}.out").read_text()
+    _hpcinv(
+        "run",
+        cfg,
+        "--out",
+        local,
+        "--iterations",
+        "3",
+        "--workers",
+        "2",
+        "--threads-per-worker",
+        "1",
+    )
+    job = _submit(
+        capsys,
+        str(cfg),
+        "--out",
+        str(submitted),
+        "--iterations",
+        "3",
+        "--time",
+        "00:10:00",
+        "--memory",
+        "2GiB",
+        "--cpus",
+        "2",
+        "--slurm",
+        "--workers",
+        "2",
+        "--threads-per-worker",
+        "1",
+        *LOCAL,
+    )
+    assert wait_for_job(job, timeout=300) == "COMPLETED", (
+        submitted / f"slurm-driver-{job}.out"
+    ).read_text()
     a, b = _history(local), _history(submitted)
     assert b["n_workers"] == 2 and b["iterations"] == 3
     assert b["history"]["phi_d"] == a["history"]["phi_d"] and b["chi"] == a["chi"]
@@ -76,10 +106,12 @@ def test_submitted_driver_with_slurm_workers_equals_the_local_cluster_run(tmp_pa
 
 
 def _tiny_config(path, iterations):
-    path.write_text('[problem]\ncase = "tiny-2d"\n[network]\nchannels = [8, 4]\n'
-                    f'[inversion]\niterations = {iterations}\nlearning_rate = 1e-3\n'
-                    f'[checkpoint]\nevery = {max(1, iterations // 3)}\n'
-                    '[output]\nprogress = "log"\n')
+    path.write_text(
+        '[problem]\ncase = "tiny-2d"\n[network]\nchannels = [8, 4]\n'
+        f"[inversion]\niterations = {iterations}\nlearning_rate = 1e-3\n"
+        f"[checkpoint]\nevery = {max(1, iterations // 3)}\n"
+        '[output]\nprogress = "log"\n'
+    )
     return path
 
 
@@ -92,8 +124,20 @@ def test_walltime_signal_checkpoints_requeues_and_resumes_identically(tmp_path, 
     iterations = int(min(20000, max(1200, 100.0 / per_iteration)))
     cfg = _tiny_config(tmp_path / "tiny.toml", iterations)
     submitted, uninterrupted = tmp_path / "submitted", tmp_path / "uninterrupted"
-    job = _submit(capsys, str(cfg), "--out", str(submitted), "--time", "2",
-                  "--signal-lead", "60", "--cpus", "2", "--memory", "2GiB")
+    job = _submit(
+        capsys,
+        str(cfg),
+        "--out",
+        str(submitted),
+        "--time",
+        "2",
+        "--signal-lead",
+        "60",
+        "--cpus",
+        "2",
+        "--memory",
+        "2GiB",
+    )
     reference = _hpcinv("run", cfg, "--out", uninterrupted, background=True)  # meanwhile
     state = wait_for_job(job, timeout=900)
     assert reference.wait(timeout=900) == 0, reference.stderr.read()
@@ -113,17 +157,48 @@ def test_runner_job_checkpoints_on_the_signal_requeues_and_resumes_identically(t
     # the one-allocation mode: the batch shell passes USR1 to srun, srun to every task; the
     # driver task checkpoints and exits 75, the scheduler and worker tasks end with it
     calibration = _tiny_config(tmp_path / "calibrate.toml", 100)
-    _hpcinv("run", calibration, "--out", tmp_path / "calibrate", "--workers", "1",
-            "--threads-per-worker", "1")
+    _hpcinv(
+        "run",
+        calibration,
+        "--out",
+        tmp_path / "calibrate",
+        "--workers",
+        "1",
+        "--threads-per-worker",
+        "1",
+    )
     per_iteration = _history(tmp_path / "calibrate")["timing"]["seconds_per_iteration_median"]
     iterations = int(min(20000, max(600, 100.0 / per_iteration)))
     cfg = _tiny_config(tmp_path / "tiny.toml", iterations)
     submitted, uninterrupted = tmp_path / "submitted", tmp_path / "uninterrupted"
-    job = _submit(capsys, str(cfg), "--out", str(submitted), "--time", "2",
-                  "--signal-lead", "60", "--slurm-runner", "--workers", "1",
-                  "--threads-per-worker", "1", "--memory", "1GiB")
-    reference = _hpcinv("run", cfg, "--out", uninterrupted, "--workers", "1",
-                        "--threads-per-worker", "1", background=True)
+    job = _submit(
+        capsys,
+        str(cfg),
+        "--out",
+        str(submitted),
+        "--time",
+        "2",
+        "--signal-lead",
+        "60",
+        "--slurm-runner",
+        "--workers",
+        "1",
+        "--threads-per-worker",
+        "1",
+        "--memory",
+        "1GiB",
+    )
+    reference = _hpcinv(
+        "run",
+        cfg,
+        "--out",
+        uninterrupted,
+        "--workers",
+        "1",
+        "--threads-per-worker",
+        "1",
+        background=True,
+    )
     state = wait_for_job(job, timeout=900)
     assert reference.wait(timeout=900) == 0, reference.stderr.read()
     log_text = (submitted / f"slurm-driver-{job}.out").read_text()
@@ -146,11 +221,23 @@ def test_one_allocation_runner_equals_serial(tmp_path):
     hpcinv = f"{sys.executable} -m hpcinv"
     exports = ",".join(f"{k}={v}" for k, v in THREADS.items())
     out = subprocess.run(
-        ["sbatch", "--wait", "-n", "4", "--mem-per-cpu=1G", "--time=10",
-         f"--export=ALL,{exports}",
-         "-o", str(tmp_path / "runner-%j.out"),
-         "--wrap", f"srun {hpcinv} run {cfg} --out {runner} --iterations 3 --slurm-runner"],
-        capture_output=True, text=True, timeout=600)
+        [
+            "sbatch",
+            "--wait",
+            "-n",
+            "4",
+            "--mem-per-cpu=1G",
+            "--time=10",
+            f"--export=ALL,{exports}",
+            "-o",
+            str(tmp_path / "runner-%j.out"),
+            "--wrap",
+            f"srun {hpcinv} run {cfg} --out {runner} --iterations 3 --slurm-runner",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     log_text = "".join(p.read_text() for p in tmp_path.glob("runner-*.out"))
     assert out.returncode == 0, out.stderr + log_text
     a, b = _history(serial), _history(runner)
@@ -162,14 +249,18 @@ def test_one_allocation_runner_equals_serial(tmp_path):
 
 def test_runner_outside_srun_says_how_to_start_it(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SLURM_PROCID", raising=False)
-    assert main(["run", "examples/paper-1.1.toml", "--out", str(tmp_path / "x"),
-                 "--slurm-runner"]) == 2
+    assert (
+        main(["run", "examples/paper-1.1.toml", "--out", str(tmp_path / "x"), "--slurm-runner"])
+        == 2
+    )
     assert "srun -n N hpcinv run" in capsys.readouterr().err
 
 
 def test_submit_with_a_bad_partition_fails_with_slurms_words(tmp_path, capsys):
     cfg = _paper_config(tmp_path)
-    assert main(["submit", str(cfg), "--out", str(tmp_path / "r"), "--partition",
-                 "no-such-partition"]) == 2
+    assert (
+        main(["submit", str(cfg), "--out", str(tmp_path / "r"), "--partition", "no-such-partition"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "sbatch refused" in err and "invalid partition" in err.lower(), err

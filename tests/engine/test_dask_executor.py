@@ -19,13 +19,6 @@ from conftest import paper_config, random_model, small_3d_problem
 
 
 @pytest.fixture(scope="module")
-def two_workers():
-    handle = local_cluster(2, threads_per_worker=1, dashboard=False)
-    yield handle.client
-    handle.close()
-
-
-@pytest.fixture(scope="module")
 def one_worker():
     handle = local_cluster(1, threads_per_worker=1, dashboard=False)
     yield handle.client

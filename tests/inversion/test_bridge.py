@@ -12,7 +12,7 @@ from hpcinv.mesh.from_survey import mesh_from_survey
 from hpcinv.problem import problem_from_survey, simulate
 from hpcinv.survey import Survey, line_survey
 
-from conftest import random_model, small_3d_problem
+from conftest import random_model, small_3d_problem, tiny_2d_problem
 
 
 def test_gradcheck_float64(tiny_problem):
@@ -99,30 +99,6 @@ EPS, ATOL, RTOL = 1e-4, 1e-6, 1e-5
 AIR = np.log(1e-8)
 
 
-def _tiny_line(n_tiles, split="wavenumbers"):
-    """The 24 x 10-cell line of conftest's ``tiny_2d_problem`` (7 electrodes, 9 data), with
-    the tiles split as asked."""
-    from discretize import TensorMesh
-
-    mesh = TensorMesh(
-        [[(10.0, 4, -1.3), (10.0, 16), (10.0, 4, 1.3)], [(10.0, 4, -1.3), (10.0, 6)]], origin="CN"
-    )
-    survey = line_survey("dipole-dipole", -60.0, 60.0, 20.0, 3)
-    x, z = mesh.cell_centers.T
-    m_true = np.full(mesh.n_cells, np.log(0.01))
-    m_true[(np.abs(x) < 20) & (z < -10) & (z > -40)] = np.log(0.1)
-    clean = simulate(mesh, survey, m_true)
-    dobs = clean * (1 + 0.05 * np.random.default_rng(3).standard_normal(clean.size))
-    return problem_from_survey(
-        "tiny-2d-split",
-        mesh,
-        survey.with_data(dobs, 0.05 * np.abs(dobs)),
-        n_tiles=n_tiles,
-        split=split,
-        true_model=m_true,
-    )
-
-
 def _tiny_sloping_line(n_tiles=1, active=True):
     """The same 7-electrode line on ground rising 20% (18 x 8 cells of 20 m, 144 cells; 10 of
     them air, stepped down above the left four electrodes). ``active`` False: the same mesh,
@@ -192,7 +168,7 @@ def _gradcheck(executor, m0, cells, grad_hook=None):
 
 @pytest.fixture(scope="module")
 def k_split_problem():
-    problem = _tiny_line(n_tiles=3)
+    problem = tiny_2d_problem(n_tiles=3, split="wavenumbers")
     # the two-round path: no tile can form residuals from its own (partial) data
     assert len(problem.tiles) == 3 and all(t.partial_data for t in problem.tiles)
     return problem
@@ -210,7 +186,7 @@ def sloping_k_split_problem():
 
 @pytest.mark.parametrize("n_tiles", [2, 3])
 def test_gradcheck_wavenumber_split_tiles(n_tiles, k_split_problem):
-    problem = k_split_problem if n_tiles == 3 else _tiny_line(n_tiles)
+    problem = k_split_problem if n_tiles == 3 else tiny_2d_problem(n_tiles, split="wavenumbers")
     assert len(problem.tiles) == n_tiles and all(t.partial_data for t in problem.tiles)
     ex = hpcinv.SerialExecutor(problem)
     m0 = random_model(problem, 31, scale=0.3)
@@ -276,15 +252,6 @@ def test_gradcheck_catches_a_gradient_unmasked_at_air_cells(sloping_problem):
 
 
 # --- the Dask executor on a real local cluster (one cluster for the module) ---------------------
-
-
-@pytest.fixture(scope="module")
-def two_workers():
-    from hpcinv.engine.cluster import local_cluster
-
-    handle = local_cluster(2, threads_per_worker=1, dashboard=False)
-    yield handle.client
-    handle.close()
 
 
 @pytest.fixture(scope="module")

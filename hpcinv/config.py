@@ -30,7 +30,9 @@ CASE_NAMES = (
     "tiny-2d",
     "tiny-3d",
 )
-SOLVERS = ("auto", "mumps", "superlu", "banded")
+#: the sparse direct solvers of the physics (``hpcinv.physics.solvers`` implements these)
+SOLVER_NAMES = ("mumps", "superlu", "banded")
+SOLVERS = ("auto", *SOLVER_NAMES)
 NETWORKS = ("auto", "paper-cnn-2d", "cnn-3d")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 LN_001 = -4.605170185988091  # ln(0.01 S/m), the paper's reference and background

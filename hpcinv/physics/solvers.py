@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-SOLVER_NAMES = ("mumps", "superlu", "banded")
+from hpcinv.config import SOLVER_NAMES
 
 
 def choose_solver(requested: str, dim: int) -> str:

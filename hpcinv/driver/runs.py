@@ -238,12 +238,10 @@ class DipRun:
         t_start: float,
         before_rename: Callable[[], None] | None = None,
     ):
-        self.problem, self.executor, self.config, self.run_dir = (
-            problem,
-            executor,
-            config,
-            run_dir,
-        )
+        self.problem = problem
+        self.executor = executor
+        self.config = config
+        self.run_dir = run_dir
         self.t_start = t_start
         self.inv = DipInversion(problem, executor, config)
         cc = config.checkpoint

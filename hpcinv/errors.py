@@ -33,3 +33,8 @@ class RunInterrupted(HpcinvError):
     """A signal (SIGTERM, SIGUSR1) stopped the run after a checkpoint: resume it."""
 
     exit_code = 75  # EX_TEMPFAIL: try again (hpcinv resume)
+
+
+class SizeError(HpcinvError, MemoryError):
+    """A problem (a tile, a whole-mesh solve) needs more memory than there is: the message
+    says how much it needs, how much there is, and what to change."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from distributed import WorkerPlugin, get_worker
 
 from hpcinv.engine.tasks import TileCache
+from hpcinv.physics.memory import set_memory_limit
 from hpcinv.tiles import TileSpec
 
 PLUGIN_NAME = "hpcinv-tile-cache"
@@ -31,6 +32,8 @@ class TileCachePlugin(WorkerPlugin):
     def setup(self, worker):
         self.worker = worker
         self.cache = TileCache(worker.address, delay=self.delay)
+        # factorizations check their need against the worker's limit, not the machine's
+        set_memory_limit(getattr(worker.memory_manager, "memory_limit", None))
 
     def teardown(self, worker):
         self.cache.clear()

@@ -13,6 +13,7 @@ import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from hpcinv.config import SOLVER_NAMES
+from hpcinv.physics.memory import GIB, check_fits, out_of_memory
 
 
 def choose_solver(requested: str, dim: int) -> str:
@@ -48,30 +49,80 @@ class Factorization:
         )
 
 
+def mumps_analysis(A: sp.spmatrix) -> dict:
+    """MUMPS's analysis of ``A`` (symmetric mode, PORD ordering), without factoring:
+    ``memory_bytes`` (in-core estimate, INFOG(17)), ``flops`` of the factorization
+    (RINFOG(1)) and ``factor_entries``. Costs an ordering: ~1 s at 10^5 unknowns."""
+    from mumps import Context
+
+    ctx = Context()
+    ctx.set_matrix(A.tocsr(), symmetric=True)
+    ctx.analyze(ordering="pord")
+    stats = ctx.analysis_stats
+    return {
+        "memory_bytes": float(stats.est_mem_incore) * 1e6,
+        "flops": float(stats.est_flops),
+        "factor_entries": int(stats.est_nonzeros),
+    }
+
+
 class MumpsFactorization(Factorization):
-    def __init__(self, A: sp.spmatrix):
-        from pymatsolver import Mumps
+    """MUMPS (python-mumps) in symmetric mode: analysis, a memory check against MUMPS's own
+    estimate, then the numeric factorization.
+
+    ``what`` names the matrix in messages; ``extra_bytes`` is what the caller will hold next
+    to the factors (the fields), counted in the check. ``analysis`` keeps MUMPS's estimates:
+    ``memory_bytes`` (in-core, INFOG(17)), ``flops`` (RINFOG(1)), ``factor_entries``.
+    """
+
+    def __init__(self, A: sp.spmatrix, what: str = "a matrix", extra_bytes: float = 0.0):
+        from mumps import Context, MUMPSError
 
         # pymatsolver's exact symmetry test fails on round-off asymmetry and would double
-        # the fill: the nodal operator is symmetric by construction.
-        # PORD ordering: Debian's MUMPS has no METIS, so pymatsolver's "metis" falls back to
-        # SCOTCH, whose orderings vary from run to run (three factorizations of one matrix,
-        # three results in the last bits, measured); PORD is deterministic and on a 126k-node
-        # nodal matrix gave less fill (43.6M vs 52.2M entries) and a faster factorization
-        # (3.9-4.5 s vs 4.9 s) than SCOTCH.
-        self._solver = Mumps(
-            A.tocsr(), ordering="pord", is_symmetric=True, is_positive_definite=False
-        )
-        self._solver.factor()
+        # the fill: the nodal operator is symmetric by construction, so only its upper
+        # triangle goes to MUMPS (symmetric mode, LDL^T).
+        # PORD ordering: Debian's MUMPS has no METIS, so "metis" falls back to SCOTCH, whose
+        # orderings vary from run to run (three factorizations of one matrix, three results
+        # in the last bits, measured); PORD is deterministic and on a 126k-node nodal matrix
+        # gave less fill (43.6M vs 52.2M entries) and a faster factorization (3.9-4.5 s vs
+        # 4.9 s) than SCOTCH.
+        self._ctx = Context()
+        try:
+            self._ctx.set_matrix(A.tocsr(), symmetric=True)
+            self._ctx.analyze(ordering="pord")
+            stats = self._ctx.analysis_stats
+            self.analysis = {
+                "memory_bytes": float(stats.est_mem_incore) * 1e6,
+                "flops": float(stats.est_flops),
+                "factor_entries": int(stats.est_nonzeros),
+            }
+            check_fits(
+                f"factoring {what} ({A.shape[0]:,} unknowns)",
+                self.analysis["memory_bytes"] + extra_bytes,
+                f"MUMPS's estimate {self.analysis['memory_bytes'] / GIB:.2f} GiB for the "
+                f"factors, {extra_bytes / GIB:.2f} GiB for the fields",
+            )
+            self._ctx.factor(ordering="pord", reuse_analysis=True, pivot_tol=0.01)
+        except MUMPSError as error:
+            self._ctx = None
+            if error.error in _MUMPS_MEMORY_ERRORS:
+                raise out_of_memory(f"factoring {what}", error) from error
+            raise
 
     def solve(self, rhs):
-        return np.asarray(self._solver.solve(np.asarray(rhs, dtype=float)))
+        self._ctx.mumps_instance.icntl[9] = 1  # A x = b (not the transpose)
+        return np.asarray(self._ctx.solve(np.asarray(rhs, dtype=float)))
 
     def free(self):
-        solver, self._solver = self._solver, None
-        if solver is not None:
-            solver.solver = None  # drops the MUMPS context, which releases the factors
-            del solver
+        ctx, self._ctx = self._ctx, None
+        if ctx is not None:
+            ctx.mumps_instance = None  # drops the MUMPS instance, which releases the factors
+            del ctx
+
+
+#: MUMPS INFOG(1) codes of memory failures: workspace too small (-8, -9, -14, -15, -17,
+#: -20), allocation failed (-13), integer overflow of sizes (-19, -22 are others' codes)
+_MUMPS_MEMORY_ERRORS = frozenset({-8, -9, -13, -14, -15, -17, -19, -20})
 
 
 class SuperLUFactorization(Factorization):
@@ -165,10 +216,17 @@ class BandedCholeskyFactorization(Factorization):
         self._cb = None
 
 
-def factorize(A: sp.spmatrix, solver: str) -> Factorization:
-    """Factor ``A`` now with ``solver`` ("mumps", "superlu" or "banded")."""
+def factorize(
+    A: sp.spmatrix, solver: str, *, what: str = "a matrix", extra_bytes: float = 0.0
+) -> Factorization:
+    """Factor ``A`` now with ``solver`` ("mumps", "superlu" or "banded").
+
+    MUMPS checks its estimated memory plus ``extra_bytes`` against what this process may
+    still use before factoring (``SizeError`` names ``what``); the 2.5D solvers' matrices are
+    small (10^4 unknowns) and are not checked.
+    """
     if solver == "mumps":
-        return MumpsFactorization(A)
+        return MumpsFactorization(A, what, extra_bytes)
     if solver == "superlu":
         return SuperLUFactorization(A)
     if solver == "banded":

@@ -38,9 +38,15 @@ class TileSpec:
     partial_data: True when the tile holds only some of the wavenumbers of its sources
         (a 2.5D wavenumber split): its data are partial sums that executors add up over
         tiles before forming residuals.
+    active: (n_mesh_cells,) bool, the mesh's cells below the ground, or None (every cell,
+        or the model grid's own air handling when the tile solves on the grid); the others
+        are fixed at ``inactive_value`` (ln S/m) and get no gradient.
     solver: "mumps", "superlu" or "banded".
     blas_threads: BLAS threads of the tile's factorization and solves; the numbers depend
         on it in the last bits, so it belongs to the tile, not to where it runs.
+    max_fields_bytes: the most a 3D tile keeps of solved fields between its forward and
+        adjoint; above it the tile streams them (``hpcinv.physics.tile``): bounded memory
+        for n_elec more solves. A result-changing choice (last bits), so it is the tile's.
     """
 
     index: int
@@ -54,12 +60,15 @@ class TileSpec:
     mesh: MeshSpec
     solver: str
     projection: sp.csr_matrix | None = None
+    active: np.ndarray | None = None
+    inactive_value: float = 0.0
     dobs: np.ndarray | None = None
     weights: np.ndarray | None = None
     ky_points: np.ndarray | None = None
     ky_weights: np.ndarray | None = None
     partial_data: bool = False
     blas_threads: int = 1
+    max_fields_bytes: float = 2.0 * 1024**3
     digest: str = field(init=False, default="")
 
     def __post_init__(self):
@@ -93,7 +102,7 @@ class TileSpec:
         h = hashlib.sha256()
         h.update(
             f"{self.index}|{self.solver}|{self.dim}|{self.partial_data}|"
-            f"{self.blas_threads}".encode()
+            f"{self.blas_threads}|{self.inactive_value!r}|{self.max_fields_bytes!r}".encode()
         )
         parts = [
             self.source_ids,
@@ -108,6 +117,7 @@ class TileSpec:
             self.weights,
             self.ky_points,
             self.ky_weights,
+            self.active,
         ]
         if self.projection is not None:
             p = self.projection.tocsr()
@@ -171,6 +181,26 @@ def split_wavenumbers(n_ky: int, n_tiles: int) -> list[np.ndarray]:
             f'at most {n_ky} tiles or physics.split = "sources"'
         )
     return [np.asarray(g) for g in np.array_split(np.arange(n_ky), n_tiles)]
+
+
+def with_mesh(
+    spec: TileSpec,
+    mesh: MeshSpec,
+    projection: sp.csr_matrix | None,
+    active: np.ndarray | None = None,
+    inactive_value: float = 0.0,
+) -> TileSpec:
+    """The tile on another simulation mesh: ``projection`` maps the model grid to its cells
+    (None: the model is given on the mesh itself), ``active`` marks its ground cells."""
+    return _replace(
+        spec, mesh=mesh, projection=projection, active=active, inactive_value=inactive_value
+    )
+
+
+def tile_electrodes(spec: TileSpec) -> np.ndarray:
+    """(n, dim) the distinct electrode positions of a tile (remote poles left out)."""
+    points = np.vstack([spec.src_a, spec.src_b, spec.rx_m, spec.rx_n])
+    return np.unique(points[~np.isnan(points).any(axis=1)], axis=0)
 
 
 def with_local_mesh(spec: TileSpec, margin: float, pad_factor: float) -> TileSpec:

@@ -20,6 +20,15 @@ fewer solved columns:
   U_k = E_k C and Lambda_k = w_k E_k V with V = R S, so the adjoint needs no solve at all and
   rowsum(G U * G Lambda) = w_k rowsum((G E_k M) * G E_k) with the small M = C V^T. Surveys
   reuse electrodes (a line of n electrodes carries ~n sources), so this halves the solves.
+* streamed (3D, when the fields would pass ``TileSpec.max_fields_bytes``): the electrode
+  basis without keeping E. The forward solves E in column chunks and keeps only the
+  transfer T = Ie E (n_elec x n_elec). The gradient only sees the symmetric part of M:
+  rowsum((G E M) * G E) = sum_i lam_i (G E q_i)^2 with M + M^T = 2 Q diag(lam) Q^T, so it
+  solves E q_i in chunks (n_elec more solves) and never holds more than a chunk. Memory is
+  then bounded by the factors and one chunk, whatever the number of electrodes.
+
+Right-hand sides are solved in column chunks of at most ``CHUNK_BYTES`` (dense copies of all
+of them at once would triple the fields' memory: measured 740 MB peak for 125 MB of fields).
 """
 
 from __future__ import annotations
@@ -35,9 +44,8 @@ from hpcinv.physics.operators import TileOperators, build_operators
 from hpcinv.physics.solvers import Factorization, blas_threads, factorize
 from hpcinv.tiles import TileSpec
 
-#: Rows (edges or nodes) per chunk of the gradient's products: bounds the transient
-#: (rows x columns) arrays to tens of MB on a 10^5-node mesh.
-_ROW_CHUNK = 16384
+#: bytes of one chunk of right-hand sides or of the gradient's (rows x columns) products
+CHUNK_BYTES = 32 * 1024**2
 
 BASES = ("auto", "electrode", "source")
 
@@ -84,8 +92,9 @@ def _weighted_rowsums(
     222k edges x 124 electrodes = 220 MB."""
     n_rows = X.shape[0] if G is None else G.shape[0]
     out = np.empty(n_rows)
-    for r in range(0, n_rows, _ROW_CHUNK):
-        rows = slice(r, min(r + _ROW_CHUNK, n_rows))
+    chunk = max(256, CHUNK_BYTES // (8 * max(1, X.shape[1])))
+    for r in range(0, n_rows, chunk):
+        rows = slice(r, min(r + chunk, n_rows))
         gx = X[rows] if G is None else G[rows] @ X
         gy = gx if Y is X else (Y[rows] if G is None else G[rows] @ Y)
         out[rows] = np.einsum("ij,ij->i", gx if M is None else gx @ M, gy)
@@ -104,6 +113,12 @@ class TilePhysics:
             raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
         if basis == "auto":
             basis = "electrode" if self.ops.n_electrodes <= 2 * spec.n_sources else "source"
+        columns = self.ops.n_electrodes if basis == "electrode" else spec.n_sources
+        fields_bytes = 8.0 * self.ops.n_nodes * columns * len(self.ops.ky)
+        #: streamed: fields never kept whole (module docstring); 3D only (one wavenumber)
+        self.streamed = spec.dim == 3 and fields_bytes > spec.max_fields_bytes
+        if self.streamed:
+            basis = "electrode"
         self.basis = basis
         self.factorizations = 0  # this tile's own count (the cache's counts all tiles)
         self.timings = TileTimings(build=time.perf_counter() - t0)
@@ -119,11 +134,17 @@ class TilePhysics:
 
     # --- model handling ----------------------------------------------------------------
     def tile_model(self, m: np.ndarray) -> np.ndarray:
-        """ln sigma on the tile's cells from the model grid."""
+        """ln sigma on the tile's cells from the model grid (air cells at their fixed value)."""
         m = np.asarray(m, dtype=np.float64)
-        return m if self.ops.projection is None else self.ops.projection @ m
+        m_tile = m if self.ops.projection is None else self.ops.projection @ m
+        if self.spec.active is not None:
+            m_tile = np.where(self.spec.active, m_tile, self.spec.inactive_value)
+        return m_tile
 
     def _to_grid(self, g_tile: np.ndarray) -> np.ndarray:
+        """The adjoint of ``tile_model``'s linear part: fixed cells pass no gradient."""
+        if self.spec.active is not None:
+            g_tile = np.where(self.spec.active, g_tile, 0.0)
         return g_tile if self.ops.projection is None else self.ops.projection.T @ g_tile
 
     def state(self, m: np.ndarray) -> TileState:
@@ -136,29 +157,58 @@ class TilePhysics:
                 lambda: self._solve_forward(m_tile),
             )
 
-    def _solve(self, factor: Factorization, rhs: np.ndarray) -> np.ndarray:
+    def _chunk_columns(self) -> int:
+        return max(1, int(CHUNK_BYTES // (8 * self.ops.n_nodes)))
+
+    def _solve(self, factor: Factorization, rhs) -> np.ndarray:
+        """A^-1 rhs for a dense or sparse (n_nodes, n_cols) block, in column chunks."""
         t0 = time.perf_counter()
-        out = factor.solve(rhs).reshape(rhs.shape)
+        out = np.empty(rhs.shape)
+        step = self._chunk_columns()
+        for c in range(0, rhs.shape[1], step):
+            cols = slice(c, min(c + step, rhs.shape[1]))
+            block = rhs[:, cols]
+            block = block.toarray() if sp.issparse(block) else np.asarray(block)
+            out[:, cols] = factor.solve(block).reshape(block.shape)
         self.timings.solve += time.perf_counter() - t0
         self.cache.solves += rhs.shape[1]
         return out
 
+    def _solve_chunks(self, factor: Factorization, rhs):
+        """(columns, A^-1 rhs[:, columns]) chunk by chunk: never more than one chunk held."""
+        step = self._chunk_columns()
+        for c in range(0, rhs.shape[1], step):
+            cols = slice(c, min(c + step, rhs.shape[1]))
+            yield cols, self._solve(factor, rhs[:, cols])
+
     def _solve_forward(self, m_tile: np.ndarray) -> TileState:
         ops = self.ops
         sigma = np.exp(m_tile)
-        rhs = (ops.Ie.T if self.basis == "electrode" else ops.Q).toarray()
+        rhs = (ops.Ie.T if self.basis == "electrode" else ops.Q).tocsc()
+        kept_columns = 0 if self.streamed else rhs.shape[1]
         factors, fields = [], []
         # electrode basis: transfer T = sum_k w_k Ie E_k between electrodes; source basis: data
         transfer = np.zeros((ops.n_electrodes, ops.n_electrodes))
         data = np.zeros(self.spec.n_data)
         for A, w in zip(ops.system_matrices(sigma), ops.ky_weights):
             t0 = time.perf_counter()
-            factor = factorize(A, self.spec.solver)
+            factor = factorize(
+                A,
+                self.spec.solver,
+                what=f"tile {self.spec.index}",
+                extra_bytes=8.0
+                * ops.n_nodes
+                * (kept_columns * len(ops.ky) + self._chunk_columns()),
+            )
             self.timings.factor += time.perf_counter() - t0
             self.cache.factorizations += 1
             self.factorizations += 1
-            X = self._solve(factor, rhs)
             factors.append(factor)
+            if self.streamed:
+                for cols, Y in self._solve_chunks(factor, rhs):
+                    transfer[:, cols] += w * (ops.Ie @ Y)
+                continue
+            X = self._solve(factor, rhs)
             fields.append(X)
             if self.basis == "electrode":
                 transfer += w * (ops.Ie @ X)
@@ -195,6 +245,18 @@ class TilePhysics:
         else:
             adjoint_rhs = (ops.Pd.T @ S).toarray()
         g_sigma = np.zeros(ops.n_cells)
+        if self.streamed:
+            # rowsum((G E M) * G E) = sum_i lam_i (G E q_i)^2 (module docstring)
+            lam, Qv = np.linalg.eigh(0.5 * (M + M.T))
+            w = ops.ky_weights[0]
+            edge_sum, node_sum = np.zeros(ops.G.shape[0]), np.zeros(ops.n_nodes)
+            rhs = ops.Ie.T @ Qv
+            for cols, Y in self._solve_chunks(st.factors[0], rhs):
+                scale = np.diag(w * lam[cols])
+                edge_sum += _weighted_rowsums(ops.G, Y, Y, scale)
+                node_sum += _weighted_rowsums(None, Y, Y, scale)
+            g_sigma -= ops.Be.T @ edge_sum + ops.Bbc[0].T @ node_sum
+            return self._to_grid(st.sigma * g_sigma)
         for i, (k, w) in enumerate(zip(ops.ky, ops.ky_weights)):
             X = st.fields[i]
             if self.basis == "electrode":
@@ -217,8 +279,20 @@ class TilePhysics:
     def _jvec(self, m: np.ndarray, dm: np.ndarray) -> np.ndarray:
         ops = self.ops
         st = self.state(m)
-        dsigma = st.sigma * self.tile_model(dm)
+        dm_tile = np.asarray(dm, dtype=np.float64)
+        if self.ops.projection is not None:
+            dm_tile = self.ops.projection @ dm_tile
+        if self.spec.active is not None:
+            dm_tile = np.where(self.spec.active, dm_tile, 0.0)
+        dsigma = st.sigma * dm_tile
         out = np.zeros(self.spec.n_data)
+        if self.streamed:
+            # E^T dA E, a chunk of columns at a time: Ie A^-1 (dA E_b) (A is symmetric)
+            w = ops.ky_weights[0]
+            ET_dA_E = np.empty((ops.n_electrodes, ops.n_electrodes))
+            for cols, E_b in self._solve_chunks(st.factors[0], ops.Ie.T.tocsc()):
+                ET_dA_E[:, cols] = ops.Ie @ self._solve(st.factors[0], ops.dA_times(0, dsigma, E_b))
+            return -w * self._pick(ET_dA_E @ ops.C.toarray())
         for i, w in enumerate(ops.ky_weights):
             X = st.fields[i]
             dA_X = ops.dA_times(i, dsigma, X)

@@ -29,7 +29,10 @@ CASE_NAMES = (
     "block-3d",
     "tiny-2d",
     "tiny-3d",
+    "grid-3d",
 )
+#: simulation mesh kinds of surveys built like field data
+MESH_KINDS = ("auto", "tensor", "octree")
 #: the sparse direct solvers of the physics (``hpcinv.physics.solvers`` implements these)
 SOLVER_NAMES = ("mumps", "superlu", "banded")
 SOLVERS = ("auto", *SOLVER_NAMES)
@@ -122,10 +125,25 @@ class MeshConfig:
     Zeros mean automatic: sizes from the electrode spacing and the survey's extent.
     """
 
+    kind: str = _choice(
+        "auto",
+        MESH_KINDS,
+        "simulation mesh: 'auto' takes an octree for 3D surveys whose tensor mesh would "
+        "pass 200,000 cells or that have topography, a tensor mesh otherwise (2.5D lines "
+        "always); 'octree' refines at the electrodes and the surface and coarsens with "
+        "distance, each tile on its own octree",
+    )
     cell_size: float = _bounded(
         0.0,
-        "horizontal core cell width, m (0: half the median distance from an electrode "
-        "to its nearest neighbour)",
+        "horizontal core cell width, m (the finest octree cells; 0: half the median "
+        "distance from an electrode to its nearest neighbour)",
+        ge=0.0,
+    )
+    model_cell_size: float = _bounded(
+        0.0,
+        "octree meshes: cell width of the regular model grid the inversion's model lives "
+        "on, m (0: the finest cell size doubled until the grid's core has at most 60,000 "
+        "cells)",
         ge=0.0,
     )
     cell_size_z: float = _bounded(
@@ -210,6 +228,15 @@ class PhysicsConfig:
     local_margin: float = _bounded(100.0, "fine region beyond a tile's electrodes, metres", ge=0.0)
     local_pad_factor: float = _bounded(
         2.0, "growth of local cells outside the fine region", gt=1.0, le=4.0
+    )
+    fields_memory: str = field(
+        default="2GiB",
+        metadata={
+            "doc": "3D: the most solved fields a tile keeps between its forward and adjoint "
+            "solves; a tile above it streams them in chunks (bounded memory, one more solve "
+            "per electrode)",
+            "memory": True,
+        },
     )
     threads: int = _bounded(
         1,

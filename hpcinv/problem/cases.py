@@ -1,5 +1,6 @@
-"""Built-in synthetic cases: the five of the DIP-Inv paper, a 3D block survey, and two tiny
-cases (a line and a 3D block) that run an iteration in milliseconds.
+"""Built-in synthetic cases: the five of the DIP-Inv paper, a 3D block survey, two tiny
+cases (a line and a 3D block) that run an iteration in milliseconds, and ``grid-3d``, a
+modern 3D field grid over topography built like field data (octree meshes, ``SiteCase``).
 
 Each case gives a simulation mesh, a survey (geometry only; data are simulated from the true
 model by the problem builder) and the true model on the model grid, ln(S/m).
@@ -27,7 +28,7 @@ from discretize import TensorMesh
 from hpcinv.config import CASE_NAMES
 from hpcinv.errors import ConfigError
 from hpcinv.mesh import padded_tensor_mesh
-from hpcinv.survey import Survey, line_survey, merge_surveys
+from hpcinv.survey import REMOTE, Survey, line_survey, merge_surveys
 
 BACKGROUND = np.log(0.01)
 TARGET = np.log(0.1)
@@ -151,10 +152,104 @@ def tiny_3d_case() -> Case:
     )
 
 
-def build_case(name: str) -> Case:
+@dataclass(frozen=True, eq=False)
+class SiteCase:
+    """A synthetic site built like field data: the survey (electrodes at the true surface),
+    surface points and the true model as a function of position; the meshes (octree
+    simulation meshes and a model grid) are made from them the way a field file's are.
+
+    model: ln(S/m) at points (n, 3); topography: (n, 3) surface points, metres.
+    """
+
+    name: str
+    survey: Survey
+    topography: np.ndarray
+    model: object  # Callable[[np.ndarray], np.ndarray]
+    description: str
+
+
+#: grid-3d's lines: 24 lines along x, 3 m apart, 24 electrodes 2 m apart on each
+GRID_3D_LINES, GRID_3D_PER_LINE, GRID_3D_SPACING, GRID_3D_LINE_GAP = 24, 24, 2.0, 3.0
+
+
+def grid_3d_surface(xy: np.ndarray) -> np.ndarray:
+    """grid-3d's ground elevation (m) at horizontal points (n, 2): a hill 9 m high on a
+    slope rising 0.06 m per m towards +y; 11.4 m of relief under the electrodes."""
+    x, y = np.asarray(xy, float).T
+    return 9.0 * np.exp(-((x - 14.0) ** 2 + (y - 40.0) ** 2) / 500.0) + 0.06 * y
+
+
+def grid_3d_model(points: np.ndarray) -> np.ndarray:
+    """grid-3d's true model, ln(S/m) at points (n, 3): 0.01 S/m ground with a conductive
+    (0.1 S/m) sphere of radius 6 m whose top is 4 m deep, and a resistive (0.001 S/m) box
+    12 m x 10 m x 7 m whose top is 3 m deep (depths below the local surface)."""
+    p = np.asarray(points, float)
+    depth = grid_3d_surface(p[:, :2]) - p[:, 2]
+    m = np.full(len(p), BACKGROUND)
+    sphere = (p[:, 0] - 12.0) ** 2 + (p[:, 1] - 20.0) ** 2 + (depth - 10.0) ** 2 <= 6.0**2
+    box = (
+        (np.abs(p[:, 0] - 32.0) <= 6.0)
+        & (np.abs(p[:, 1] - 50.0) <= 5.0)
+        & (depth >= 3.0)
+        & (depth <= 10.0)
+    )
+    m[sphere] = TARGET
+    m[box] = np.log(0.001)
+    return m
+
+
+def _multiple_gradient(n_electrodes: int, spans: tuple[int, ...]) -> np.ndarray:
+    """ABMN rows of multiple-gradient arrays on a line: current electrodes ``span`` apart,
+    every adjacent potential dipole strictly between them."""
+    rows = []
+    for span in spans:
+        for a in range(0, n_electrodes - span, span // 2):
+            b = a + span
+            rows += [(a, b, m, m + 1) for m in range(a + 1, b - 1)]
+    return np.array(rows, dtype=np.int64)
+
+
+def grid_3d_case() -> SiteCase:
+    """A modern 3D field grid: 576 electrodes on 24 lines (2 m along, 3 m between lines),
+    dipole-dipole (n = 1..6) and multiple-gradient arrays on every line (4,224 data, 672
+    sources), over 11.4 m of relief, with a conductive and a resistive body."""
+    lines = []
+    for j in range(GRID_3D_LINES):
+        line = line_survey(
+            "dipole-dipole",
+            0.0,
+            GRID_3D_SPACING * (GRID_3D_PER_LINE - 1),
+            GRID_3D_SPACING,
+            6,
+            y=GRID_3D_LINE_GAP * j,
+        )
+        gradient = _multiple_gradient(GRID_3D_PER_LINE, (23, 12, 8))
+        lines.append(Survey(line.electrodes, np.vstack([line.abmn, gradient]), name=f"line {j}"))
+    survey = merge_surveys(lines, name="grid-3d survey")
+    electrodes = survey.electrodes.copy()
+    electrodes[:, 2] = grid_3d_surface(electrodes[:, :2])
+    survey = Survey(electrodes, survey.abmn, name="grid-3d survey")
+    assert not np.any(survey.abmn == REMOTE)
+    # the surface sampled every metre over the site and 40 m around it
+    gx, gy = np.meshgrid(np.arange(-40.0, 87.0), np.arange(-40.0, 110.0), indexing="ij")
+    xy = np.column_stack([gx.ravel(), gy.ravel()])
+    topography = np.column_stack([xy, grid_3d_surface(xy)])
+    return SiteCase(
+        "grid-3d",
+        survey,
+        topography,
+        grid_3d_model,
+        "a modern 3D field grid (576 electrodes, 4,224 data) over a hill, with a conductive "
+        "sphere and a resistive box",
+    )
+
+
+def build_case(name: str) -> Case | SiteCase:
     """The built-in case ``name`` (one of ``hpcinv.config.CASE_NAMES``)."""
     if name not in CASE_NAMES:
         raise ConfigError(f"unknown case {name!r}; built-in cases: {', '.join(CASE_NAMES)}")
+    if name == "grid-3d":
+        return grid_3d_case()
     if name == "tiny-2d":
         return tiny_2d_case()
     if name == "tiny-3d":

@@ -11,9 +11,9 @@ where a reference model should start.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
-from discretize import TensorMesh
 
 from hpcinv.config import RunConfig
 from hpcinv.errors import ConfigError, DataError
@@ -25,6 +25,12 @@ from hpcinv.problem.problem import (
     local_mesh_settings,
     problem_from_survey,
     simulate,
+)
+from hpcinv.problem.site import (
+    OCTREE_ABOVE_CELLS,
+    octree_site,
+    octree_tiles,
+    predict_on_tiles,
 )
 from hpcinv.readers import (
     FieldData,
@@ -54,21 +60,80 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
     topography = None
     if mc.topography:
         topography = read_topography(config.resolve_path(mc.topography), origin, dim)
-    made = mesh_from_survey(
-        fd.survey.electrodes,
-        fd.survey.abmn,
-        cell_size=mc.cell_size,
-        cell_size_z=mc.cell_size_z,
-        core_depth=mc.core_depth,
-        core_margin=mc.core_margin,
-        padding_distance=mc.padding_distance,
-        pad_factor=mc.pad_factor,
-        topography=topography,
-    )
-    mesh, active = made.mesh, made.active
     air = float(np.log(mc.air_conductivity))
     name = path.stem
-    geometry = Survey(made.electrodes, fd.survey.abmn, name=name)
+    made = site = None
+    kind = mc.kind
+    if kind == "octree" and dim != 3:
+        raise ConfigError(
+            'mesh.kind = "octree" is for 3D surveys; this survey is a 2.5D line: use '
+            '"tensor" or "auto"'
+        )
+    if kind in ("auto", "tensor"):
+        made = mesh_from_survey(
+            fd.survey.electrodes,
+            fd.survey.abmn,
+            cell_size=mc.cell_size,
+            cell_size_z=mc.cell_size_z,
+            core_depth=mc.core_depth,
+            core_margin=mc.core_margin,
+            padding_distance=mc.padding_distance,
+            pad_factor=mc.pad_factor,
+            topography=topography,
+        )
+        if kind == "auto" and dim == 3 and made.mesh.n_cells > OCTREE_ABOVE_CELLS:
+            log.info(
+                "mesh.kind = auto: a tensor mesh fine enough at the electrodes would have "
+                "%d cells (> %d), so the simulation meshes are octrees",
+                made.mesh.n_cells,
+                OCTREE_ABOVE_CELLS,
+            )
+            made = None
+    if made is None:
+        site = octree_site(fd.survey.electrodes, fd.survey.abmn, topography, mc)
+        geometry = Survey(site.electrodes, fd.survey.abmn, name=name)
+        tiles = octree_tiles(
+            site,
+            geometry,
+            n_tiles=physics.n_tiles,
+            solver=physics.solver if physics.solver != "auto" else "mumps",
+            inactive_value=air,
+            blas_threads=physics.threads,
+        )
+        mesh, active, flat, moved = site.grid, site.grid_active, site.flat, site.moved
+        mesh_notes = {
+            "mesh_kind": "octree",
+            "mesh_cells": int(site.mesh.n_cells),
+            "finest_cell": site.finest,
+            "model_grid_cells": [int(n) for n in mesh.shape_cells],
+            "air_cells": int((~site.active).sum()),
+        }
+
+        def unit_data() -> np.ndarray:
+            # 1 S/m ground under the air, on the tiles' own octrees
+            return predict_on_tiles(tiles, geometry.n_data, np.zeros(mesh.n_cells))
+    else:
+        mesh, active, flat, moved = made.mesh, made.active, made.flat, made.moved
+        geometry = Survey(made.electrodes, fd.survey.abmn, name=name)
+        tiles = None
+        mesh_notes = {
+            "mesh_kind": "tensor",
+            "mesh_cells": [int(n) for n in mesh.shape_cells],
+            "air_cells": int((~active).sum()),
+        }
+        unit_model = np.where(active, 0.0, air)  # 1 S/m ground under the air
+
+        def unit_data() -> np.ndarray:
+            return simulate(
+                mesh,
+                geometry,
+                unit_model,
+                solver=physics.solver,
+                nky=physics.nky,
+                blas_threads=physics.threads,
+            )
+
+    max_move = float(moved.max()) if moved.size else 0.0
     notes = {
         "file": str(path),
         "format": fd.format,
@@ -76,17 +141,14 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
         "n_data": int(geometry.n_data),
         "dropped": len(fd.dropped),
         "reader_notes": list(fd.notes) if fd.notes else [],
-        "mesh_cells": [int(n) for n in mesh.shape_cells],
-        "air_cells": int((~active).sum()),
-        "max_electrode_move": made.max_move,
+        **mesh_notes,
+        "max_electrode_move": max_move,
     }
-    if made.max_move > 0:
-        log.info(
-            "electrodes draped onto the mesh's ground surface: largest move %.3g m", made.max_move
-        )
+    if max_move > 0:
+        log.info("electrodes draped onto the mesh's ground surface: largest move %.3g m", max_move)
     survey = geometry
     if with_data:
-        survey, data_notes = _field_data(fd, geometry, mesh, active, air, made.flat, config)
+        survey, data_notes = _field_data(fd, geometry, unit_data, flat, config)
         notes.update(data_notes)
     overlay = None
     if config.report.overlay:
@@ -105,38 +167,29 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
         solver=physics.solver,
         nky=physics.nky,
         split=physics.split,
-        local_meshes=local_mesh_settings(config, dim),
+        local_meshes=None if tiles is not None else local_mesh_settings(config, dim),
         blas_threads=physics.threads,
         core_mask=core_mask(mesh) & active,
         active=active,
         inactive_value=air,
         info=ProblemInfo(origin=origin, notes=notes, overlay=overlay),
+        tiles=tiles,
     )
 
 
 def _field_data(
     fd: FieldData,
     geometry: Survey,
-    mesh: TensorMesh,
-    active: np.ndarray,
-    air: float,
+    unit_data: Callable[[], np.ndarray],
     flat: bool,
     config: RunConfig,
 ) -> tuple[Survey, dict]:
-    """(survey with dobs and uncertainty in V/A on the draped electrodes, notes)."""
-    pc, physics = config.problem, config.physics
-    unit_model = np.where(active, 0.0, air)  # 1 S/m ground under the air
+    """(survey with dobs and uncertainty in V/A on the draped electrodes, notes).
 
-    def unit_data() -> np.ndarray:
-        return simulate(
-            mesh,
-            geometry,
-            unit_model,
-            solver=physics.solver,
-            nky=physics.nky,
-            blas_threads=physics.threads,
-        )
-
+    ``unit_data()`` simulates the data of a 1 S/m ground under the air on the problem's own
+    simulation meshes (numeric geometric factors, the best half-space, data correction).
+    """
+    pc = config.problem
     d_unit = None
     k = None
     if fd.data_type == "apparent_resistivity" and not flat:
@@ -165,7 +218,7 @@ def _field_data(
         d_unit = unit_data()
     notes: dict = {}
     if config.mesh.correct_data:
-        survey, notes["data_correction"] = _correct(survey, d_unit, flat, mesh)
+        survey, notes["data_correction"] = _correct(survey, d_unit, flat)
     dobs, sd = survey.dobs, survey.uncertainty
     assert dobs is not None and sd is not None  # assigned above
     w2 = 1.0 / sd**2
@@ -187,10 +240,10 @@ def _field_data(
     return survey, notes
 
 
-def _correct(survey: Survey, d_unit: np.ndarray, flat: bool, mesh) -> tuple[Survey, dict]:
+def _correct(survey: Survey, d_unit: np.ndarray, flat: bool) -> tuple[Survey, dict]:
     """Data times (analytic / mesh) half-space response: what the mesh would give for what
     the ground gave (a numeric geometric factor; exact for a uniform half-space)."""
-    on_top = np.allclose(survey.electrodes[:, -1], mesh.nodes[:, -1].max())
+    on_top = np.ptp(survey.electrodes[:, -1]) == 0  # draped onto flat ground: one level
     if not (flat and on_top):
         log.warning(
             "mesh.correct_data needs flat ground with the electrodes on it; the "

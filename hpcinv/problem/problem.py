@@ -121,6 +121,7 @@ def problem_from_survey(
     active: np.ndarray | None = None,
     inactive_value: float = AIR_LOG_CONDUCTIVITY,
     info: ProblemInfo | None = None,
+    tiles: list[TileSpec] | None = None,
 ) -> Problem:
     """A problem from a mesh (also the model grid) and a survey carrying data and uncertainties
     (or neither: a geometry-only problem for planning and forward modelling).
@@ -128,20 +129,26 @@ def problem_from_survey(
     ``local_meshes`` = (margin m, pad factor) gives every tile its own mesh (3D).
     ``active`` (n_cells,) bool marks the ground cells; the others stay at ``inactive_value``.
     ``blas_threads``: the BLAS threads of every tile's solves (``physics.threads``).
+    ``tiles``: tiles made elsewhere (octree problems, ``hpcinv.problem.site``); they get the
+    survey's data here.
     """
     if (survey.dobs is None) != (survey.uncertainty is None):
         raise DataError(f"{survey.name}: observed data need uncertainties and vice versa")
     weights = None if survey.uncertainty is None else 1.0 / survey.uncertainty
-    tiles = problem_tiles(
-        mesh,
-        survey,
-        n_tiles=n_tiles,
-        solver=solver,
-        nky=nky,
-        split=split,
-        weights=weights,
-        blas_threads=blas_threads,
-    )
+    if tiles is not None:
+        if survey.dobs is not None and weights is not None:
+            tiles = [t.with_data(survey.dobs, weights) for t in tiles]
+    else:
+        tiles = problem_tiles(
+            mesh,
+            survey,
+            n_tiles=n_tiles,
+            solver=solver,
+            nky=nky,
+            split=split,
+            weights=weights,
+            blas_threads=blas_threads,
+        )
     if local_meshes is not None:
         tiles = [with_local_mesh(t, *local_meshes) for t in tiles]
     if true_model is not None and np.shape(true_model) != (mesh.n_cells,):

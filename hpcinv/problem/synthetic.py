@@ -9,8 +9,17 @@ import numpy as np
 
 from hpcinv.config import RunConfig
 from hpcinv.errors import ConfigError
-from hpcinv.problem.cases import build_case
-from hpcinv.problem.problem import Problem, local_mesh_settings, problem_from_survey, simulate
+from hpcinv.problem.cases import SiteCase, build_case
+from hpcinv.problem.problem import (
+    AIR_LOG_CONDUCTIVITY,
+    Problem,
+    ProblemInfo,
+    local_mesh_settings,
+    problem_from_survey,
+    simulate,
+)
+from hpcinv.problem.site import octree_site, octree_tiles, predict_on_tiles
+from hpcinv.survey import Survey
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +29,10 @@ def synthetic_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
     pc, physics = config.problem, config.physics
     if pc.case is None:  # pragma: no cover - the config validates case xor data
         raise ConfigError("problem.case is not set")
-    if pc.noise_percent == 0 and pc.noise_floor == 0:
-        raise ConfigError(
-            "problem.noise_percent and problem.noise_floor are both 0: the data "
-            "would have zero uncertainty; set either > 0"
-        )
+    _check_noise(config)
     case = build_case(pc.case)
+    if isinstance(case, SiteCase):
+        return site_case_problem(case, config, with_data=with_data)
     survey, clean = case.survey, None
     if with_data:
         log.info(
@@ -42,11 +49,7 @@ def synthetic_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
             nky=physics.nky,
             blas_threads=physics.threads,
         )
-        rng = np.random.default_rng(pc.noise_seed)
-        rel = pc.noise_percent / 100.0
-        dobs = clean + rel * np.abs(clean) * rng.standard_normal(clean.size)
-        # the paper's weighting: W = 1 / (0.05 |dobs|), plus an optional absolute floor
-        survey = survey.with_data(dobs, rel * np.abs(dobs) + pc.noise_floor)
+        survey = survey.with_data(*_noisy(clean, config))
     return problem_from_survey(
         case.name,
         case.mesh,
@@ -60,4 +63,74 @@ def synthetic_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
         true_model=case.true_model,
         clean_data=clean,
         core_mask=case.core_mask,
+    )
+
+
+def _check_noise(config: RunConfig) -> None:
+    pc = config.problem
+    if pc.noise_percent == 0 and pc.noise_floor == 0:
+        raise ConfigError(
+            "problem.noise_percent and problem.noise_floor are both 0: the data "
+            "would have zero uncertainty; set either > 0"
+        )
+
+
+def _noisy(clean: np.ndarray, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(dobs, uncertainty): Gaussian noise of problem.noise_percent (fixed seed), the paper's
+    weighting W = 1 / (noise |dobs|) plus the optional absolute floor."""
+    pc = config.problem
+    rng = np.random.default_rng(pc.noise_seed)
+    rel = pc.noise_percent / 100.0
+    dobs = clean + rel * np.abs(clean) * rng.standard_normal(clean.size)
+    return dobs, rel * np.abs(dobs) + pc.noise_floor
+
+
+def site_case_problem(case: SiteCase, config: RunConfig, *, with_data: bool = True) -> Problem:
+    """A site case (grid-3d) built like field data: octree meshes from its electrodes and
+    surface (``[mesh]`` settings apply), data simulated on the tiles' own octrees from the
+    true model evaluated at their cells, the true model on the grid for scoring."""
+    physics = config.physics
+    _check_noise(config)
+    site = octree_site(case.survey.electrodes, case.survey.abmn, case.topography, config.mesh)
+    survey = Survey(site.electrodes, case.survey.abmn, name=case.survey.name)
+    tiles = octree_tiles(
+        site,
+        survey,
+        n_tiles=physics.n_tiles,
+        solver=physics.solver if physics.solver != "auto" else "mumps",
+        inactive_value=AIR_LOG_CONDUCTIVITY,
+        blas_threads=physics.threads,
+    )
+    true_model = np.where(
+        site.grid_active, case.model(site.grid.cell_centers), AIR_LOG_CONDUCTIVITY
+    )
+    clean = None
+    if with_data:
+        log.info(
+            "simulating data of %s (%d data, %d sources) on %d octree tile(s)",
+            case.name,
+            survey.n_data,
+            survey.n_sources,
+            len(tiles),
+        )
+        clean = predict_on_tiles(tiles, survey.n_data, case.model)
+        survey = survey.with_data(*_noisy(clean, config))
+    notes = {
+        "mesh_kind": "octree",
+        "mesh_cells": int(site.mesh.n_cells),
+        "finest_cell": site.finest,
+        "model_grid_cells": [int(n) for n in site.grid.shape_cells],
+        "max_electrode_move": float(site.moved.max()),
+    }
+    return problem_from_survey(
+        case.name,
+        site.grid,
+        survey,
+        tiles=tiles,
+        true_model=true_model,
+        clean_data=clean,
+        core_mask=site.grid_core_mask,
+        active=site.grid_active,
+        inactive_value=AIR_LOG_CONDUCTIVITY,
+        info=ProblemInfo(notes=notes),
     )

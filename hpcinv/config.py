@@ -210,7 +210,22 @@ class PhysicsConfig:
         "'auto' takes banded Cholesky for 2.5D lines (fastest on ~10^4 unknowns, measured) "
         "and MUMPS (symmetric mode) in 3D",
     )
-    n_tiles: int = _bounded(1, "number of tiles (units of parallel work)", ge=1)
+    n_tiles: int = _bounded(
+        0,
+        "number of tiles (units of parallel work); 0: one for tensor meshes, and for "
+        "octrees the fewest whose largest fits physics.tile_memory (planned from MUMPS's "
+        "analysis). Never the number of workers: octree tiles have meshes of their own, so "
+        "the count changes the numbers",
+        ge=0,
+    )
+    tile_memory: str = field(
+        default="4GiB",
+        metadata={
+            "doc": "physics.n_tiles = 0 with octrees: the memory a tile may plan for (a "
+            "worker's own baseline included); SLURM's default worker memory",
+            "memory": True,
+        },
+    )
     split: str = _choice(
         "auto",
         ("auto", "sources", "wavenumbers"),

@@ -15,7 +15,7 @@ def test_example_files_load(tmp_path):
 def test_defaults_fill_missing_keys():
     cfg = config_from_dict({"problem": {"case": "paper-2.2"}})
     assert cfg.problem.noise_percent == 5.0
-    assert cfg.physics.n_tiles == 1
+    assert cfg.physics.n_tiles == 0  # auto: one tile on tensor meshes
 
 
 def test_digest_ignores_key_order():
@@ -49,8 +49,8 @@ def test_digest_ignores_key_order():
             ["physics.n_tiles", "int"],
         ),
         (
-            {"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": 0}},
-            ["physics.n_tiles", ">= 1"],
+            {"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": -1}},
+            ["physics.n_tiles", ">= 0"],
         ),
         ({"problem": {"case": "paper-1.1"}, "physics": {"n_tiles": True}}, ["physics.n_tiles"]),
         (
@@ -91,11 +91,15 @@ def test_file_errors_name_the_file(tmp_path):
 
 
 def test_case_names_all_buildable():
-    from hpcinv.problem.cases import build_case
+    from hpcinv.problem.cases import SiteCase, build_case
 
     for name in CASE_NAMES:
         case = build_case(name)
-        assert case.true_model.shape == (case.mesh.n_cells,)
+        if isinstance(case, SiteCase):  # meshed like field data: the model is a function
+            points = case.survey.electrodes - [0.0, 0.0, 1.0]
+            assert case.model(points).shape == (len(points),)
+        else:
+            assert case.true_model.shape == (case.mesh.n_cells,)
 
 
 def test_field_data_config_defaults():

@@ -1,13 +1,6 @@
-"""Planning without solving: per-tile sizes and estimated factorization memory and time.
-
-Estimates (calibrated on this project's 2-core machines, MUMPS on OpenBLAS; they are for
-choosing tile counts and refusing impossible tiles, not promises):
-* 3D nodal matrices, MUMPS with METIS: factor memory ~ n^(4/3) (223 MB at 74,925 nodes,
-  112 MB at 43,400, from MUMPS's own INFOG(22)); time ~ n^2 (about 2 s at 74,925 nodes on two
-  cores).
-* 2.5D lines, banded Cholesky after reverse Cuthill-McKee: n x (bandwidth + 1) doubles per
-  wavenumber, n b^2 flops at ~1.5 GFlop/s (measured ~5 ms per paper-grid matrix).
-Fields kept per wavenumber: n_nodes x columns (electrodes or sources) doubles.
+"""Planning without solving: every tile's predicted memory and seconds
+(``hpcinv.physics.estimate``), whether the tiles fit a worker, the smallest tile count that
+would, and a layout of workers and threads for a number of cores.
 """
 
 from __future__ import annotations
@@ -16,61 +9,27 @@ import math
 
 import numpy as np
 
-from hpcinv.errors import TileError
+from hpcinv.errors import SizeError, TileError
+from hpcinv.physics.estimate import MIB, largest_tile_memory_mib, tile_estimate
 from hpcinv.tiles import TileSpec
 
-MIB = 1024.0**2
-_MEM_3D_MB_AT_REF, _TIME_3D_S_AT_REF, _NODES_REF = 223.0, 2.0, 74_925
-#: safety factor over the factor + fields estimate: solver workspace, temporaries, Python
-_OVERHEAD = 1.5
-
-
-def tile_estimate(spec: TileSpec) -> dict:
-    """Sizes and estimated factor memory (MiB) and seconds of one tile, per model."""
-    mesh = spec.mesh.to_mesh()
-    n = int(mesh.n_nodes)
-    n_k = 1 if spec.ky_points is None else len(spec.ky_points)
-    points = np.vstack([spec.src_a, spec.src_b, spec.rx_m, spec.rx_n])
-    n_elec = len(np.unique(points[~np.isnan(points).any(axis=1)], axis=0))
-    columns = min(n_elec, 2 * spec.n_sources)  # electrode or source basis, whichever is fewer
-    if mesh.dim == 3:
-        scale = n / _NODES_REF
-        factor_mib = _MEM_3D_MB_AT_REF * scale ** (4.0 / 3.0)
-        factor_s = _TIME_3D_S_AT_REF * scale**2
-    else:
-        band = min(mesh.shape_nodes) + 1
-        factor_mib = n_k * 8.0 * n * (band + 1) / MIB
-        factor_s = n_k * n * band**2 / 1.5e9
-    fields_mib = n_k * 8.0 * n * columns / MIB
-    return {
-        "index": spec.index,
-        "n_sources": spec.n_sources,
-        "n_data": spec.n_data,
-        "n_cells": int(mesh.n_cells),
-        "n_nodes": n,
-        "n_wavenumbers": n_k,
-        "n_electrodes": n_elec,
-        "local_mesh": spec.projection is not None,
-        "factor_memory_mib": round(factor_mib, 1),
-        "fields_memory_mib": round(fields_mib, 1),
-        "estimated_memory_mib": round(_OVERHEAD * (factor_mib + fields_mib), 1),
-        "estimated_factor_seconds": round(factor_s, 3),
-    }
+__all__ = ["check_tiles_fit", "plan", "suggest_layout", "tile_estimate"]
 
 
 def check_tiles_fit(tiles: list[TileSpec], worker_memory_bytes: float | None) -> None:
-    """Raise ``TileError`` before any solve if a tile would not fit a worker's memory."""
+    """Raise ``SizeError`` before any solve if a tile would not fit a worker's memory."""
     if not worker_memory_bytes:
         return
     limit_mib = worker_memory_bytes / MIB
     for spec in tiles:
         est = tile_estimate(spec)
         if est["estimated_memory_mib"] > limit_mib:
-            raise TileError(
+            raise SizeError(
                 f"tile {spec.index} ({est['n_nodes']} nodes, {est['n_sources']} sources) needs "
                 f"an estimated {est['estimated_memory_mib'] / 1024:.2f} GiB but a worker has "
-                f"{limit_mib / 1024:.2f} GiB; use more tiles with physics.local_meshes = true, "
-                f"or workers with more memory (`hpcinv plan CONFIG --worker-memory ...` "
+                f"{limit_mib / 1024:.2f} GiB; use more tiles (physics.n_tiles; tensor meshes "
+                f"also physics.local_meshes = true), a coarser mesh (mesh.cell_size), or "
+                f"workers with more memory (`hpcinv plan CONFIG --worker-memory ...` "
                 f"suggests a tile count)"
             )
 
@@ -136,7 +95,7 @@ def plan(
                     candidate = make_tiles(n)
                 except TileError:
                     break
-                if max(tile_estimate(t)["estimated_memory_mib"] for t in candidate) <= limit_mib:
+                if largest_tile_memory_mib(candidate) <= limit_mib:
                     out["suggested_n_tiles"] = n
                     break
                 n = n * 2 if n < 8 else int(math.ceil(n * 1.5))

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from hpcinv.config import RunConfig, memory_bytes
+from hpcinv.errors import SizeError, TileError
+from hpcinv.physics.memory import ADVICE
 from hpcinv.problem.field import field_problem
 from hpcinv.problem.problem import Problem
 from hpcinv.problem.synthetic import synthetic_problem
+
+log = logging.getLogger(__name__)
 
 
 def build_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
     """Build the problem a config describes; synthetic cases get their data simulated here.
 
     ``with_data=False`` builds geometry and tiles only, without a solve (``hpcinv plan``).
+    ``physics.n_tiles = 0`` is resolved here (``auto_tile_count``) and noted in the
+    problem's notes.
     """
+    if config.physics.n_tiles == 0:
+        n_tiles, why = auto_tile_count(config)
+        config = replace(config, physics=replace(config.physics, n_tiles=n_tiles))
+        problem = build_problem(config, with_data=with_data)
+        problem.info.notes["n_tiles"] = {"auto": n_tiles, "why": why}
+        log.info("physics.n_tiles = 0: %d tile(s), %s", n_tiles, why)
+        return problem
     if config.problem.data:
         problem = field_problem(config, with_data=with_data)
     else:
@@ -23,3 +37,35 @@ def build_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
     if all(t.max_fields_bytes == budget for t in problem.tiles):
         return problem
     return replace(problem, tiles=[replace(t, max_fields_bytes=budget) for t in problem.tiles])
+
+
+#: tile counts tried by ``auto_tile_count``, smallest first
+_TILE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+
+
+def auto_tile_count(config: RunConfig) -> tuple[int, str]:
+    """(tile count, why) for ``physics.n_tiles = 0``: one for tensor meshes (as before
+    octrees); for octrees the fewest whose largest tile is planned within
+    ``physics.tile_memory`` (geometry only, no solve)."""
+    from hpcinv.physics.estimate import largest_tile_memory_mib
+
+    budget_mib = memory_bytes(config.physics.tile_memory, "physics.tile_memory") / 2**20
+    largest_mib = 0.0
+    for n in _TILE_COUNTS:
+        physics = replace(config.physics, n_tiles=n)
+        try:
+            problem = build_problem(replace(config, physics=physics), with_data=False)
+        except TileError:  # more tiles than sources
+            break
+        if problem.tiles[0].mesh.kind == "tensor":
+            return 1, "tensor mesh: one tile"
+        largest_mib = largest_tile_memory_mib(problem.tiles)
+        if largest_mib <= budget_mib:
+            return n, (
+                f"the fewest octree tiles whose largest is planned within "
+                f"physics.tile_memory ({largest_mib:.0f} MiB of {budget_mib:.0f} MiB)"
+            )
+    raise SizeError(
+        f"no tile count up to {n} fits physics.tile_memory = {config.physics.tile_memory} "
+        f"(the largest tile is planned at {largest_mib:.0f} MiB); {ADVICE}"
+    )

@@ -6,14 +6,15 @@ import hpcinv
 from hpcinv.cli import main
 from hpcinv.config import config_from_dict, memory_bytes
 from hpcinv.engine.plan import check_tiles_fit, plan, tile_estimate
-from hpcinv.errors import TileError
+from hpcinv.errors import SizeError
 
 from conftest import small_3d_problem
 
 
-def _first_tile_estimate(case):
+def _first_tile_estimate(case, analyse=True):
     config = config_from_dict({"problem": {"case": case}})
-    return tile_estimate(hpcinv.build_problem(config, with_data=False).tiles[0])
+    spec = hpcinv.build_problem(config, with_data=False).tiles[0]
+    return tile_estimate(spec, analyse=analyse)
 
 
 @pytest.mark.parametrize(
@@ -27,16 +28,45 @@ def test_estimates_grow_with_the_mesh(small_case, large_case):
         "fields_memory_mib",
         "estimated_memory_mib",
         "estimated_factor_seconds",
+        "estimated_solve_seconds",
     ):
-        assert large[key] > 0 and large[key] > 5 * small[key], key
-    if large["n_wavenumbers"] == 1:  # 3D: the calibrated laws, n^(4/3) and n^2; 10% covers
-        ratio = large["n_nodes"] / small["n_nodes"]  # the rounding of the small tile's values
-        assert large["factor_memory_mib"] / small["factor_memory_mib"] == pytest.approx(
-            ratio ** (4 / 3), rel=0.1
-        )
-        assert large["estimated_factor_seconds"] / small[
-            "estimated_factor_seconds"
-        ] == pytest.approx(ratio**2, rel=0.1)
+        assert large[key] > 0 and large[key] > small[key], key
+    assert large["mumps_analysis"] == (large["n_wavenumbers"] == 1)
+
+
+def test_without_analysis_3d_uses_the_calibrated_laws():
+    small = _first_tile_estimate("tiny-3d", analyse=False)
+    large = _first_tile_estimate("block-3d", analyse=False)
+    assert not large["mumps_analysis"]
+    ratio = large["n_nodes"] / small["n_nodes"]  # n^(4/3) and n^2; 10% covers the rounding
+    assert large["factor_memory_mib"] / small["factor_memory_mib"] == pytest.approx(
+        ratio ** (4 / 3), rel=0.1
+    )
+    assert large["estimated_factor_seconds"] / small["estimated_factor_seconds"] == pytest.approx(
+        ratio**2, rel=0.1
+    )
+
+
+def test_plan_predicts_what_a_tile_measures_on_two_sizes():
+    """Peak memory within 30% of one iteration's work measured in a fresh process
+    (scripts/calibrate_plan.py's measurement), on an octree tile of grid-3d and on
+    block-3d's whole tensor mesh. Seconds are not asserted here (timed tests flake on shared
+    machines): scripts/calibrate_plan.py reports them (benchmarks/calibrate-plan.json)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "calibrate_plan.py"
+    spec = importlib.util.spec_from_file_location("calibrate_plan", path)
+    calibrate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibrate)
+    for case, n_tiles in (("grid-3d", 2), ("block-3d", 1)):
+        config = config_from_dict({"problem": {"case": case}, "physics": {"n_tiles": n_tiles}})
+        tile = hpcinv.build_problem(config, with_data=False).tiles[0]
+        planned = tile_estimate(tile)
+        measured = calibrate.measure(tile)
+        memory = planned["estimated_memory_mib"] / measured["peak_mib"]
+        assert 0.7 <= memory <= 1.3, (case, planned, measured)
+        assert measured["factor_seconds"] > 0 and planned["estimated_factor_seconds"] > 0
 
 
 def test_estimates_add_up_over_tiles():
@@ -51,7 +81,7 @@ def test_tile_too_large_is_refused_before_any_solve():
     p = small_3d_problem(n_tiles=1)
     need = tile_estimate(p.tiles[0])["estimated_memory_mib"]
     check_tiles_fit(p.tiles, 2 * need * 2**20)  # fits
-    with pytest.raises(TileError, match=r"tile 0 .* needs an estimated .* GiB but a worker has"):
+    with pytest.raises(SizeError, match=r"tile 0 .* needs an estimated .* GiB but a worker has"):
         check_tiles_fit(p.tiles, 0.5 * need * 2**20)
 
 
@@ -62,7 +92,7 @@ def test_dask_executor_refuses_oversized_tiles():
     p = small_3d_problem(n_tiles=1)
     handle = local_cluster(1, threads_per_worker=1, dashboard=False)
     try:
-        with pytest.raises(TileError, match="needs an estimated"):
+        with pytest.raises(SizeError, match="needs an estimated"):
             DaskExecutor(p, handle.client, worker_memory=1024.0)
     finally:
         handle.close()

@@ -1,8 +1,7 @@
 """Plan against measurement: for tiles of several sizes, what ``hpcinv plan`` predicts (peak
 memory of a worker doing the tile's work, factorization seconds, solve seconds) and what
-one iteration's work (forward + gradient) measures in a fresh process that has imported
-what a Dask worker imports. Prints JSON; the constants of ``hpcinv.engine.plan`` come from
-these numbers.
+one iteration's work (forward + gradient) measures on a fresh local Dask worker. Prints
+JSON; the constants of ``hpcinv.physics.estimate`` come from these numbers.
 
     python scripts/calibrate_plan.py [--cases grid-3d:1,grid-3d:2,block-3d:1] [--out FILE]
 """
@@ -11,47 +10,50 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
-import subprocess
 import sys
-import tempfile
+import time
 from pathlib import Path
 
-MEASURE = r"""
-import json, pickle, sys, time
-import distributed  # noqa: F401  (a worker's baseline)
-import numpy as np
-from hpcinv.physics import TilePhysics
-spec = pickle.load(open(sys.argv[1], "rb"))
-n_model = spec.projection.shape[1] if spec.projection is not None else spec.mesh.to_mesh().n_cells
-physics = TilePhysics(spec)
-m = np.full(n_model, np.log(0.01))
-t0 = time.perf_counter()
-d = physics.predict(m)
-g = physics.jtvec(m, np.ones_like(d))
-# VmHWM, not ru_maxrss: a process started by fork + exec inherits its parent's ru_maxrss
-hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-print(json.dumps({
-    "peak_mib": hwm / 1024.0,
-    "factor_seconds": physics.timings.factor,
-    "solve_seconds": physics.timings.solve,
-    "iteration_seconds": time.perf_counter() - t0,
-    "streamed": physics.streamed,
-    "basis": physics.basis,
-}))
-"""
+
+def _work_on_worker(spec) -> dict:
+    """One iteration's work of ``spec`` (forward, then the gradient) on this worker, and the
+    worker's peak memory (VmHWM, not ru_maxrss: a process started by fork + exec inherits
+    its parent's ru_maxrss)."""
+    import numpy as np
+
+    from hpcinv.physics import TilePhysics
+
+    n_model = (
+        spec.projection.shape[1] if spec.projection is not None else spec.mesh.to_mesh().n_cells
+    )
+    physics = TilePhysics(spec)
+    m = np.full(n_model, np.log(0.01))
+    t0 = time.perf_counter()
+    d = physics.predict(m)
+    physics.jtvec(m, np.ones_like(d))
+    seconds = time.perf_counter() - t0
+    with open("/proc/self/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    return {
+        "peak_mib": hwm / 1024.0,
+        "factor_seconds": physics.timings.factor,
+        "solve_seconds": physics.timings.solve,
+        "iteration_seconds": seconds,
+        "streamed": physics.streamed,
+        "basis": physics.basis,
+    }
 
 
 def measure(spec) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "spec.pkl"
-        path.write_bytes(pickle.dumps(spec))
-        out = subprocess.run(
-            [sys.executable, "-c", MEASURE, str(path)], capture_output=True, text=True, check=False
-        )
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """What a fresh Dask worker (one thread, as hpcinv runs them) measures doing ``spec``'s
+    work for one model: its peak memory, baseline included, and the seconds."""
+    from hpcinv.engine.cluster import local_cluster
+
+    handle = local_cluster(1, threads_per_worker=1, dashboard=False)
+    try:
+        return handle.client.submit(_work_on_worker, spec, pure=False).result()
+    finally:
+        handle.close()
 
 
 def main(argv=None) -> int:

@@ -26,7 +26,10 @@ from hpcinv.tiles import TileSpec, tile_electrodes
 
 MIB = 1024.0**2
 _MEM_3D_MB_AT_REF, _TIME_3D_S_AT_REF, _NODES_REF = 223.0, 2.0, 74_925
-#: a Dask worker's resident memory before any tile (Python, NumPy, SciPy, SimPEG, distributed)
+#: a Dask worker's resident memory before any tile (Python, NumPy, SciPy, SimPEG,
+#: distributed). Workers of ``hpcinv run`` do not import torch; a worker spawned from a
+#: script that imports torch at its top level re-imports it (spawn re-runs ``__main__``)
+#: and starts ~140 MiB higher (measured)
 BASE_MIB = 150.0
 #: the tile's operators and the mesh's own cached operators, bytes per node: a TreeMesh
 #: keeps far more (hanging-node projections, face and edge maps) than a TensorMesh

@@ -209,27 +209,31 @@ def _multiple_gradient(n_electrodes: int, spans: tuple[int, ...]) -> np.ndarray:
     return np.array(rows, dtype=np.int64)
 
 
+def grid_survey(n_lines: int, per_line: int, spacing: float, line_gap: float) -> Survey:
+    """A field grid of parallel lines along x on grid-3d's surface: ``n_lines`` lines
+    ``line_gap`` apart, ``per_line`` electrodes ``spacing`` apart on each, with dipole-dipole
+    (n = 1..6) and multiple-gradient arrays (current spans of 23, 12 and 8 electrodes) on
+    every line."""
+    lines = []
+    for j in range(n_lines):
+        line = line_survey(
+            "dipole-dipole", 0.0, spacing * (per_line - 1), spacing, 6, y=line_gap * j
+        )
+        gradient = _multiple_gradient(per_line, tuple(s for s in (23, 12, 8) if s < per_line))
+        lines.append(Survey(line.electrodes, np.vstack([line.abmn, gradient]), name=f"line {j}"))
+    survey = merge_surveys(lines, name="grid survey")
+    electrodes = survey.electrodes.copy()
+    electrodes[:, 2] = grid_3d_surface(electrodes[:, :2])
+    assert not np.any(survey.abmn == REMOTE)
+    return Survey(electrodes, survey.abmn, name="grid survey")
+
+
 def grid_3d_case() -> SiteCase:
     """A modern 3D field grid: 576 electrodes on 24 lines (2 m along, 3 m between lines),
     dipole-dipole (n = 1..6) and multiple-gradient arrays on every line (4,224 data, 672
     sources), over 11.4 m of relief, with a conductive and a resistive body."""
-    lines = []
-    for j in range(GRID_3D_LINES):
-        line = line_survey(
-            "dipole-dipole",
-            0.0,
-            GRID_3D_SPACING * (GRID_3D_PER_LINE - 1),
-            GRID_3D_SPACING,
-            6,
-            y=GRID_3D_LINE_GAP * j,
-        )
-        gradient = _multiple_gradient(GRID_3D_PER_LINE, (23, 12, 8))
-        lines.append(Survey(line.electrodes, np.vstack([line.abmn, gradient]), name=f"line {j}"))
-    survey = merge_surveys(lines, name="grid-3d survey")
-    electrodes = survey.electrodes.copy()
-    electrodes[:, 2] = grid_3d_surface(electrodes[:, :2])
-    survey = Survey(electrodes, survey.abmn, name="grid-3d survey")
-    assert not np.any(survey.abmn == REMOTE)
+    survey = grid_survey(GRID_3D_LINES, GRID_3D_PER_LINE, GRID_3D_SPACING, GRID_3D_LINE_GAP)
+    survey = Survey(survey.electrodes, survey.abmn, name="grid-3d survey")
     # the surface sampled every metre over the site and 40 m around it
     gx, gy = np.meshgrid(np.arange(-40.0, 87.0), np.arange(-40.0, 110.0), indexing="ij")
     xy = np.column_stack([gx.ravel(), gy.ravel()])

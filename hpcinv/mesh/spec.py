@@ -67,7 +67,9 @@ class MeshSpec:
         return len(self.h)
 
     def digest_parts(self) -> list[np.ndarray]:
-        tree = [] if self.tree_indexes is None else [self.tree_indexes, self.tree_levels]
+        tree: list[np.ndarray] = []
+        if self.tree_indexes is not None and self.tree_levels is not None:
+            tree = [self.tree_indexes, self.tree_levels]
         return [*self.h, self.origin, *tree]
 
 

@@ -40,7 +40,7 @@ def memory_limit() -> float | None:
 
 def resident_bytes() -> int:
     """This process's resident memory (RSS), bytes."""
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     return int(psutil.Process(os.getpid()).memory_info().rss)
 

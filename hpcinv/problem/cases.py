@@ -20,6 +20,7 @@ by 1.5 (about 920 m of padding per side): 80 x 36 x 24 = 69,120 cells, 74,925 no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,7 +165,7 @@ class SiteCase:
     name: str
     survey: Survey
     topography: np.ndarray
-    model: object  # Callable[[np.ndarray], np.ndarray]
+    model: Callable[[np.ndarray], np.ndarray]
     description: str
 
 

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
-from discretize import TensorMesh
+from discretize import TensorMesh, TreeMesh
 
 from hpcinv.config import MeshConfig
 from hpcinv.mesh import MeshSpec, core_mask
@@ -58,7 +58,7 @@ class OctreeSite:
     core below the lowest electrode, m; flat: no topography.
     """
 
-    mesh: object
+    mesh: TreeMesh
     active: np.ndarray
     grid: TensorMesh
     grid_active: np.ndarray

@@ -213,9 +213,9 @@ class PhysicsConfig:
     n_tiles: int = _bounded(
         0,
         "number of tiles (units of parallel work); 0: one for tensor meshes, and for "
-        "octrees the fewest whose largest fits physics.tile_memory (planned from MUMPS's "
-        "analysis). Never the number of workers: octree tiles have meshes of their own, so "
-        "the count changes the numbers",
+        "octrees one per ~300 electrodes, more if the largest would not fit "
+        "physics.tile_memory (planned from MUMPS's analysis). Never the number of workers: "
+        "octree tiles have meshes of their own, so the count changes the numbers",
         ge=0,
     )
     tile_memory: str = field(

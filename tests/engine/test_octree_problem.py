@@ -147,3 +147,21 @@ def test_grid_3d_is_a_modern_field_grid():
     points = np.c_[centres, grid_3d_surface(centres) - depths]
     sphere, box = grid_3d_model(points)
     assert sphere > np.log(0.01) > box
+
+
+def test_auto_tile_count_from_electrodes_and_memory(site_file, monkeypatch):
+    import dataclasses
+
+    import hpcinv.problem.build as build
+
+    config = load_config(site_file[0])
+    auto = dataclasses.replace(config, physics=dataclasses.replace(config.physics, n_tiles=0))
+    problem = hpcinv.build_problem(auto, with_data=False)
+    assert len(problem.tiles) == 1 and problem.info.notes["n_tiles"]["auto"] == 1  # 40 < 300
+    monkeypatch.setattr(build, "TILE_ELECTRODES", 15)  # 40 electrodes: at least 3 tiles
+    n, why = build.auto_tile_count(auto)
+    assert n == 3 and "at most ~15 electrodes" in why
+    monkeypatch.setattr(build, "_TILE_COUNTS", (1, 2, 3, 4))
+    tiny = dataclasses.replace(auto, physics=dataclasses.replace(auto.physics, tile_memory="64MiB"))
+    with pytest.raises(SizeError, match=r"no tile count up to 4 fits physics.tile_memory"):
+        build.auto_tile_count(tiny)

@@ -19,6 +19,7 @@ from hpcinv.config import RunConfig
 from hpcinv.errors import ConfigError, DataError
 from hpcinv.mesh.from_survey import mesh_from_survey
 from hpcinv.mesh.tensor import core_mask
+from hpcinv.physics import choose_solver
 from hpcinv.problem.problem import (
     Problem,
     ProblemInfo,
@@ -96,7 +97,7 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
             site,
             geometry,
             n_tiles=physics.n_tiles,
-            solver=physics.solver if physics.solver != "auto" else "mumps",
+            solver=choose_solver(physics.solver, 3),
             inactive_value=air,
             blas_threads=physics.threads,
         )

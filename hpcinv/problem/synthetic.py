@@ -9,6 +9,7 @@ import numpy as np
 
 from hpcinv.config import RunConfig
 from hpcinv.errors import ConfigError
+from hpcinv.physics import choose_solver
 from hpcinv.problem.cases import SiteCase, build_case
 from hpcinv.problem.problem import (
     AIR_LOG_CONDUCTIVITY,
@@ -97,7 +98,7 @@ def site_case_problem(case: SiteCase, config: RunConfig, *, with_data: bool = Tr
         site,
         survey,
         n_tiles=physics.n_tiles,
-        solver=physics.solver if physics.solver != "auto" else "mumps",
+        solver=choose_solver(physics.solver, 3),
         inactive_value=AIR_LOG_CONDUCTIVITY,
         blas_threads=physics.threads,
     )

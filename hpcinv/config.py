@@ -357,8 +357,10 @@ class ConventionalConfig:
     norms: tuple[float, ...] = field(
         default=(0.0, 1.0, 1.0),
         metadata={
-            "doc": "p_s, p_x, [p_y,] p_z of the sparse regularisation",
+            "doc": "p_s, p_x, [p_y,] p_z of the sparse regularisation; in 3D three values "
+            "(p_s, p_horizontal, p_z) set p_x = p_y",
             "min_len": 3,
+            "max_len": 4,
             "ge": 0.0,
             "le": 2.0,
         },
@@ -737,6 +739,8 @@ def _check_tuple(key: str, value, item_type, meta) -> tuple:
         )
     if len(value) < meta.get("min_len", 0):
         raise ConfigError(f"{key} needs at least {meta['min_len']} values, got {len(value)}")
+    if len(value) > meta.get("max_len", len(value)):
+        raise ConfigError(f"{key} takes at most {meta['max_len']} values, got {len(value)}")
     item_meta = {k: meta.get(k) for k in ("ge", "le", "gt")}
     return tuple(_check_value(f"{key}[{i}]", v, item_type, item_meta) for i, v in enumerate(value))
 

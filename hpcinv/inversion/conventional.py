@@ -14,9 +14,24 @@ import warnings
 import numpy as np
 
 from hpcinv.config import RunConfig
+from hpcinv.errors import ConfigError
 from hpcinv.physics.simpeg_reference import simpeg_simulation
 
 log = logging.getLogger(__name__)
+
+
+def sparse_norms(norms: tuple[float, ...], dim: int) -> list[float]:
+    """SimPEG's norms (p_s, p_x, [p_y,] p_z) from ``conventional.norms``: 3 values in 2D;
+    4 values, or 3 (p_s, p_horizontal, p_z: p_y = p_x) in 3D, so the default suits both."""
+    norms = [float(p) for p in norms]
+    if len(norms) == dim + 1:
+        return norms
+    if dim == 3 and len(norms) == 3:
+        return [norms[0], norms[1], norms[1], norms[2]]
+    raise ConfigError(
+        f"conventional.norms has {len(norms)} values {norms}, but the problem is {dim}D: give "
+        + ("3 (p_s, p_x, p_z)" if dim == 2 else "4 (p_s, p_x, p_y, p_z) or 3 (p_s, p_xy, p_z)")
+    )
 
 
 def run_conventional(problem, config: RunConfig) -> dict:
@@ -61,7 +76,7 @@ def run_conventional(problem, config: RunConfig) -> dict:
     else:
         alphas.update(alpha_y=cc.alpha_y, alpha_z=cc.alpha_z)
     reg = regularization.Sparse(mesh, reference_model=m_ref, active_cells=active, **alphas)
-    reg.norms = list(cc.norms[: mesh.dim + 1])
+    reg.norms = sparse_norms(cc.norms, mesh.dim)
     opt = optimization.ProjectedGNCG(maxIter=cc.max_iterations, maxIterCG=30, tolCG=1e-4)
     inv_prob = inverse_problem.BaseInvProblem(dmis, reg, opt)
     history = {"phi_d": [], "chi": [], "beta": [], "seconds": []}

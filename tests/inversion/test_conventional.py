@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 
 from hpcinv.config import config_from_dict
-from hpcinv.inversion.conventional import run_conventional
+from hpcinv.errors import ConfigError
+from hpcinv.inversion.conventional import run_conventional, sparse_norms
 
 
 def test_conventional_baseline_fits_the_data(tiny_problem):
@@ -23,3 +25,34 @@ def test_conventional_baseline_fits_the_data(tiny_problem):
     assert all(b < a for a, b in zip(chi, chi[1:])), chi
     assert chi[-1] < 0.1 * chi[0], chi
     assert np.isclose(chi[-1], chi_final, rtol=0.05)
+
+
+def test_default_norms_suit_3d_and_a_2d_problem_refuses_four(small_problem_3d, tiny_problem):
+    # the default norms (p_s, p_xy, p_z) once reached SimPEG unchanged in 3D and died there
+    # with "The number of values provided for 'norms', 3, does not match ... 4"
+    cfg = config_from_dict(
+        {
+            "problem": {"case": "tiny-3d"},
+            "inversion": {"kind": "conventional"},
+            "conventional": {"max_iterations": 2},
+        }
+    )
+    out = run_conventional(small_problem_3d, cfg)
+    assert out["iterations"] >= 1 and np.all(np.isfinite(out["model"]))
+    assert sparse_norms((0.0, 1.0, 2.0), 3) == [0.0, 1.0, 1.0, 2.0]
+    assert sparse_norms((0.0, 1.0, 2.0, 1.5), 3) == [0.0, 1.0, 2.0, 1.5]
+    assert sparse_norms((0.0, 1.0, 2.0), 2) == [0.0, 1.0, 2.0]
+    # four values in 2D once dropped the fourth (p_z) without a word
+    four = config_from_dict(
+        {
+            "problem": {"case": "tiny-2d"},
+            "inversion": {"kind": "conventional"},
+            "conventional": {"norms": [0, 1, 1, 2]},
+        }
+    )
+    with pytest.raises(ConfigError, match=r"conventional.norms has 4 values.*2D: give 3"):
+        run_conventional(tiny_problem, four)
+    with pytest.raises(ConfigError, match="at most 4 values"):
+        config_from_dict(
+            {"problem": {"case": "tiny-2d"}, "conventional": {"norms": [0, 1, 1, 1, 1]}}
+        )

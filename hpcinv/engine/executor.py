@@ -20,7 +20,14 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from hpcinv.engine.tasks import STAT_KEYS, tile_jtvec, tile_misfit_and_gradient, tile_predict
+from hpcinv.engine.tasks import (
+    STAT_KEYS,
+    pairwise_reduce,
+    tile_jtvec,
+    tile_misfit_and_gradient,
+    tile_predict,
+    tile_sensitivity,
+)
 from hpcinv.errors import DataError
 from hpcinv.problem import Problem
 
@@ -46,6 +53,8 @@ class Executor(Protocol):
     def misfit_and_gradient(self, m: np.ndarray) -> tuple[float, np.ndarray]: ...
 
     def counters(self) -> dict: ...
+
+    def sensitivity(self, m: np.ndarray) -> dict[str, np.ndarray]: ...
 
     def close(self) -> None: ...
 
@@ -127,6 +136,34 @@ class TileExecutor:
         self._record(total["tiles"])
         self.last_seconds = {"total": time.perf_counter() - t0, "per_tile": seconds}
         return phi, self.problem.mask_gradient(total["g"])
+
+    def sensitivity(self, m: np.ndarray) -> dict[str, np.ndarray]:
+        """Per model-grid cell (n_cells,): ``coverage`` = sum_j |J_j| / uncertainty_j (the
+        cumulative sensitivity) and ``diag`` = diag(J^T W^2 J), W = 1 / uncertainty, exact,
+        from each tile's factors for ``m`` (the factors an iteration at ``m`` holds anyway).
+        Air cells get 0."""
+        m = check_model(self.problem, m)
+        w = 1.0 / self.problem.uncertainty
+        parts = self.backend.attempt(
+            lambda share: self.backend.gather(
+                self.backend.map_tiles(tile_sensitivity, (share(m), share(w)))
+            )
+        )
+        for part in parts:
+            self._record(part["tiles"])
+        if self._partial:
+            # the tiles hold wavenumber shares of every datum: sum them before taking |.|
+            J = np.zeros((self.problem.n_data, m.size))
+            for part in parts:
+                J[part["rows"]] += part["J"]
+            WJ = w[:, None] * J
+            out = {"coverage": np.abs(WJ).sum(axis=0), "diag": (WJ * WJ).sum(axis=0)}
+        else:
+            out = pairwise_reduce(
+                [{"coverage": p["coverage"], "diag": p["diag"]} for p in parts],
+                lambda a, b: {k: a[k] + b[k] for k in a},
+            )
+        return {k: self.problem.mask_gradient(np.asarray(v, float)) for k, v in out.items()}
 
     def _predict(self, m_shared) -> tuple[np.ndarray, dict[int, float]]:
         """The data of all tiles (partial sums added, in tile order) and each tile's seconds."""

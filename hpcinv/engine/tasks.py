@@ -111,6 +111,29 @@ def tile_jtvec(spec: TileSpec, m: np.ndarray, v: np.ndarray, cache: TileCache) -
     return _run(spec, cache, lambda physics: {"phi": 0.0, "g": physics.jtvec(m, v[spec.data_rows])})
 
 
+def tile_sensitivity(spec: TileSpec, m: np.ndarray, w: np.ndarray, cache: TileCache) -> dict:
+    """The tile's sensitivities on the model grid for data weights ``w`` (n_data,) = 1 /
+    uncertainty: {"coverage": sum_j w_j |J_j|, "diag": sum_j (w_j J_j)^2, "tiles"} (n_grid,)
+    each; a tile holding only some wavenumbers of its data cannot take |.| of its share, so
+    it returns {"rows", "J": (n_data, n_grid) its share of J, "tiles"} instead."""
+
+    def work(physics: TilePhysics) -> dict:
+        if spec.partial_data:
+            J = np.empty((spec.n_data, np.size(m)))
+            for rows, Jt in physics.sensitivity_blocks(m):
+                J[rows] = Jt.T
+            return {"rows": spec.data_rows, "J": J}
+        weights = w[spec.data_rows]
+        coverage = diag = 0.0
+        for rows, Jt in physics.sensitivity_blocks(m):
+            WJt = Jt * weights[rows]
+            coverage = coverage + np.abs(WJt).sum(axis=1)
+            diag = diag + (WJt * WJt).sum(axis=1)
+        return {"coverage": coverage, "diag": diag}
+
+    return _run(spec, cache, work)
+
+
 def add_results(a: dict, b: dict) -> dict:
     """The sum of two tile results: phi and g added, per-tile statistics merged."""
     return {"phi": a["phi"] + b["phi"], "g": a["g"] + b["g"], "tiles": {**a["tiles"], **b["tiles"]}}

@@ -304,6 +304,48 @@ class TilePhysics:
                 out += w * (ops.Pd @ dU)[self._rows, ops.datum_source]
         return out
 
+    def sensitivity_blocks(self, m: np.ndarray):
+        """J^T on the model grid, a block of data at a time: yields (rows, Jt) with rows a
+        slice of the tile's data and Jt (n_grid, rows) = d(data[rows])/dm, the tile's share
+        of it when the tile holds only some wavenumbers (``partial_data``).
+
+        Datum j of source s: dd_j/dsigma = -sum_k w_k (A_k^-1 Pd_j^T)^T dA_k (A_k^-1 Q_s),
+        so a column needs the source's and the receiver's fields: taken from the kept
+        electrode fields (E C, E R: no solve), else solved (one more solve per datum and,
+        streamed, per datum's source). Meant for once per run (coverage, preconditioners):
+        the data chunk is sized so edges x chunk stays within ``CHUNK_BYTES``."""
+        with blas_threads(self.spec.blas_threads):
+            yield from self._sensitivity_blocks(m)
+
+    def _sensitivity_blocks(self, m: np.ndarray):
+        ops = self.ops
+        st = self.state(m)
+        n_data = self.spec.n_data
+        step = max(1, int(CHUNK_BYTES // (8 * ops.G.shape[0])))
+        for r in range(0, n_data, step):
+            rows = slice(r, min(r + step, n_data))
+            src = ops.datum_source[rows]
+            Jt_sigma = np.zeros((ops.n_cells, src.size))
+            for i, (k, w) in enumerate(zip(ops.ky, ops.ky_weights)):
+                if self.basis == "electrode" and not self.streamed:
+                    E = st.fields[i]
+                    Us = E @ ops.C[:, src].toarray()
+                    Ur = E @ ops.R[:, rows].toarray()
+                else:
+                    if self.streamed:
+                        Us = self._solve(st.factors[i], ops.Q[:, src])
+                    else:
+                        Us = st.fields[i][:, src]
+                    Ur = self._solve(st.factors[i], ops.Pd[rows].T.tocsc())
+                node = Us * Ur
+                Jt_sigma -= w * (ops.Be.T @ ((ops.G @ Us) * (ops.G @ Ur)) + ops.Bbc[i].T @ node)
+                if ops.Bn is not None:
+                    Jt_sigma -= w * k * k * (ops.Bn.T @ node)
+            Jt_sigma *= st.sigma[:, None]
+            if self.spec.active is not None:
+                Jt_sigma[~self.spec.active] = 0.0
+            yield rows, (Jt_sigma if ops.projection is None else ops.projection.T @ Jt_sigma)
+
     def misfit_and_gradient(self, m: np.ndarray) -> tuple[float, np.ndarray]:
         """phi = 0.5 ||W (d - dobs)||^2 of this tile and dphi/dm (n_grid,) on the model grid."""
         spec = self.spec

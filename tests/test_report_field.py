@@ -88,3 +88,21 @@ def test_3d_field_model_sections_follow_the_lines(tmp_path):
     run.write_summary(_summary())
     figures.draw_report(run)
     assert (tmp_path / "figures" / "model.png").stat().st_size > 10_000
+
+
+def test_low_coverage_cells_are_veiled(tmp_path, monkeypatch):
+    survey = line_survey("dipole-dipole", 0.0, 300.0, 50.0, 3, y=0.0)
+    made = mesh_from_survey(survey.electrodes, survey.abmn, cell_size=25.0, padding_distance=300.0)
+    depth = made.mesh.cell_centers[:, -1].max() - made.mesh.cell_centers[:, -1]
+    coverage = np.exp(-depth / 20.0)  # falls below 1% of the largest at ~92 m
+    run = RunDirectory(tmp_path)
+    run.write_result(_result(made, survey, [0.0, 0.0, 0.0], coverage=coverage))
+    run.write_summary(_summary())
+    low = figures.low_coverage(run.read_result())
+    assert np.array_equal(low, (coverage < 0.01) & made.active)
+    assert figures.low_coverage(RunResult({})) is None
+    veiled = []
+    real = figures._veil
+    monkeypatch.setattr(figures, "_veil", lambda *a, **k: (veiled.append(a[1]), real(*a, **k)))
+    figures.draw_report(run)
+    assert veiled and all(np.array_equal(v, low) for v in veiled)

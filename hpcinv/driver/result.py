@@ -13,10 +13,15 @@ from hpcinv.report.rundir import RunDirectory, RunResult
 
 
 def result_arrays(
-    problem: Problem, model: np.ndarray, dpred: np.ndarray, history: dict[str, list[float]]
+    problem: Problem,
+    model: np.ndarray,
+    dpred: np.ndarray,
+    history: dict[str, list[float]],
+    coverage: np.ndarray | None = None,
 ) -> dict[str, np.ndarray | None]:
     """The arrays of result.npz (None entries are left out): model, true_model, core_mask,
-    active (n_cells,); cell_centers (n_cells, dim); dobs, dpred, uncertainty (n_data,);
+    active, coverage (sum_j |dd_j/dm| / uncertainty_j at the final model) (n_cells,);
+    cell_centers (n_cells, dim); dobs, dpred, uncertainty (n_data,);
     electrodes, abmn; mesh_h0.., mesh_origin; origin (field data: add it to local
     coordinates for the file's), overlay; history_<key> per iteration."""
     info = problem.info
@@ -34,6 +39,7 @@ def result_arrays(
         "active": problem.active,
         "origin": info.origin,
         "overlay": info.overlay,
+        "coverage": coverage,
     }
     for i, h in enumerate(problem.mesh.h):
         arrays[f"mesh_h{i}"] = h

@@ -24,7 +24,7 @@ from hpcinv.driver.cluster import ClusterChoice, make_executor
 from hpcinv.driver.progress import Progress
 from hpcinv.driver.result import Result, result_arrays
 from hpcinv.driver.signals import StopSignals
-from hpcinv.engine import Executor
+from hpcinv.engine import Executor, SerialExecutor
 from hpcinv.errors import CheckpointError, HpcinvError, InversionError, RunInterrupted
 from hpcinv.inversion import DipInversion, IterationRecord
 from hpcinv.problem import Problem, build_problem
@@ -328,10 +328,12 @@ class DipRun:
             self.config.raw,
             self.config.sha256,
         )
+        coverage = None
         if final:
             dpred = self.executor.predict(model)
             r = (dpred - problem.dobs) / problem.uncertainty
             phi_d = 0.5 * float(r @ r)
+            coverage = final_coverage(self.executor, model)
         else:  # between saves: the misfit of the last (dropout-on) iterate
             dpred = np.full(problem.n_data, np.nan)
             phi_d = rec.phi_d if rec is not None else float("nan")
@@ -373,13 +375,22 @@ class DipRun:
         summary["timing"]["per_tile_seconds_last_iteration"] = {
             str(i): round(t, 4) for i, t in self.executor.last_seconds.get("per_tile", {}).items()
         }
-        self.run_dir.write_result(result_arrays(problem, model, dpred, history))
+        self.run_dir.write_result(result_arrays(problem, model, dpred, history, coverage))
         self.run_dir.write_summary(summary)
         return summary
 
     def _threads(self) -> dict:
         """What the numbers depend on, recorded: the network's and the tiles' threads."""
         return {"network": self.config.network.threads, "physics": self.config.physics.threads}
+
+
+def final_coverage(executor: Executor, model: np.ndarray) -> np.ndarray:
+    """The cumulative sensitivity of the final model (result.npz's ``coverage``), from the
+    factors the final predict left in the tiles' caches."""
+    t0 = time.perf_counter()
+    coverage = executor.sensitivity(model)["coverage"]
+    log.info("coverage (cumulative sensitivity) in %.1f s", time.perf_counter() - t0)
+    return coverage
 
 
 def _field_notes(problem: Problem) -> dict:
@@ -421,6 +432,13 @@ def _run_conventional(
         wall_seconds=time.perf_counter() - t_start,
         extra={"problem": problem.name, "versions": versions(), **_field_notes(problem)},
     )
-    run_dir.write_result(result_arrays(problem, out["model"], out["dpred"], out["history"]))
+    executor = SerialExecutor(problem)
+    try:
+        coverage = final_coverage(executor, out["model"])
+    finally:
+        executor.close()
+    run_dir.write_result(
+        result_arrays(problem, out["model"], out["dpred"], out["history"], coverage)
+    )
     run_dir.write_summary(summary)
     return summary

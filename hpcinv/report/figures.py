@@ -8,6 +8,9 @@ Field data: coordinates are drawn as in the data file (``origin`` added back), a
 (``active`` false) are left blank, 3D models get vertical sections along the survey's most
 occupied electrode lines, and a 2D section gets the ``overlay`` polylines (interpreted
 geology, NaN rows between polylines) drawn over it.
+
+Coverage: where result.npz holds ``coverage``, recovered models are drawn with a grey veil
+over the cells the data hardly see (coverage below ``LOW_COVERAGE`` of the largest).
 """
 
 from __future__ import annotations
@@ -24,6 +27,39 @@ from discretize import TensorMesh
 from hpcinv.report.rundir import RunDirectory
 
 CMAP = "Spectral_r"
+
+#: a cell's coverage below this fraction of the largest: "the data hardly see it"
+LOW_COVERAGE = 0.01
+#: the veil over low-coverage cells: grey at this opacity
+VEIL = {"cmap": "Greys", "vmin": 0.0, "vmax": 1.6, "alpha": 0.6}
+
+
+def low_coverage(result) -> np.ndarray | None:
+    """(n_cells,) bool: ground cells whose coverage is below ``LOW_COVERAGE`` of the
+    largest, or None when the result has no coverage."""
+    coverage = result.get("coverage")
+    if coverage is None:
+        return None
+    coverage = np.asarray(coverage, float)
+    low = coverage < LOW_COVERAGE * coverage.max()
+    active = result.get("active")
+    return low if active is None else low & np.asarray(active, bool)
+
+
+def _veil(mesh, low, ax, **where) -> None:
+    """Grey over the low-coverage cells of the section/slice ``where`` (none in 2D)."""
+    if low is None or not low.any():
+        return
+    values = np.where(low, 1.0, np.nan)
+    limits, labels = (
+        (ax.get_xlim(), ax.get_ylim()),
+        (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()),
+    )
+    if mesh.dim == 2:
+        mesh.plot_image(values, ax=ax, pcolor_opts=VEIL)
+    else:
+        mesh.plot_slice(values, ax=ax, pcolor_opts=VEIL, **where)
+    ax.set(xlim=limits[0], ylim=limits[1], title=labels[0], xlabel=labels[1], ylabel=labels[2])
 
 
 def _mesh(result) -> TensorMesh:
@@ -81,6 +117,7 @@ def _models(run, result, mesh) -> Path:
     if "true_model" in result.arrays:
         models.append(("true", _shown(result, result["true_model"])))
     lo, hi = _core_limits(result, mesh)
+    low = low_coverage(result)
     vmin = min(np.nanpercentile(m, 1) for _, m in models)
     vmax = max(np.nanpercentile(m, 99) for _, m in models)
     electrodes = result["electrodes"] + _origin(result, mesh.dim)
@@ -91,6 +128,8 @@ def _models(run, result, mesh) -> Path:
             im = mesh.plot_image(m, ax=ax, pcolor_opts={"cmap": CMAP, "vmin": vmin, "vmax": vmax})[
                 0
             ]
+            if title == "recovered":
+                _veil(mesh, low, ax)
             ax.plot(electrodes[:, 0], electrodes[:, 1], "kv", ms=3)
             if overlay is not None:
                 xz = np.asarray(overlay, float) + _origin(result, 2)
@@ -106,7 +145,7 @@ def _models(run, result, mesh) -> Path:
             )
             fig.colorbar(im, ax=ax, label="ln conductivity (S/m)", shrink=0.8)
     elif "true_model" not in result.arrays:
-        fig = _field_3d(mesh, models[0][1], electrodes, lo, hi, vmin, vmax)
+        fig = _field_3d(mesh, models[0][1], electrodes, lo, hi, vmin, vmax, low)
     else:
         depths = np.linspace(hi[2], lo[2], 5)[1:4]
         fig, axes = plt.subplots(len(models), 4, figsize=(16, 3.6 * len(models)), squeeze=False)
@@ -127,6 +166,8 @@ def _models(run, result, mesh) -> Path:
                     title=f"{title}, z = {mesh.cell_centers_z[k]:.0f} m",
                     aspect="equal",
                 )
+                if title == "recovered":
+                    _veil(mesh, low, ax, normal="Z", ind=k)
             j = int(np.argmin(np.abs(mesh.cell_centers_y)))
             im = mesh.plot_slice(
                 m,
@@ -140,6 +181,8 @@ def _models(run, result, mesh) -> Path:
                 ylim=(lo[2], hi[2]),
                 title=f"{title}, y = {mesh.cell_centers_y[j]:.0f} m",
             )
+            if title == "recovered":
+                _veil(mesh, low, row[3], normal="Y", ind=j)
             fig.colorbar(im, ax=row[3], label="ln conductivity (S/m)", shrink=0.8)
     fig.tight_layout()
     path = run.figures / "model.png"
@@ -148,7 +191,7 @@ def _models(run, result, mesh) -> Path:
     return path
 
 
-def _field_3d(mesh, m, electrodes, lo, hi, vmin, vmax):
+def _field_3d(mesh, m, electrodes, lo, hi, vmin, vmax, low=None):
     """A 3D field model: three depth slices over the survey, then vertical sections (full
     width) along the two most occupied electrode lines of each horizontal direction."""
     opts = {"cmap": CMAP, "vmin": vmin, "vmax": vmax}
@@ -171,6 +214,7 @@ def _field_3d(mesh, m, electrodes, lo, hi, vmin, vmax):
             ylabel="y (m)",
             title=f"depth slice z = {mesh.cell_centers_z[k]:.0f} m",
         )
+        _veil(mesh, low, ax, normal="Z", ind=k)
     fig.colorbar(im, ax=ax, label="ln conductivity (S/m)", shrink=0.8)
     for row, (normal, value) in enumerate(sections, start=1):
         ax = fig.add_subplot(grid[row, :])
@@ -188,6 +232,7 @@ def _field_3d(mesh, m, electrodes, lo, hi, vmin, vmax):
             ylabel="z (m)",
             title=f"section along the line {normal.lower()} = {value:.0f} m",
         )
+        _veil(mesh, low, ax, normal=normal, ind=j)
     return fig
 
 

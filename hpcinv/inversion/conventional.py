@@ -34,6 +34,15 @@ def sparse_norms(norms: tuple[float, ...], dim: int) -> list[float]:
     )
 
 
+def conventional_target_chi(config: RunConfig) -> float:
+    """conventional.target_chi, or inversion.target_chi when only that one is given (a run
+    file that names the method and its target writes it under [inversion])."""
+    given = config.raw.get("conventional", {})
+    if "target_chi" not in given and config.inversion.target_chi > 0:
+        return config.inversion.target_chi
+    return config.conventional.target_chi
+
+
 def run_conventional(problem, config: RunConfig) -> dict:
     """Run SimPEG's IRLS inversion; returns {model, dpred, history, seconds, iterations}."""
     from simpeg import (
@@ -93,7 +102,9 @@ def run_conventional(problem, config: RunConfig) -> dict:
 
     directive_list = [
         directives.UpdateIRLS(
-            chifact_target=cc.target_chi, max_irls_iterations=cc.max_iterations, verbose=False
+            chifact_target=conventional_target_chi(config),
+            max_irls_iterations=cc.max_iterations,
+            verbose=False,
         ),
         directives.BetaEstimate_ByEig(beta0_ratio=cc.beta0_ratio, random_seed=0),
         directives.UpdatePreconditioner(),

@@ -56,3 +56,17 @@ def test_default_norms_suit_3d_and_a_2d_problem_refuses_four(small_problem_3d, t
         config_from_dict(
             {"problem": {"case": "tiny-2d"}, "conventional": {"norms": [0, 1, 1, 1, 1]}}
         )
+
+
+def test_target_chi_under_inversion_reaches_the_baseline():
+    from hpcinv.inversion.conventional import conventional_target_chi
+
+    def target(**sections):
+        return conventional_target_chi(
+            config_from_dict({"problem": {"case": "tiny-2d"}, **sections})
+        )
+
+    assert target() == 1.0
+    assert target(inversion={"kind": "conventional", "target_chi": 1.5}) == 1.5
+    both = {"inversion": {"target_chi": 1.5}, "conventional": {"target_chi": 2.0}}
+    assert target(**both) == 2.0

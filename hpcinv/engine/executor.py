@@ -23,6 +23,7 @@ import numpy as np
 from hpcinv.engine.tasks import (
     STAT_KEYS,
     pairwise_reduce,
+    tile_jacobian,
     tile_jtvec,
     tile_misfit_and_gradient,
     tile_predict,
@@ -55,6 +56,8 @@ class Executor(Protocol):
     def counters(self) -> dict: ...
 
     def sensitivity(self, m: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    def jacobian(self, m: np.ndarray, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]: ...
 
     def close(self) -> None: ...
 
@@ -164,6 +167,26 @@ class TileExecutor:
                 lambda a, b: {k: a[k] + b[k] for k in a},
             )
         return {k: self.problem.mask_gradient(np.asarray(v, float)) for k, v in out.items()}
+
+    def jacobian(self, m: np.ndarray, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+        """(d, J): the data (n_data,) float64 and J = dd/dm (n_data, n_cells) as ``dtype``
+        at ``m``, from one factorization per tile (no solve beyond the forward's in the
+        electrode basis). J is dense: n_data x n_cells x 4 bytes in float32 must fit here."""
+        m = check_model(self.problem, m)
+        parts = self.backend.attempt(
+            lambda share: self.backend.gather(
+                self.backend.map_tiles(tile_jacobian, (share(m), dtype))
+            )
+        )
+        d = np.zeros(self.problem.n_data)
+        J = np.zeros((self.problem.n_data, m.size), dtype=dtype)
+        for part in parts:
+            self._record(part["tiles"])
+            d[part["rows"]] += part["d"]
+            J[part["rows"]] += part["J"]
+        if self.problem.active is not None:
+            J[:, ~self.problem.active] = 0.0
+        return d, J
 
     def _predict(self, m_shared) -> tuple[np.ndarray, dict[int, float]]:
         """The data of all tiles (partial sums added, in tile order) and each tile's seconds."""

@@ -119,10 +119,7 @@ def tile_sensitivity(spec: TileSpec, m: np.ndarray, w: np.ndarray, cache: TileCa
 
     def work(physics: TilePhysics) -> dict:
         if spec.partial_data:
-            J = np.empty((spec.n_data, np.size(m)))
-            for rows, Jt in physics.sensitivity_blocks(m):
-                J[rows] = Jt.T
-            return {"rows": spec.data_rows, "J": J}
+            return {"rows": spec.data_rows, "J": _rows(physics, m, np.float64)}
         weights = w[spec.data_rows]
         coverage = diag = 0.0
         for rows, Jt in physics.sensitivity_blocks(m):
@@ -130,6 +127,25 @@ def tile_sensitivity(spec: TileSpec, m: np.ndarray, w: np.ndarray, cache: TileCa
             coverage = coverage + np.abs(WJt).sum(axis=1)
             diag = diag + (WJt * WJt).sum(axis=1)
         return {"coverage": coverage, "diag": diag}
+
+    return _run(spec, cache, work)
+
+
+def _rows(physics: TilePhysics, m: np.ndarray, dtype) -> np.ndarray:
+    """The tile's rows of J = d(data)/dm (n_data, n_grid), its share of them for a
+    wavenumber tile."""
+    J = np.empty((physics.spec.n_data, np.size(m)), dtype=dtype)
+    for rows, Jt in physics.sensitivity_blocks(m):
+        J[rows] = Jt.T
+    return J
+
+
+def tile_jacobian(spec: TileSpec, m: np.ndarray, dtype: str, cache: TileCache) -> dict:
+    """{"rows", "d", "J", "tiles"}: the tile's (partial) data and its rows of J (``dtype``:
+    float32 halves what travels and what the driver holds), from one factorization."""
+
+    def work(physics: TilePhysics) -> dict:
+        return {"rows": spec.data_rows, "d": physics.predict(m), "J": _rows(physics, m, dtype)}
 
     return _run(spec, cache, work)
 

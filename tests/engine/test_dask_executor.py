@@ -61,6 +61,13 @@ def test_dask_equals_serial(make, label, cluster, traffic, request):
     # one factorization per tile per model (per wavenumber in 2.5D)
     n_k = [len(t.ky_points) if t.ky_points is not None else 1 for t in problem.tiles]
     assert dask_ex.per_tile_factorizations == {t.index: k for t, k in zip(problem.tiles, n_k)}
+    if traffic == "small":  # sensitivities and J: the same from the workers, same factors
+        for key, value in serial.sensitivity(m).items():
+            assert np.max(np.abs(dask_ex.sensitivity(m)[key] - value)) <= 1e-12 * value.max()
+        (d_s, J_s), (d_d, J_d) = serial.jacobian(m, "float64"), dask_ex.jacobian(m, "float64")
+        assert np.max(np.abs(J_s - J_d)) <= 1e-12 * np.abs(J_s).max()
+        assert np.max(np.abs(d_s - d_d)) <= 1e-12 * np.abs(d_s).max()
+        assert dask_ex.per_tile_factorizations == {t.index: k for t, k in zip(problem.tiles, n_k)}
 
 
 def test_tiles_stay_on_their_workers_and_are_built_once(two_workers):

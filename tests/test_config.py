@@ -132,3 +132,17 @@ def test_a_config_dumped_to_toml_loads_back_with_the_same_digest():
         "slurm": {"prologue": ['a "b"']},
     }
     assert config_from_dict(tomllib.loads(dump_toml(raw))).sha256 == config_from_dict(raw).sha256
+
+
+def test_3d_defaults_fill_only_what_the_run_file_leaves_out():
+    from hpcinv.config import DEFAULTS_3D, with_3d_defaults
+
+    config = config_from_dict(
+        {"problem": {"case": "block-3d"}, "inversion": {"learning_rate": 1e-3}}
+    )
+    filled_config, filled = with_3d_defaults(config)
+    assert "inversion.learning_rate" not in filled
+    assert filled_config.inversion.learning_rate == 1e-3
+    assert filled["inversion.relinearize_every"] == DEFAULTS_3D["inversion"]["relinearize_every"]
+    assert filled_config.network.channels == DEFAULTS_3D["network"]["channels"]
+    assert filled_config.raw == config.raw and filled_config.sha256 == config.sha256

@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from hpcinv.checkpoint import CheckpointStore
-from hpcinv.config import RunConfig, config_changes, config_from_dict, dump_toml, load_config
+from hpcinv.config import (
+    RunConfig,
+    config_changes,
+    config_from_dict,
+    dump_toml,
+    load_config,
+    with_3d_defaults,
+)
 from hpcinv.driver.cluster import ClusterChoice, make_executor
 from hpcinv.driver.progress import Progress
 from hpcinv.driver.result import Result, result_arrays
@@ -214,11 +221,19 @@ def _run_dip_on(
     hooks: Sequence[Hook],
     before_rename: Callable[[], None] | None,
 ) -> dict:
+    filled: dict = {}
+    if problem.dim == 3:
+        config, filled = with_3d_defaults(config)
+        if filled:
+            log.info(
+                "3D defaults for what the run file leaves out: %s",
+                ", ".join(f"{k} = {v}" for k, v in filled.items()),
+            )
     executor, handle = make_executor(problem, choice, run_dir.path, config.physics.threads)
     try:
-        return DipRun(problem, executor, config, run_dir, t_start, before_rename=before_rename).run(
-            iterations, state, hooks
-        )
+        dip = DipRun(problem, executor, config, run_dir, t_start, before_rename=before_rename)
+        dip.defaults_3d = filled
+        return dip.run(iterations, state, hooks)
     finally:
         executor.close()
         if handle is not None:
@@ -255,6 +270,8 @@ class DipRun:
         self.factorizations_per_tile: list[int] = []
         self._last_counts: tuple[int, dict] = (0, {})
         self.versions = versions()
+        #: {"section.key": value} the 3D defaults filled in (summary.json's ``defaults_3d``)
+        self.defaults_3d: dict = {}
 
     def run(self, iterations: int | None, state: dict | None, hooks: Sequence[Hook]) -> dict:
         inv, problem = self.inv, self.problem
@@ -369,6 +386,9 @@ class DipRun:
                     "cut_after_iterations": list(inv.lr_schedule.cuts),
                 },
                 "versions": self.versions,
+                "defaults_3d": {
+                    k: list(v) if isinstance(v, tuple) else v for k, v in self.defaults_3d.items()
+                },
                 **_field_notes(problem),
             },
         )

@@ -4,6 +4,9 @@
 ``misfit_and_gradient(m)`` once (float64, on the CPU) and returns phi_d as a 0-d tensor; its
 backward returns the gradient the executor computed with the same factorization, cast to the
 network's dtype and device. No surrogate loss: gradcheck tests this Function directly.
+
+With a ``scale`` (n_cells,) the backward returns scale * dphi_d/dm instead: a diagonal
+preconditioner of the data term (``inversion.precondition``), no longer phi_d's gradient.
 """
 
 from __future__ import annotations
@@ -16,18 +19,34 @@ class DataMisfit(torch.autograd.Function):
     """phi_d(m) = 0.5 ||W (F(m) - dobs)||^2 with dphi_d/dm from the executor's adjoint."""
 
     @staticmethod
-    def forward(ctx, m: torch.Tensor, executor) -> torch.Tensor:
+    def forward(ctx, m: torch.Tensor, executor, scale: np.ndarray | None = None) -> torch.Tensor:
         m64 = m.detach().to(device="cpu", dtype=torch.float64).numpy()
         phi, g = executor.misfit_and_gradient(np.ascontiguousarray(m64))
+        if scale is not None:
+            g = scale * g
         ctx.save_for_backward(torch.as_tensor(g, dtype=m.dtype, device=m.device))
         return torch.as_tensor(phi, dtype=m.dtype, device=m.device)
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (g,) = ctx.saved_tensors
-        return grad_output * g, None
+        return grad_output * g, None, None
 
 
-def data_misfit(m: torch.Tensor, executor) -> torch.Tensor:
-    """phi_d of model tensor ``m`` (n_cells,), differentiable through the executor."""
-    return DataMisfit.apply(m, executor)
+def data_misfit(m: torch.Tensor, executor, scale: np.ndarray | None = None) -> torch.Tensor:
+    """phi_d of model tensor ``m`` (n_cells,), differentiable through the executor; its
+    gradient scaled per cell by ``scale`` when one is given."""
+    return DataMisfit.apply(m, executor, scale)
+
+
+def sensitivity_scale(
+    diag: np.ndarray, active: np.ndarray | None, power: float, floor: float
+) -> np.ndarray:
+    """(D_ref / max(D, floor D_ref))^power, at least 1, D = diag(J^T W^2 J), D_ref its 99th
+    percentile over the active cells: well-seen cells keep their gradient, weakly seen ones
+    are raised by up to floor^-power. Inactive cells get 1 (their gradient is 0 anyway)."""
+    cells = diag if active is None else diag[active]
+    ref = float(np.percentile(cells, 99))
+    if not ref > 0:
+        return np.ones_like(diag)
+    return np.maximum(1.0, (ref / np.maximum(diag, floor * ref)) ** power)

@@ -23,7 +23,7 @@ import torch
 from hpcinv.config import RunConfig
 from hpcinv.errors import InversionError
 from hpcinv.files import atomic_write
-from hpcinv.inversion.bridge import data_misfit
+from hpcinv.inversion.bridge import data_misfit, sensitivity_scale
 from hpcinv.inversion.lr_schedule import PlateauSchedule
 from hpcinv.inversion.networks import Generator, build_generator
 from hpcinv.inversion.objective import total_loss
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HISTORY_KEYS = ("phi_d", "chi", "beta", "loss", "seconds", "physics_seconds")
+HISTORY_KEYS = ("phi_d", "chi", "beta", "loss", "seconds", "physics_seconds", "exact")
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -72,6 +72,8 @@ class IterationRecord:
     loss: float
     seconds: float
     physics_seconds: float
+    #: 1 when phi_d came from the physics at this model, 0 from a linearisation
+    exact: float = 1.0
 
 
 @dataclass
@@ -84,6 +86,7 @@ class History:
     loss: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     physics_seconds: list = field(default_factory=list)
+    exact: list = field(default_factory=list)
 
     def append(self, rec: IterationRecord) -> None:
         for key in HISTORY_KEYS:
@@ -97,6 +100,40 @@ class History:
 
 
 Hook = Callable[["DipInversion", IterationRecord], None]
+
+
+class Linearization:
+    """The data misfit near a model m0 from the data and J there:
+    phi(m) ~ 0.5 || r0 + W J (m - m0) ||^2, r0 = W (d(m0) - dobs), W = 1 / uncertainty.
+    Exact at m0 (value and gradient, J in float32); a network step on it costs two
+    products with the dense W J instead of a forward and an adjoint solve per tile."""
+
+    def __init__(self, m0: torch.Tensor, r0: torch.Tensor, WJ: torch.Tensor):
+        self.m0, self.r0, self.WJ = m0, r0, WJ
+
+    @classmethod
+    def at(cls, m0: np.ndarray, executor: Executor, device: torch.device) -> Linearization:
+        t0 = time.perf_counter()
+        problem = executor.problem
+        d, J = executor.jacobian(m0, "float32")
+        w = 1.0 / problem.uncertainty
+        J *= w.astype(np.float32)[:, None]
+        r0 = w * (d - problem.dobs)
+        log.debug(
+            "linearised at chi %.4g in %.2f s",
+            float(r0 @ r0) / problem.n_data,
+            time.perf_counter() - t0,
+        )
+        return cls(
+            torch.as_tensor(m0, dtype=torch.float64, device=device),
+            torch.as_tensor(r0, dtype=torch.float64, device=device),
+            torch.as_tensor(J, device=device),
+        )
+
+    def misfit(self, m: torch.Tensor) -> torch.Tensor:
+        dm = (m - self.m0).to(self.WJ.dtype)
+        r = self.r0 + (self.WJ @ dm).to(self.r0.dtype)
+        return 0.5 * (r * r).sum()
 
 
 def set_network_threads(n: int) -> None:
@@ -135,6 +172,14 @@ class DipInversion:
         self.history = History()
         self.iteration = 0  # iterations done
         self._chi_streak = 0
+        # from the sensitivities at the reference model (``prepare``): a function of the
+        # problem and the run file only, so a resumed run recomputes the very same arrays
+        self._scale: np.ndarray | None = None
+        self._taper: torch.Tensor | None = None
+        self._prepared = False
+        #: relinearize_every > 1: the model of the current linearisation and what it holds
+        self._lin_model: np.ndarray | None = None
+        self._lin: Linearization | None = None
 
     @property
     def half_n(self) -> float:
@@ -175,14 +220,78 @@ class DipInversion:
             state = {k: torch.as_tensor(data[k]) for k in data.files}
         self.net.load_state_dict(state)
 
+    # --- sensitivities -------------------------------------------------------------------
+    def prepare(self) -> None:
+        """The preconditioner (``precondition``) and the coverage taper (``coverage_taper``)
+        from the exact sensitivities at the reference model; once, before the first step."""
+        if self._prepared:
+            return
+        self._prepared = True
+        cfg = self.cfg
+        if cfg.precondition == "none" and cfg.coverage_taper == 0:
+            return
+        t0 = time.perf_counter()
+        m_ref = np.full(self.problem.model_grid.n_cells, cfg.reference_model)
+        sens = self.executor.sensitivity(m_ref)
+        active = getattr(self.problem, "active", None)
+        if cfg.precondition == "sensitivity":
+            self._scale = sensitivity_scale(
+                sens["diag"], active, cfg.precondition_power, cfg.precondition_floor
+            )
+        if cfg.coverage_taper > 0:
+            coverage = sens["coverage"]
+            largest = float(coverage.max())
+            taper = np.minimum(1.0, coverage / (cfg.coverage_taper * largest))
+            self._taper = torch.as_tensor(taper, dtype=torch.float64, device=self.device)
+        log.info(
+            "sensitivities at the reference model in %.1f s: %s%s",
+            time.perf_counter() - t0,
+            ""
+            if self._scale is None
+            else f"gradient scaled by 1 to {self._scale.max():.3g} "
+            f"(median {np.median(self._scale):.3g}); ",
+            ""
+            if self._taper is None
+            else f"{int((self._taper < 1).sum())} cells below {cfg.coverage_taper:g} of the "
+            "largest coverage tapered to the reference",
+        )
+
+    def _output(self) -> torch.Tensor:
+        """The model from the network (float64): tapered to m_ref where the data do not see,
+        air cells at their fixed value."""
+        m = self.net().double()
+        if self._taper is not None:
+            m_ref = self.cfg.reference_model
+            m = m_ref + self._taper * (m - m_ref)
+        return self._fixed(m)
+
     # --- iterations ---------------------------------------------------------------------
+    def _data_term(self, m: torch.Tensor, t: int) -> tuple[torch.Tensor, bool]:
+        """(phi_d, exact): from the physics every step, or from the linearisation that is
+        renewed at the current model every ``relinearize_every`` steps."""
+        K = self.cfg.relinearize_every
+        if K == 1:
+            return data_misfit(m, self.executor, self._scale), True
+        if t % K == 0:
+            self._lin_model = m.detach().cpu().numpy().copy()
+            self._lin = None
+        if self._lin is None:  # renewed, or resumed between two renewals
+            assert self._lin_model is not None
+            self._lin = Linearization.at(self._lin_model, self.executor, self.device)
+        if self._scale is not None:
+            m = m.clone()
+            scale = torch.as_tensor(self._scale, dtype=m.dtype, device=m.device)
+            m.register_hook(lambda g: g * scale)
+        return self._lin.misfit(m), t % K == 0
+
     def step(self) -> IterationRecord:
+        self.prepare()
         t = self.iteration
         t0 = time.perf_counter()
         self.net.train()
-        m = self._fixed(self.net().double())
+        m = self._output()
         p0 = time.perf_counter()
-        phi_d = data_misfit(m, self.executor)
+        phi_d, exact = self._data_term(m, t)
         physics = time.perf_counter() - p0
         loss, beta = total_loss(phi_d, m if self._active is None else m[self._active], self.cfg, t)
         if not torch.isfinite(loss):
@@ -202,9 +311,10 @@ class DipInversion:
             loss.item(),
             time.perf_counter() - t0,
             physics,
+            float(exact),
         )
         self.history.append(rec)
-        self._set_lr(self.lr_schedule.observe(rec.chi))
+        self._set_lr(self.lr_schedule.observe(rec.chi, bool(rec.exact)))
         return rec
 
     def _set_lr(self, lr: float) -> None:
@@ -225,7 +335,7 @@ class DipInversion:
 
     def restore_schedule(self) -> None:
         """After the history was restored (resume): the schedule's state and rate."""
-        self._set_lr(self.lr_schedule.replay(self.history.chi))
+        self._set_lr(self.lr_schedule.replay(self.history.chi, self.history.exact))
 
     def run(self, iterations: int, hooks: list[Hook] = ()) -> str:
         """Run until ``iterations`` are done in total or the target chi holds; the reason."""
@@ -233,7 +343,7 @@ class DipInversion:
             rec = self.step()
             for hook in hooks:
                 hook(self, rec)
-            if self.cfg.target_chi > 0:
+            if self.cfg.target_chi > 0 and rec.exact:  # a linearisation's chi is a guess
                 self._chi_streak = self._chi_streak + 1 if rec.chi <= self.cfg.target_chi else 0
                 if self._chi_streak >= self.cfg.target_chi_patience:
                     return f"target chi {self.cfg.target_chi} reached"
@@ -241,9 +351,10 @@ class DipInversion:
 
     def model(self) -> np.ndarray:
         """The reported model (dropout off), (n_cells,) float64 ln(S/m)."""
+        self.prepare()
         self.net.eval()
         with torch.no_grad():
-            m = self._fixed(self.net().double()).cpu().numpy()
+            m = self._output().cpu().numpy()
         self.net.train()
         return m
 
@@ -274,6 +385,8 @@ class DipInversion:
             "history": {
                 k: np.asarray(v, dtype=np.float64) for k, v in self.history.as_dict().items()
             },
+            # relinearize_every > 1: the model of the linearisation in use (rebuilt on resume)
+            "linearization_model": self._lin_model,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -304,8 +417,14 @@ class DipInversion:
                 float(n["cached_gaussian"]),
             )
         )
+        n = len(state["history"]["chi"])
         for key in HISTORY_KEYS:
-            setattr(self.history, key, [float(x) for x in state["history"][key]])
+            # checkpoints before 0.4 have no "exact": every step solved the physics then
+            values = state["history"].get(key, np.ones(n))
+            setattr(self.history, key, [float(x) for x in values])
+        lin_model = state.get("linearization_model")
+        self._lin_model = None if lin_model is None else np.asarray(lin_model, np.float64)
+        self._lin = None
         self.iteration = int(state["iteration"])
         self._chi_streak = int(state["chi_streak"])
         self.restore_schedule()

@@ -89,3 +89,18 @@ def test_version_report_on_the_command_line(capsys):
     assert main(["--version", "--verbose"]) == 0
     out = capsys.readouterr().out
     assert "simpeg" in out and "torch" in out and "Python" in out
+
+
+def test_3d_runs_fill_3d_defaults_and_say_so(tmp_path):
+    raw = {
+        "problem": {"case": "tiny-3d"},
+        "inversion": {"iterations": 3, "learning_rate": 1e-3},
+        "checkpoint": {"every": 2},
+    }
+    result = hpcinv.run(config_from_dict(raw), tmp_path / "run")
+    filled = result.summary["defaults_3d"]
+    assert "inversion.learning_rate" not in filled and filled["inversion.relinearize_every"] == 20
+    assert filled["network.channels"] == [16, 8, 4]
+    assert result.arrays["history_exact"].tolist() == [1.0, 0.0, 0.0]
+    two_d = hpcinv.run(config_from_dict(RAW), tmp_path / "2d", iterations=1)
+    assert two_d.summary["defaults_3d"] == {}

@@ -139,3 +139,76 @@ def test_same_seed_same_run(tiny_problem):
 def test_bad_inversion_settings(bad):
     with pytest.raises(ConfigError, match="inversion."):
         tiny_config(**bad)
+
+
+def test_linearization_is_exact_at_its_model(tiny_problem):
+    from hpcinv.inversion.loop import Linearization
+
+    ex = hpcinv.SerialExecutor(tiny_problem)
+    m0 = np.full(tiny_problem.model_grid.n_cells, np.log(0.01))
+    m0 += 0.3 * np.random.default_rng(2).standard_normal(m0.size)
+    phi, g = ex.misfit_and_gradient(m0)
+    d, J = ex.jacobian(m0, "float64")
+    np.testing.assert_allclose(d, ex.predict(m0), rtol=1e-12)
+    lin = Linearization.at(m0, ex, torch.device("cpu"))
+    m = torch.as_tensor(m0, dtype=torch.float64).requires_grad_()
+    value = lin.misfit(m)
+    value.backward()
+    assert abs(value.item() - phi) <= 1e-6 * phi
+    assert np.abs(m.grad.numpy() - g).max() <= 1e-5 * np.abs(g).max()  # J in float32
+    # away from m0 it is the first-order model: the remainder falls as h^2 (Taylor)
+    dm = 1e-2 * np.random.default_rng(3).standard_normal(m0.size)
+    rest = [np.linalg.norm(ex.predict(m0 + h * dm) - d - h * (J @ dm)) for h in (1.0, 0.5)]
+    assert 3.5 < rest[0] / rest[1] < 4.5, rest
+
+
+def test_relinearized_steps_record_exactness_and_resume_exactly(tiny_problem):
+    cfg = tiny_config(
+        relinearize_every=4,
+        target_chi=1e-9,
+        precondition="sensitivity",
+        beta_schedule="constant",
+        beta=0.0,
+    )
+
+    def fresh():
+        return DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg)
+
+    straight = fresh()
+    straight.run(10)
+    assert straight.history.exact == [1, 0, 0, 0, 1, 0, 0, 0, 1, 0]
+    part = fresh()
+    part.run(6)
+    state = part.state_dict()
+    resumed = fresh()
+    resumed.load_state_dict(state)  # between renewals: the linearisation is rebuilt at m0
+    resumed.run(10)
+    assert resumed.history.phi_d == straight.history.phi_d
+    np.testing.assert_array_equal(resumed.model(), straight.model())
+
+
+def test_target_chi_counts_only_exact_steps(tiny_problem):
+    inv = DipInversion(
+        tiny_problem,
+        hpcinv.SerialExecutor(tiny_problem),
+        tiny_config(relinearize_every=3, target_chi=1e9),
+    )
+    assert "target chi" in inv.run(10)
+    assert inv.iteration == 1  # the first (exact) step already meets it
+    later = DipInversion(
+        tiny_problem,
+        hpcinv.SerialExecutor(tiny_problem),
+        tiny_config(relinearize_every=3, target_chi=1e9, target_chi_patience=2),
+    )
+    later.run(10)
+    assert later.iteration == 4  # exact steps 0 and 3; the steps between do not count
+
+
+def test_sensitivity_scale_raises_weak_cells_only():
+    from hpcinv.inversion.bridge import sensitivity_scale
+
+    diag = np.r_[np.full(98, 1.0), 100.0, 100.0, 1e-9]
+    s = sensitivity_scale(diag, None, 0.5, 1e-3)
+    assert s.max() <= 1.0 / np.sqrt(1e-3) + 1e-9 and s[-1] == pytest.approx(1 / np.sqrt(1e-3))
+    # D_ref = the 99th percentile = 100: the top cells keep 1, D = 1 is raised 10x
+    assert s[98] == 1.0 and s[0] == pytest.approx(10.0)

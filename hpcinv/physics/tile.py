@@ -322,15 +322,27 @@ class TilePhysics:
         st = self.state(m)
         n_data = self.spec.n_data
         step = max(1, int(CHUNK_BYTES // (8 * ops.G.shape[0])))
+        # Electrode basis: each column of C and R is +-1 at one or two electrodes, so the
+        # source and receiver fields are sparse combinations of E's columns. They read rows
+        # of E^T: a row-major copy once (block-3d: J in 2.8 s instead of 4.4 s with dense
+        # E @ C), unless the copy would pass 8 chunks; then dense products per chunk.
+        kept = self.basis == "electrode" and not self.streamed
+        fields_T = (
+            [np.ascontiguousarray(E.T) for E in st.fields]
+            if kept and sum(E.nbytes for E in st.fields) <= 8 * CHUNK_BYTES
+            else None
+        )
         for r in range(0, n_data, step):
             rows = slice(r, min(r + step, n_data))
             src = ops.datum_source[rows]
             Jt_sigma = np.zeros((ops.n_cells, src.size))
             for i, (k, w) in enumerate(zip(ops.ky, ops.ky_weights)):
-                if self.basis == "electrode" and not self.streamed:
-                    E = st.fields[i]
-                    Us = E @ ops.C[:, src].toarray()
-                    Ur = E @ ops.R[:, rows].toarray()
+                if fields_T is not None:
+                    Us = (ops.C[:, src].T @ fields_T[i]).T
+                    Ur = (ops.R[:, rows].T @ fields_T[i]).T
+                elif kept:
+                    Us = st.fields[i] @ ops.C[:, src].toarray()
+                    Ur = st.fields[i] @ ops.R[:, rows].toarray()
                 else:
                     if self.streamed:
                         Us = self._solve(st.factors[i], ops.Q[:, src])

@@ -347,6 +347,12 @@ class InversionConfig:
     pretrain_tolerance: float = _bounded(0.01, "stage 1 stops at rms(m - m_ref) below this", gt=0.0)
     pretrain_max_iterations: int = _bounded(5000, "stage 1 iteration limit", ge=1)
     pretrain_learning_rate: float = _bounded(1e-3, "stage 1 Adam learning rate", gt=0.0)
+    pretrain_method: str = _choice(
+        "adam",
+        ("adam", "exact"),
+        "stage 1: 'adam' fits the network to m_ref (the paper); 'exact' zeroes the output "
+        "layer's weights and sets its bias so the network gives m_ref exactly, no iteration",
+    )
     device: str = _choice(
         "auto", ("auto", "cpu", "cuda"), "where the network runs; 'auto' takes CUDA when available"
     )
@@ -595,7 +601,7 @@ def load_config(path: str | Path) -> RunConfig:
 #: the paper's, for its 2D grids; in 3D they need thousands of iterations. These were
 #: measured on block-3d and Century 3D (README, "3D DIP"): a smaller network without
 #: dropout (the physics, not the network, bounds an iteration's cost), a fast-decaying
-#: reference term, and the physics linearised every 20 network steps.
+#: reference term, the paper's stage 1, and the physics linearised every 20 network steps.
 DEFAULTS_3D: dict[str, dict[str, typing.Any]] = {
     "network": {"channels": (16, 8, 4), "dropout": 0.0, "min_start_cells": 4},
     "inversion": {
@@ -607,7 +613,6 @@ DEFAULTS_3D: dict[str, dict[str, typing.Any]] = {
         "lr_min": 5e-4,
         "beta_tau": 20.0,
         "pretrain": True,
-        "pretrain_learning_rate": 1e-2,
     },
 }
 

@@ -193,6 +193,12 @@ class DipInversion:
             self._load_weights(cache_file)
             log.info("stage 1: loaded pretrained weights from %s", cache_file)
             return 0
+        if self.cfg.pretrain_method == "exact":
+            self.net.output_constant(self.cfg.reference_model)
+            log.info(
+                "stage 1: output layer set to give m_ref = %.4g exactly", self.cfg.reference_model
+            )
+            return 0
         opt = torch.optim.Adam(self.net.parameters(), lr=self.cfg.pretrain_learning_rate)
         self.net.eval()
         for it in range(1, self.cfg.pretrain_max_iterations + 1):  # noqa: B007 - logged below

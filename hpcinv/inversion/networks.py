@@ -34,6 +34,7 @@ class Generator(nn.Module):
     """Base: holds the fixed input z (a buffer: saved with the weights, never trained)."""
 
     z: torch.Tensor
+    head: nn.Conv2d | nn.Conv3d
 
     def __init__(self, cfg: NetworkConfig, generator: torch.Generator):
         super().__init__()
@@ -47,6 +48,22 @@ class Generator(nn.Module):
 
     def n_weights(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def output_constant(self, value: float) -> None:
+        """Zero the output layer's weights and set its bias so that the network gives
+        ``value`` (ln S/m) everywhere: stage 1 without iterations. The first optimiser step
+        moves the zeroed weights, and the features behind them are the untouched random
+        initialisation."""
+        s = (self.hi - value) / (self.hi - self.lo)  # the sigmoid's value for m = value
+        if not 0.0 < s < 1.0:
+            raise ConfigError(
+                f"reference model {value} is outside the network's output range "
+                f"({self.lo}, {self.hi})"
+            )
+        head = self.head
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.fill_(math.log(s / (1.0 - s)))
 
 
 #: Xavier gain for LeakyReLU(0.2), as the paper's stage 1 initialises its convolutions

@@ -117,6 +117,24 @@ def test_pretrain_fits_m_ref_and_is_cached(tiny_problem, tmp_path):
     assert np.array_equal(again.model(), inv.model())
 
 
+@pytest.mark.parametrize("case", ["tiny-2d", "tiny-3d"])
+def test_exact_stage_1_gives_m_ref_and_the_first_step_moves_it(case):
+    problem = hpcinv.build_problem(config_from_dict({"problem": {"case": case}}))
+    cfg = config_from_dict(
+        {
+            "problem": {"case": case},
+            "network": {"channels": [8, 4], "dropout": 0.0},
+            "inversion": {"pretrain": True, "pretrain_method": "exact", "learning_rate": 1e-2},
+        }
+    )
+    inv = DipInversion(problem, hpcinv.SerialExecutor(problem), cfg)
+    assert inv.pretrain() == 0
+    m = inv.model()
+    assert np.abs(m - cfg.inversion.reference_model).max() < 1e-5  # float32 network
+    inv.run(2)
+    assert np.ptp(inv.model()) > 1e-3  # the zeroed output layer learns at once
+
+
 def test_same_seed_same_run(tiny_problem):
     runs = []
     for _ in range(2):

@@ -1,0 +1,210 @@
+"""3D DIP against the conventional inversion, from run files that name only the data (or
+case), the method and the target. Prints JSON.
+
+For each case and method, in one process after the other on the same cores:
+* seconds from the start (problem built, data simulated or read) to the first *exact*
+  chi <= 1.1 (DIP: a step whose misfit came from the physics, not a linearisation), and to
+  the end; iterations; the final chi;
+* core MAE against the true model (block-3d);
+* coverage: the share of core cells with low coverage (< 1% of the largest cumulative
+  sensitivity) that lie more than 2 ln units from the reference model;
+* DIP: seconds per network step, per exact step, factorizations per exact step.
+
+DIP runs on ``--workers`` local Dask workers (the way it is run); the conventional inversion
+is SimPEG in this process (its own MUMPS, BLAS threads as the machine gives them).
+
+``--ablation`` adds block-3d DIP runs with one setting changed from the 3D defaults each
+(the paper's settings, no linearisation, a sensitivity preconditioner, ...).
+
+    .venv/bin/python scripts/bench_3d.py [--cases block-3d century-3d] [--workers 2]
+        [--ablation] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# Nothing that imports torch at the top level: Dask spawns its workers by re-running this
+# module as __mp_main__ (see bench_large3d.py).
+import hpcinv
+from hpcinv.config import config_from_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+CENTURY = ROOT / "examples" / "data" / "century" / "dc3d.dat"
+TARGET = 1.1
+LOW_COVERAGE = 0.01
+FAR = 2.0
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run_file(case: str, kind: str, extra: dict | None = None) -> dict:
+    """What a user writes: the data (or case), the method, the target."""
+    problem = {"data": str(CENTURY)} if case == "century-3d" else {"case": case}
+    raw: dict = {"problem": problem, "inversion": {"kind": kind, "target_chi": 1.0}}
+    for section, values in (extra or {}).items():
+        raw.setdefault(section, {}).update(values)
+    return raw
+
+
+class IterationTimes(logging.Handler):
+    """Seconds since ``t0`` at each 'conventional iteration k: chi X' log line."""
+
+    def __init__(self, t0: float):
+        super().__init__(logging.INFO)
+        self.t0, self.marks = t0, []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg.startswith("conventional iteration"):
+            chi = float(msg.rsplit(" ", 1)[1])
+            self.marks.append((time.perf_counter() - self.t0, chi))
+
+
+def coverage_stats(result, reference: float) -> dict:
+    arrays = result.arrays
+    coverage = arrays["coverage"]
+    core = arrays["core_mask"].astype(bool)
+    if "active" in arrays.arrays:
+        core &= arrays["active"].astype(bool)
+    low = core & (coverage < LOW_COVERAGE * coverage.max())
+    far = np.abs(result.model[low] - reference) > FAR
+    return {
+        "core_cells": int(core.sum()),
+        "low_coverage_cells": int(low.sum()),
+        "low_coverage_far_fraction": float(far.mean()) if low.any() else 0.0,
+    }
+
+
+def measure(name: str, raw: dict, out: Path, workers: int) -> dict:
+    config = config_from_dict(raw)
+    kind = config.inversion.kind
+    log(f"{name}: {kind} ...")
+    t0 = time.perf_counter()
+    marks: list[tuple[float, float, int]] = []  # (seconds, chi, iteration) of exact steps
+    kwargs: dict = {"overwrite": True}
+    if kind == "dip":
+
+        def hook(inv, rec) -> None:
+            if rec.exact:
+                marks.append((time.perf_counter() - t0, rec.chi, inv.iteration))
+
+        kwargs.update(workers=workers, hooks=[hook])
+        result = hpcinv.run(config, out / name, **kwargs)
+    else:
+        handler = IterationTimes(t0)
+        logger = logging.getLogger("hpcinv.inversion.conventional")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            result = hpcinv.run(config, out / name, **kwargs)
+        finally:
+            logger.removeHandler(handler)
+        marks = [(s, chi, i + 1) for i, (s, chi) in enumerate(handler.marks)]
+    wall = time.perf_counter() - t0
+    s = result.summary
+    hit = next((m for m in marks if m[1] <= TARGET), None)
+    row = {
+        "case": name,
+        "kind": kind,
+        "seconds_to_chi_1.1": None if hit is None else round(hit[0], 1),
+        "iterations_to_chi_1.1": None if hit is None else hit[2],
+        "seconds": round(wall, 1),
+        "iterations": s["iterations"],
+        "chi": round(s["chi"], 4),
+        "mae_core": None if s.get("mae_core") is None else round(s["mae_core"], 4),
+        "stopped": s.get("stopped"),
+        **coverage_stats(result, config.inversion.reference_model),
+    }
+    if kind == "dip":
+        hist = result.history
+        row["seconds_per_step_median"] = s["timing"]["seconds_per_iteration_median"]
+        row["exact_steps"] = len(marks)
+        row["defaults_3d"] = s.get("defaults_3d")
+        row["factorizations_per_iteration_max"] = s["factorizations"]["per_iteration_max"]
+        row["chi_history_exact"] = [round(m[1], 3) for m in marks]
+        del hist
+    else:
+        row["chi_history"] = [round(m[1], 3) for m in marks]
+    log(f"{name}: {json.dumps({k: v for k, v in row.items() if 'history' not in k})}")
+    return row
+
+
+#: block-3d DIP runs with one thing changed from the 3D defaults each
+ABLATIONS = {
+    "no linearisation (physics every step)": {"inversion": {"relinearize_every": 1}},
+    "relinearise every 40": {"inversion": {"relinearize_every": 40}},
+    "sensitivity preconditioner": {"inversion": {"precondition": "sensitivity"}},
+    "no stage 1": {"inversion": {"pretrain": False}},
+    "exact stage 1 (output layer set to m_ref)": {"inversion": {"pretrain_method": "exact"}},
+    "coverage taper 1%": {"inversion": {"coverage_taper": 0.01}},
+    "paper's 2D settings": {
+        "network": {"channels": [64, 32, 8], "dropout": 0.1, "min_start_cells": 1},
+        "inversion": {
+            "learning_rate": 1e-4,
+            "beta_tau": 1000.0,
+            "relinearize_every": 1,
+            "pretrain_learning_rate": 1e-3,
+        },
+    },
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", nargs="+", default=["block-3d", "century-3d"])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--ablation-iterations", type=int, default=600)
+    parser.add_argument("--runs", type=Path, default=Path("runs/bench_3d"))
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    rows = []
+    for case in args.cases:
+        for kind in ("conventional", "dip"):
+            rows.append(measure(f"{case}-{kind}", run_file(case, kind), args.runs, args.workers))
+    ablation = []
+    if args.ablation:
+        for label, change in ABLATIONS.items():
+            extra = {k: dict(v) for k, v in change.items()}
+            extra.setdefault("inversion", {})["iterations"] = args.ablation_iterations
+            row = measure(
+                "block-3d-" + label.replace(" ", "-").replace("'", ""),
+                run_file("block-3d", "dip", extra),
+                args.runs,
+                args.workers,
+            )
+            ablation.append({"change": label, **row})
+    report = {
+        "machine": {"cores": 2, "note": "shared; DIP on local Dask workers, 1 BLAS thread each"},
+        "target_chi": TARGET,
+        "runs": rows,
+        "ablation": ablation,
+    }
+    for case in args.cases:
+        pair = {r["kind"]: r for r in rows if r["case"].startswith(case)}
+        if pair["dip"]["seconds_to_chi_1.1"] and pair["conventional"]["seconds_to_chi_1.1"]:
+            report.setdefault("ratios", {})[case] = {
+                "conventional_over_dip_seconds_to_chi_1.1": round(
+                    pair["conventional"]["seconds_to_chi_1.1"] / pair["dip"]["seconds_to_chi_1.1"],
+                    2,
+                )
+            }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -363,6 +363,20 @@ class InversionConfig:
         "linearisation (dense J held here: n_data x n_cells x 4 bytes)",
         ge=1,
     )
+    relinearize_adaptive: bool = field(
+        default=False,
+        metadata={
+            "doc": "with relinearize_every > 1: at each renewal the misfit the previous "
+            "linearisation predicted for the new model is compared with the physics'; within "
+            "relinearize_tolerance (relative) the next interval doubles (up to 16 x "
+            "relinearize_every), off by more than 3 x that it halves (down to "
+            "relinearize_every / 4); and a step whose linearised chi is at target_chi renews "
+            "at once, so the physics decides the stop"
+        },
+    )
+    relinearize_tolerance: float = _bounded(
+        0.1, "relinearize_adaptive: relative misfit error that lets the interval grow", gt=0.0
+    )
     precondition: str = _choice(
         "none",
         ("none", "sensitivity"),

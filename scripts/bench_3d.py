@@ -143,6 +143,7 @@ def measure(name: str, raw: dict, out: Path, workers: int) -> dict:
 ABLATIONS = {
     "no linearisation (physics every step)": {"inversion": {"relinearize_every": 1}},
     "relinearise every 40": {"inversion": {"relinearize_every": 40}},
+    "adaptive renewal intervals": {"inversion": {"relinearize_adaptive": True}},
     "sensitivity preconditioner": {"inversion": {"precondition": "sensitivity"}},
     "no stage 1": {"inversion": {"pretrain": False}},
     "exact stage 1 (output layer set to m_ref)": {"inversion": {"pretrain_method": "exact"}},

@@ -110,6 +110,8 @@ class Linearization:
 
     def __init__(self, m0: torch.Tensor, r0: torch.Tensor, WJ: torch.Tensor):
         self.m0, self.r0, self.WJ = m0, r0, WJ
+        #: the physics' misfit at m0
+        self.phi0 = 0.5 * float(r0 @ r0)
 
     @classmethod
     def at(cls, m0: np.ndarray, executor: Executor, device: torch.device) -> Linearization:
@@ -180,6 +182,9 @@ class DipInversion:
         #: relinearize_every > 1: the model of the current linearisation and what it holds
         self._lin_model: np.ndarray | None = None
         self._lin: Linearization | None = None
+        #: steps from one renewal to the next (grows and shrinks with relinearize_adaptive)
+        self._interval = self.cfg.relinearize_every
+        self._next_renewal = 0
 
     @property
     def half_n(self) -> float:
@@ -274,21 +279,68 @@ class DipInversion:
     # --- iterations ---------------------------------------------------------------------
     def _data_term(self, m: torch.Tensor, t: int) -> tuple[torch.Tensor, bool]:
         """(phi_d, exact): from the physics every step, or from the linearisation that is
-        renewed at the current model every ``relinearize_every`` steps."""
-        K = self.cfg.relinearize_every
-        if K == 1:
+        renewed at the current model every ``relinearize_every`` steps (or, adaptive, after
+        an interval that follows how well the last linearisation predicted the physics)."""
+        if self.cfg.relinearize_every == 1:
             return data_misfit(m, self.executor, self._scale), True
-        if t % K == 0:
+        renew = self._lin_model is None or t >= self._next_renewal or self._at_target_guess()
+        if renew:
+            previous = self._previous_linearization()
             self._lin_model = m.detach().cpu().numpy().copy()
-            self._lin = None
-        if self._lin is None:  # renewed, or resumed between two renewals
+            self._lin = Linearization.at(self._lin_model, self.executor, self.device)
+            if previous is not None:
+                with torch.no_grad():
+                    self._adapt_interval(previous.misfit(m.detach()).item(), self._lin.phi0)
+            self._next_renewal = t + self._interval
+        if self._lin is None:  # resumed between two renewals
             assert self._lin_model is not None
             self._lin = Linearization.at(self._lin_model, self.executor, self.device)
         if self._scale is not None:
             m = m.clone()
             scale = torch.as_tensor(self._scale, dtype=m.dtype, device=m.device)
             m.register_hook(lambda g: g * scale)
-        return self._lin.misfit(m), t % K == 0
+        return self._lin.misfit(m), renew
+
+    def _at_target_guess(self) -> bool:
+        """Adaptive renewals: the last step's linearised chi reached the target, so the
+        physics is asked now rather than at the end of the interval."""
+        cfg, h = self.cfg, self.history
+        return (
+            cfg.relinearize_adaptive
+            and cfg.target_chi > 0
+            and len(h) > 0
+            and not h.exact[-1]
+            and h.chi[-1] <= cfg.target_chi
+        )
+
+    def _previous_linearization(self) -> Linearization | None:
+        """The linearisation a renewal replaces (adaptive intervals compare it with the
+        physics); rebuilt when a resumed run renews before using it."""
+        if not self.cfg.relinearize_adaptive or self._lin_model is None:
+            return None
+        if self._lin is None:
+            self._lin = Linearization.at(self._lin_model, self.executor, self.device)
+        return self._lin
+
+    def _adapt_interval(self, predicted: float, actual: float) -> None:
+        """Trust-region rule on the interval between renewals: the linearisation held over
+        the last interval (its misfit at the new model within ``relinearize_tolerance`` of
+        the physics') -> twice as many steps; far off -> half as many."""
+        base, tol = self.cfg.relinearize_every, self.cfg.relinearize_tolerance
+        error = abs(predicted - actual) / max(actual, 1e-300)
+        before = self._interval
+        if error <= tol:
+            self._interval = min(2 * self._interval, 16 * base)
+        elif error > 3 * tol:
+            self._interval = max(self._interval // 2, max(1, base // 4))
+        log.debug(
+            "renewal: linearised chi %.4g vs physics %.4g (error %.2g): interval %d -> %d",
+            predicted / self.half_n,
+            actual / self.half_n,
+            error,
+            before,
+            self._interval,
+        )
 
     def step(self) -> IterationRecord:
         self.prepare()
@@ -393,6 +445,8 @@ class DipInversion:
             },
             # relinearize_every > 1: the model of the linearisation in use (rebuilt on resume)
             "linearization_model": self._lin_model,
+            "linearization_interval": self._interval,
+            "linearization_next": self._next_renewal,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -432,6 +486,10 @@ class DipInversion:
         self._lin_model = None if lin_model is None else np.asarray(lin_model, np.float64)
         self._lin = None
         self.iteration = int(state["iteration"])
+        # checkpoints before 0.5 renewed every relinearize_every steps, at multiples of it
+        base = self.cfg.relinearize_every
+        self._interval = int(state.get("linearization_interval", base))
+        self._next_renewal = int(state.get("linearization_next", -(-self.iteration // base) * base))
         self._chi_streak = int(state["chi_streak"])
         self.restore_schedule()
 

@@ -205,6 +205,71 @@ def test_relinearized_steps_record_exactness_and_resume_exactly(tiny_problem):
     np.testing.assert_array_equal(resumed.model(), straight.model())
 
 
+def test_adaptive_interval_doubles_where_the_linearisation_held_and_halves_where_not():
+    inv = DipInversion.__new__(DipInversion)  # the rule needs the settings and n_data only
+    inv.cfg = tiny_config(relinearize_every=8, relinearize_adaptive=True).inversion
+    inv.problem = type("P", (), {"n_data": 10})()
+    inv._interval = 8
+    inv._adapt_interval(105.0, 100.0)  # 5% off, tolerance 10%
+    assert inv._interval == 16
+    inv._adapt_interval(120.0, 100.0)  # between 1 and 3 tolerances: kept
+    assert inv._interval == 16
+    inv._adapt_interval(60.0, 100.0)  # 40% off
+    assert inv._interval == 8
+    for _ in range(5):
+        inv._adapt_interval(100.0, 100.0)
+    assert inv._interval == 128  # 16 x relinearize_every at most
+    for _ in range(10):
+        inv._adapt_interval(1.0, 100.0)
+    assert inv._interval == 2  # relinearize_every / 4 at least
+
+
+@pytest.mark.parametrize("tolerance, exact_at", [(1e9, [0, 2, 6]), (1e-12, [0, 2, 3, 4, 5, 6])])
+def test_adaptive_renewals_follow_the_rule_and_resume_exactly(tiny_problem, tolerance, exact_at):
+    cfg = tiny_config(
+        relinearize_every=2, relinearize_adaptive=True, relinearize_tolerance=tolerance
+    )
+
+    def fresh():
+        return DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg)
+
+    straight = fresh()
+    straight.run(7)
+    assert [t for t, e in enumerate(straight.history.exact) if e] == exact_at
+    for stop in (3, exact_at[-1]):  # between renewals, and just before one
+        part = fresh()
+        part.run(stop)
+        state = part.state_dict()  # before fresh() reseeds torch's global generator
+        resumed = fresh()
+        resumed.load_state_dict(state)
+        resumed.run(7)
+        assert resumed.history.phi_d == straight.history.phi_d
+        assert resumed.history.exact == straight.history.exact
+
+
+def test_adaptive_renewal_asks_the_physics_once_the_linearisation_meets_the_target(tiny_problem):
+    def run(target):
+        cfg = tiny_config(
+            relinearize_every=8,
+            relinearize_adaptive=True,
+            target_chi=target,
+            learning_rate=1e-3,
+            beta_schedule="constant",
+            beta=0.0,
+        )
+        inv = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg)
+        inv.run(8)
+        return inv.history
+
+    free = run(0.0)
+    assert free.exact == [1] + [0] * 7
+    guess = int(np.argmin(free.chi[1:7])) + 1  # a linearised step's chi below step 0's
+    assert free.chi[guess] < free.chi[0]
+    guided = run(free.chi[guess])
+    assert guided.chi[: guess + 1] == free.chi[: guess + 1]
+    assert guided.exact[: guess + 2] == [1] + [0] * guess + [1]  # the physics asked at once
+
+
 def test_target_chi_counts_only_exact_steps(tiny_problem):
     inv = DipInversion(
         tiny_problem,

@@ -106,3 +106,20 @@ def test_low_coverage_cells_are_veiled(tmp_path, monkeypatch):
     monkeypatch.setattr(figures, "_veil", lambda *a, **k: (veiled.append(a[1]), real(*a, **k)))
     figures.draw_report(run)
     assert veiled and all(np.array_equal(v, low) for v in veiled)
+
+
+def test_importing_the_figures_leaves_matplotlibs_backend_alone():
+    """A notebook's inline backend must survive ``import hpcinv.report.figures``."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import hpcinv.report.figures; "
+        "print(matplotlib.get_backend())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "svg"

@@ -1,8 +1,10 @@
 """Figures of a run: recovered (and true) model, chi and loss curves, observed vs predicted.
 
-Drawn from ``result.npz`` and ``summary.json`` alone, with matplotlib's Agg backend (no
-display needed). 2D lines get a section and pseudosections; 3D surveys depth slices, a
-vertical section and a data cross-plot.
+Drawn from ``result.npz`` and ``summary.json`` alone on ``matplotlib.figure.Figure``
+objects, not pyplot: no display is needed and matplotlib's backend is left as the user set
+it (importing this module in a notebook does not stop its figures from showing). 2D lines
+get a section and pseudosections; 3D surveys depth slices, a vertical section and a data
+cross-plot.
 
 Field data: coordinates are drawn as in the data file (``origin`` added back), air cells
 (``active`` false) are left blank, 3D models get vertical sections along the survey's most
@@ -17,12 +19,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from discretize import TensorMesh
+from matplotlib.figure import Figure
 
 from hpcinv.report.rundir import RunDirectory
 
@@ -32,6 +31,12 @@ CMAP = "Spectral_r"
 LOW_COVERAGE = 0.01
 #: the veil over low-coverage cells: grey at this opacity
 VEIL = {"cmap": "Greys", "vmin": 0.0, "vmax": 1.6, "alpha": 0.6}
+
+
+def _subplots(nrows: int = 1, ncols: int = 1, *, figsize, **kwargs):
+    """pyplot.subplots without pyplot: (figure, axes) of a Figure of its own."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def low_coverage(result) -> np.ndarray | None:
@@ -122,7 +127,7 @@ def _models(run, result, mesh) -> Path:
     vmax = max(np.nanpercentile(m, 99) for _, m in models)
     electrodes = result["electrodes"] + _origin(result, mesh.dim)
     if mesh.dim == 2:
-        fig, axes = plt.subplots(len(models), 1, figsize=(10, 3.2 * len(models)), squeeze=False)
+        fig, axes = _subplots(len(models), 1, figsize=(10, 3.2 * len(models)), squeeze=False)
         overlay = result.get("overlay")
         for ax, (title, m) in zip(axes[:, 0], models):
             im = mesh.plot_image(m, ax=ax, pcolor_opts={"cmap": CMAP, "vmin": vmin, "vmax": vmax})[
@@ -148,7 +153,7 @@ def _models(run, result, mesh) -> Path:
         fig = _field_3d(mesh, models[0][1], electrodes, lo, hi, vmin, vmax, low)
     else:
         depths = np.linspace(hi[2], lo[2], 5)[1:4]
-        fig, axes = plt.subplots(len(models), 4, figsize=(16, 3.6 * len(models)), squeeze=False)
+        fig, axes = _subplots(len(models), 4, figsize=(16, 3.6 * len(models)), squeeze=False)
         for row, (title, m) in zip(axes, models):
             for ax, depth in zip(row[:3], depths):
                 k = int(np.argmin(np.abs(mesh.cell_centers_z - depth)))
@@ -187,7 +192,6 @@ def _models(run, result, mesh) -> Path:
     fig.tight_layout()
     path = run.figures / "model.png"
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -199,7 +203,7 @@ def _field_3d(mesh, m, electrodes, lo, hi, vmin, vmax, low=None):
     sections = [("X", x) for x in _line_positions(electrodes[:, 0], 2)] + [
         ("Y", y) for y in _line_positions(electrodes[:, 1], 2)
     ]
-    fig = plt.figure(figsize=(15, 4.6 + 2.0 * len(sections)))
+    fig = Figure(figsize=(15, 4.6 + 2.0 * len(sections)))
     grid = fig.add_gridspec(1 + len(sections), 3, height_ratios=[4.6] + [2.0] * len(sections))
     for col, depth in enumerate(depths):
         ax = fig.add_subplot(grid[0, col])
@@ -238,7 +242,7 @@ def _field_3d(mesh, m, electrodes, lo, hi, vmin, vmax, low=None):
 
 def _curves(run, summary) -> Path:
     hist = summary["history"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, axes = _subplots(1, 2, figsize=(11, 3.6))
     it = np.arange(1, len(hist["chi"]) + 1)
     axes[0].semilogy(it, hist["chi"], label="chi")
     axes[0].axhline(1.0, color="k", lw=0.8, ls="--", label="chi = 1")
@@ -253,7 +257,6 @@ def _curves(run, summary) -> Path:
     fig.tight_layout()
     path = run.figures / "convergence.png"
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -265,7 +268,7 @@ def _data(run, result, dim) -> Path:
         src = np.nanmean([x(abmn[:, 0]), x(abmn[:, 1])], axis=0)
         rx = np.nanmean([x(abmn[:, 2]), x(abmn[:, 3])], axis=0)
         mid, sep = 0.5 * (src + rx), -0.5 * np.abs(rx - src)
-        fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
+        fig, axes = _subplots(3, 1, figsize=(10, 8), sharex=True)
         vals = [
             np.log10(np.abs(dobs)),
             np.log10(np.abs(dpred)),
@@ -287,7 +290,7 @@ def _data(run, result, dim) -> Path:
             fig.colorbar(sc, ax=ax)
         axes[-1].set_xlabel("x (m)")
     else:
-        fig, ax = plt.subplots(figsize=(5, 5))
+        fig, ax = _subplots(figsize=(5, 5))
         ax.loglog(np.abs(dobs), np.abs(dpred), ".", ms=3)
         lim = [np.abs(dobs).min(), np.abs(dobs).max()]
         ax.plot(lim, lim, "k--", lw=0.8)
@@ -295,5 +298,4 @@ def _data(run, result, dim) -> Path:
     fig.tight_layout()
     path = run.figures / "data.png"
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

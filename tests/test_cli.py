@@ -7,15 +7,31 @@ import pytest
 from hpcinv.cli import main
 
 
-def test_forward_writes_csv_matching_the_problem(tmp_path, paper_problem):
+def test_forward_csv_is_read_back_by_hpcinvs_own_reader(tmp_path, paper_problem):
+    """What ``forward`` writes, ``run`` reads: the same data at the same electrodes."""
+    from hpcinv.readers.formats import read_survey
+
     out = tmp_path / "data" / "p11.csv"
     assert main(["forward", "examples/paper-1.1.toml", "--out", str(out)]) == 0
     header = out.read_text().splitlines()[0].split(",")
     assert header[:8] == ["a_x", "a_z", "b_x", "b_z", "m_x", "m_z", "n_x", "n_z"]
-    table = np.loadtxt(out, delimiter=",", skiprows=1)
-    assert table.shape == (348, len(header))
-    dobs = table[:, header.index("dobs")]
-    assert np.allclose(dobs, paper_problem.dobs, rtol=1e-9)
+    assert header[8:] == ["value", "uncertainty", "type", "noise_free"]
+    read = read_survey(out)
+    assert read.format == "csv" and read.data_type == "resistance"
+    assert np.array_equal(read.survey.dobs, paper_problem.dobs)
+    assert np.array_equal(read.survey.uncertainty, paper_problem.uncertainty)
+
+    def positions(survey, origin):
+        return survey.electrodes[survey.abmn] + origin  # (n_data, 4, dim)
+
+    origin = paper_problem.info.origin
+    np.testing.assert_allclose(
+        positions(read.survey, read.origin),
+        positions(paper_problem.survey, 0.0 if origin is None else origin),
+        atol=1e-9,
+    )
+    noise_free = np.loadtxt(out, delimiter=",", skiprows=1, usecols=len(header) - 1)
+    assert np.allclose(noise_free, paper_problem.clean_data, rtol=1e-12)
     assert not list(tmp_path.glob("data/.*tmp"))  # no temporary left behind
 
 

@@ -14,6 +14,7 @@ from hpcinv.driver.runs import clear_run
 from hpcinv.errors import HpcinvError
 from hpcinv.files import atomic_write
 from hpcinv.problem import build_problem
+from hpcinv.readers.csv_format import write_csv
 from hpcinv.report.export import export_model
 from hpcinv.report.rundir import RunDirectory
 from hpcinv.survey import REMOTE
@@ -26,8 +27,24 @@ def forward(args) -> int:
     if out.suffix not in (".csv", ".npz"):
         raise HpcinvError(f"--out {out}: use a .csv or .npz file name")
     problem = build_problem(load_config(args.config))
-    columns = data_columns(problem)
-    atomic_write(out, lambda tmp: _write_table(tmp, columns, out.suffix))
+    if out.suffix == ".csv":  # hpcinv's own survey format: what forward writes, run reads
+        survey = problem.survey
+        origin = 0.0 if problem.info.origin is None else problem.info.origin
+        atomic_write(
+            out,
+            lambda tmp: write_csv(
+                tmp,
+                survey.electrodes + origin,
+                survey.abmn,
+                problem.dobs,
+                problem.uncertainty,
+                "resistance",
+                noise_free=problem.clean_data,
+            ),
+        )
+    else:
+        columns = data_columns(problem)
+        atomic_write(out, lambda tmp: _write_table(tmp, columns))
     log.info("wrote %d data of %s to %s", problem.n_data, problem.name, out)
     return 0
 
@@ -183,10 +200,6 @@ def data_columns(problem) -> dict[str, np.ndarray]:
     return cols
 
 
-def _write_table(path: Path, columns: dict[str, np.ndarray], suffix: str) -> None:
-    if suffix == ".npz":
-        with open(path, "wb") as fh:
-            np.savez(fh, **columns)
-        return
-    table = np.column_stack(list(columns.values()))
-    np.savetxt(path, table, delimiter=",", header=",".join(columns), comments="", fmt="%.10g")
+def _write_table(path: Path, columns: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as fh:
+        np.savez(fh, **columns)

@@ -8,7 +8,8 @@ M and N; a line (2D) has no ``_y`` columns. ``value`` is in the row's ``type``: 
 ``resistance`` (V/A) or ``apparent_resistivity`` (ohm m); a file holds one type (rows of
 different types are an error: the inversion cannot mix them unconverted). Optional:
 ``uncertainty`` (one standard deviation in the same units; empty in every row = none) and
-``current`` (amperes, for volts; without it volts are for 1 A). A pole source leaves all of
+``current`` (amperes, for volts; without it volts are for 1 A); ``noise_free`` (what
+``hpcinv forward`` writes next to the noisy values) is skipped. A pole source leaves all of
 B's cells empty, a pole receiver N's. Blank lines and lines starting with ``#`` are skipped;
 fields may be quoted as in any CSV. ``check_csv`` is the signature format detection uses:
 the header row and rows as wide as it.
@@ -31,7 +32,8 @@ from hpcinv.readers.fielddata import DATA_TYPES, FieldData
 from hpcinv.readers.textlines import TextLine, numbered_lines, parse_float
 from hpcinv.survey import REMOTE
 
-OPTIONAL = ("uncertainty", "current")
+#: noise_free: ``hpcinv forward``'s data before noise; accepted, not read
+OPTIONAL = ("uncertainty", "current", "noise_free")
 
 
 def coordinate_columns(dim: int) -> list[str]:
@@ -242,8 +244,10 @@ def write_csv(
     uncertainty: np.ndarray | None,
     data_type: str,
     current: np.ndarray | None = None,
+    noise_free: np.ndarray | None = None,
 ) -> None:
-    """Write one row per datum; electrodes (n_e, dim) metres, values in ``data_type``."""
+    """Write one row per datum; electrodes (n_e, dim) metres, values in ``data_type``;
+    ``noise_free``: synthetic data before noise, in a column of its own."""
     dim = electrodes.shape[1]
     header = [
         *coordinate_columns(dim),
@@ -251,6 +255,7 @@ def write_csv(
         "uncertainty",
         "type",
         *(["current"] if current is not None else []),
+        *(["noise_free"] if noise_free is not None else []),
     ]
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
@@ -265,6 +270,7 @@ def write_csv(
                 data_type,
             ]
             cells += [] if current is None else [_number(current[r])]
+            cells += [] if noise_free is None else [_number(noise_free[r])]
             writer.writerow(cells)
 
 

@@ -134,6 +134,8 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
                 blas_threads=physics.threads,
             )
 
+    for note in fd.notes:  # what the reader assumed or changed belongs in the run log too
+        log.info("%s: %s", path.name, note)
     max_move = float(moved.max()) if moved.size else 0.0
     notes = {
         "file": str(path),

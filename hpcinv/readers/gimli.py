@@ -18,6 +18,8 @@ Data columns (names case-insensitive; a unit after ``/`` is ignored): ``a b m n`
 err |value|), ``ip`` (not used), ``valid`` (0 drops the row). The values come from ``r``,
 else ``u`` (divided by ``i`` later, 1 A without it), else ``rhoa`` (with ``k`` if given).
 Other columns are ignored and noted; the topography block is noted and not used.
+Sensor entries at one position (instrument exports list an electrode once per cable or
+line it is on) are merged into one electrode, with a note; every datum is kept.
 
 ``check_gimli`` is the signature format detection uses: the sensor count alone on the first
 line, its ``#`` header, that many sensor rows, the data count, a header naming ``a b m n``,
@@ -139,6 +141,8 @@ def read_gimli(path, dim: int | None) -> FieldData:
             f"give the sensors and the data"
         )
     electrodes, notes = _electrodes(path, sensors, dim)
+    electrodes, sensor_electrode, merged = _merge_repeated_sensors(sensors, electrodes)
+    notes += merged
     data = cursor.block("data", None)
     if data is None:
         raise DataError(
@@ -151,7 +155,8 @@ def read_gimli(path, dim: int | None) -> FieldData:
             path, row, data.columns, f"a data row (as the header on line {data.header.number})"
         )
     notes += _after_data(path, cursor, data)
-    abmn = _indices(path, data, len(electrodes))
+    abmn = _indices(path, data, len(sensor_electrode)).astype(np.int64)
+    abmn = np.where(abmn == REMOTE, REMOTE, sensor_electrode[np.maximum(abmn, 0)])
     rows, data_type, more_notes = _data_rows(path, data)
     rows, kept, dropped = drop_unusable(rows)
     return build_field_data(
@@ -267,17 +272,34 @@ def _check_sensors(path, sensors: Block, positions: np.ndarray) -> None:
                 f"{path}, line {row.number}, columns {columns}: sensor position "
                 f"{position.tolist()} is not finite; give its coordinates"
             )
-    _, first, inverse = np.unique(positions, axis=0, return_index=True, return_inverse=True)
-    repeated = np.flatnonzero(first[inverse.ravel()] != np.arange(len(positions)))
-    if repeated.size:
-        j = int(repeated[0])
-        i = int(first[inverse.ravel()[j]])
-        raise DataError(
-            f"{path}, line {sensors.rows[j].number}, columns {columns}: sensor "
-            f"{j + 1} is at the same position {positions[j].tolist()} as sensor "
-            f"{i + 1} (line {sensors.rows[i].number}); remove the duplicate and "
-            f"renumber the data, or correct the position"
-        )
+
+
+def _merge_repeated_sensors(
+    sensors: Block, electrodes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(electrodes, sensor_electrode, notes): two sensor entries at one position are one
+    electrode (instrument exports list an electrode once per cable or line it is on), so
+    they are merged, the first entry kept; ``sensor_electrode[k]`` is the electrode of sensor
+    k (0-based). The data keep every row: repeated measurements stay repeats."""
+    if len(electrodes) < 2:
+        return electrodes, np.arange(len(electrodes)), []
+    _, first, inverse = np.unique(electrodes, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))  # electrodes in the file's order
+    sensor_electrode = rank[inverse]
+    repeated = np.flatnonzero(first[inverse] != np.arange(len(electrodes)))
+    if not repeated.size:
+        return electrodes, sensor_electrode, []
+    j = int(repeated[0])
+    i = int(first[inverse[j]])
+    note = (
+        f"{repeated.size} sensor entr{'y' if repeated.size == 1 else 'ies'} at the position "
+        f"of an earlier sensor merged into that electrode ({len(first)} electrodes from "
+        f"{len(electrodes)} sensors), e.g. sensor {j + 1} (line {sensors.rows[j].number}) "
+        f"= sensor {i + 1} (line {sensors.rows[i].number}) at {electrodes[j].tolist()}"
+    )
+    return electrodes[np.sort(first)], sensor_electrode, [note]
 
 
 def _sensor_geometry(path, header: TextLine, xyz: dict, dim: int | None):

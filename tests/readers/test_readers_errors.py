@@ -11,6 +11,7 @@ import pytest
 
 from hpcinv.errors import DataError
 from hpcinv.readers import read_survey
+from hpcinv.survey import REMOTE
 
 from readers_support import CENTURY_3D, write
 
@@ -125,9 +126,22 @@ def test_text_in_a_number_field(tmp_path, name, text, line, new, column):
 # --- electrodes -----------------------------------------------------------------------------
 
 
-def test_pygimli_duplicate_sensors(tmp_path):
-    path = write(tmp_path, "dup.ohm", replace_line(GIMLI, 5, "0 0 0"))
-    assert_error(path, 5, "columns x y z", match=r"same position .* sensor 1 \(line 3\)")
+def test_pygimli_sensors_at_one_position_are_one_electrode(tmp_path):
+
+    path = write(tmp_path, "dup.ohm", replace_line(GIMLI, 5, "0 0 0"))  # sensor 3 = sensor 1
+    read = read_survey(path)
+    assert len(read.survey.electrodes) == 3
+    np.testing.assert_array_equal(read.survey.abmn, [[0, 1, 0, 2], [0, REMOTE, 0, 2], [1, 0, 2, 0]])
+    np.testing.assert_array_equal(read.survey.electrodes[:, 0] + read.origin[0], [0, 1, 3])
+    assert read.survey.n_data == 3  # every datum kept
+    (note,) = [n for n in read.notes if "merged" in n]
+    assert "sensor 3 (line 5) = sensor 1 (line 3)" in note and "3 electrodes from 4" in note
+
+
+def test_pygimli_dipole_on_merged_sensors_is_refused(tmp_path):
+    # sensor 4 at sensor 3's position: the first datum's M and N become one electrode
+    path = write(tmp_path, "dup.ohm", replace_line(GIMLI, 6, "2 0 0"))
+    assert_error(path, 9, "column 4 (n)", match="same position")
 
 
 @pytest.mark.parametrize(

@@ -87,11 +87,12 @@ class ProblemConfig:
     )
     uncertainty_floor: float = _bounded(
         0.0,
-        "field data: absolute floor of the uncertainty, V/A (0: automatic, a percentile of |d|)",
+        "field data: absolute floor of the uncertainty, V/A (0: automatic, "
+        "uncertainty_percent of the uncertainty_floor_percentile-th percentile of |d|)",
         ge=0.0,
     )
     uncertainty_floor_percentile: float = _bounded(
-        10.0, "field data: percentile of |d| that the automatic floor takes", ge=0.0, le=100.0
+        10.0, "field data: the automatic floor is uncertainty_percent of this percentile of |d|", ge=0.0, le=100.0
     )
     use_file_uncertainty: bool = field(
         default=True,

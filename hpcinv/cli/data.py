@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
-from hpcinv.readers import FORMATS, read_survey, summarize
+from hpcinv.config import ProblemConfig
+from hpcinv.errors import DataError
+from hpcinv.readers import FORMATS, assign_uncertainty, read_survey, summarize, to_resistance
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -16,7 +19,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Read FILE (UBC-GIF DCIP2D/DCIP3D, pyGIMLi unified data or CSV) and "
         "print as JSON what was read: format, 2D line or 3D, numbers of electrodes, sources "
         "and data, data type, uncertainty statistics, dropped rows (with their lines), the "
-        "local origin and notes. Bad input ends with a message naming the line and column.",
+        "local origin and notes; for a file without uncertainties, what a run would assign "
+        "(percent of |d| plus a floor) and how large that is relative to the data. Bad input "
+        "ends with a message naming the line and column.",
     )
     p.add_argument("file", help="data file")
     p.add_argument(
@@ -32,6 +37,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         choices=("auto", "2d", "3d"),
         help="2d (a line, x z) or 3d; needed only where a layout is ambiguous",
     )
+    p.add_argument(
+        "--uncertainty-percent",
+        type=float,
+        default=_default("uncertainty_percent"),
+        help="for a file without uncertainties: problem.uncertainty_percent (default %(default)s)",
+    )
+    p.add_argument(
+        "--uncertainty-floor",
+        type=float,
+        default=_default("uncertainty_floor"),
+        help="for a file without uncertainties: problem.uncertainty_floor in V/A "
+        "(default %(default)s: automatic)",
+    )
     p.set_defaults(func=data)
     return p
 
@@ -39,5 +57,28 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def data(args) -> int:
     """Print ``summarize(read_survey(...))`` of ``args.file`` as indented JSON."""
     field_data = read_survey(args.file, args.format, dimension=args.dimension)
-    print(json.dumps(summarize(field_data), indent=2))
+    summary = summarize(field_data)
+    if field_data.survey.uncertainty is None:
+        summary["uncertainty_assigned"] = _assigned_uncertainty(field_data, args)
+    print(json.dumps(summary, indent=2))
     return 0
+
+
+def _default(key: str):
+    """The run file's default for ``[problem] key``."""
+    return next(f.default for f in dataclasses.fields(ProblemConfig) if f.name == key)
+
+
+def _assigned_uncertainty(field_data, args) -> dict:
+    """What a run gives a file without uncertainties (in V/A, as the inversion fits)."""
+    try:
+        survey = to_resistance(field_data)
+    except DataError as exc:  # apparent resistivity over topography: factors come at run time
+        return {"note": f"computed when a run has the mesh: {exc}"}
+    _, report = assign_uncertainty(
+        survey,
+        percent=args.uncertainty_percent,
+        floor=args.uncertainty_floor,
+        floor_percentile=_default("uncertainty_floor_percentile"),
+    )
+    return {"units": "V/A", **report}

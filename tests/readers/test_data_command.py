@@ -87,3 +87,20 @@ def test_the_installed_command_prints_json_and_bad_input_exits_2_with_one_line(t
     assert out.returncode == 2
     errors = [ln for ln in out.stderr.splitlines() if ln.startswith("hpcinv: error:")]
     assert len(errors) == 1 and "line 3" in errors[0] and "bad.dat" in errors[0], out.stderr
+
+
+def test_a_file_without_uncertainties_shows_what_a_run_assigns(capsys, tmp_path):
+    rows = [f"{i},0,{i + 1},0,{i + 2},0,{i + 3},0,{0.1 * (i + 1)},resistance" for i in range(20)]
+    path = write(
+        tmp_path, "bare.csv", "a_x,a_z,b_x,b_z,m_x,m_z,n_x,n_z,value,type\n" + "\n".join(rows)
+    )
+    summary = run(capsys, path, "--uncertainty-percent", "3")
+    assert summary["uncertainty"] is None
+    assigned = summary["uncertainty_assigned"]
+    assert assigned["percent"] == 3.0 and assigned["floor_auto"]
+    # 3% of the 10th percentile of |d| (0.29 V/A)
+    assert assigned["floor"] == pytest.approx(0.03 * 0.29)
+    assert assigned["relative_min"] == pytest.approx(0.03 + 0.03 * 0.29 / 2.0)
+    with_floor = run(capsys, path, "--uncertainty-floor", "0.5")
+    assert with_floor["uncertainty_assigned"]["floor"] == 0.5
+    assert "uncertainty_assigned" not in run(capsys, CENTURY_3D)  # the file has them

@@ -92,7 +92,10 @@ class ProblemConfig:
         ge=0.0,
     )
     uncertainty_floor_percentile: float = _bounded(
-        10.0, "field data: the automatic floor is uncertainty_percent of this percentile of |d|", ge=0.0, le=100.0
+        10.0,
+        "field data: the automatic floor is uncertainty_percent of this percentile of |d|",
+        ge=0.0,
+        le=100.0,
     )
     use_file_uncertainty: bool = field(
         default=True,
@@ -328,7 +331,14 @@ class InversionConfig:
         0.01, "plateau: relative chi improvement that counts", ge=0.0, le=1.0
     )
     lr_min: float = _bounded(1e-5, "plateau: the rate never goes below this", gt=0.0)
-    reference_model: float = _bounded(LN_001, "m_ref, ln(S/m)")
+    reference_model: float | str = field(
+        default=LN_001,
+        metadata={
+            "doc": "m_ref, ln(S/m); or 'halfspace' (field data): the best uniform half-space "
+            "of the data, fitted when the problem is built (one more solve) and recorded in "
+            "summary.json as reference_model"
+        },
+    )
     reference_norm: str = _choice(
         "l1", ("l1", "l2", "none"), "R(m - m_ref): sum |.| (paper), 0.5 sum (.)^2, or no term"
     )
@@ -397,6 +407,23 @@ class InversionConfig:
         ge=0.0,
         le=1.0,
     )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.reference_model, str) and self.reference_model != "halfspace":
+            raise ConfigError(
+                f"inversion.reference_model = {self.reference_model!r}: give ln(S/m) as a "
+                f"number (e.g. {LN_001:.3f} for 0.01 S/m) or 'halfspace'"
+            )
+
+    @property
+    def reference_value(self) -> float:
+        """m_ref in ln(S/m); 'halfspace' must have been resolved (``resolve_reference``)."""
+        if isinstance(self.reference_model, str):
+            raise ConfigError(
+                "inversion.reference_model = 'halfspace' is fitted to the data when the "
+                "problem is built; resolve it with hpcinv.driver's resolve_reference first"
+            )
+        return float(self.reference_model)
 
 
 @dataclass(frozen=True)

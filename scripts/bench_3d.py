@@ -123,7 +123,7 @@ def measure(name: str, raw: dict, out: Path, workers: int) -> dict:
         "chi": round(s["chi"], 4),
         "mae_core": None if s.get("mae_core") is None else round(s["mae_core"], 4),
         "stopped": s.get("stopped"),
-        **coverage_stats(result, config.inversion.reference_model),
+        **coverage_stats(result, config.inversion.reference_value),
     }
     if kind == "dip":
         hist = result.history

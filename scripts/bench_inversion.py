@@ -177,7 +177,7 @@ class PaperAlgorithm:
         b = np.exp(-self.iteration / self.cfg.beta_tau)
         m64 = m.double()
         phi_d_surrogate = (m64 * torch.as_tensor(g)).sum()  # gradient w.r.t. m: g
-        loss = (1.0 - b) * phi_d_surrogate + b * (m64 - self.cfg.reference_model).abs().sum()
+        loss = (1.0 - b) * phi_d_surrogate + b * (m64 - self.cfg.reference_value).abs().sum()
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()

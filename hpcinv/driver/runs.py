@@ -32,7 +32,13 @@ from hpcinv.driver.progress import Progress
 from hpcinv.driver.result import Result, result_arrays
 from hpcinv.driver.signals import StopSignals
 from hpcinv.engine import Executor, SerialExecutor
-from hpcinv.errors import CheckpointError, HpcinvError, InversionError, RunInterrupted
+from hpcinv.errors import (
+    CheckpointError,
+    ConfigError,
+    HpcinvError,
+    InversionError,
+    RunInterrupted,
+)
 from hpcinv.inversion import DipInversion, IterationRecord
 from hpcinv.problem import Problem, build_problem
 from hpcinv.report.rundir import RunDirectory
@@ -88,6 +94,7 @@ def run(
         clear_run(run_dir)
     t_start = time.perf_counter()
     problem = build_problem(config)
+    config = resolve_reference(config, problem)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     run_dir.write_config(_config_text(config), source=config.path)
     if config.inversion.kind == "conventional":
@@ -162,6 +169,7 @@ def resume(
         )
     t_start = time.perf_counter()
     problem = build_problem(current)
+    current = resolve_reference(current, problem)
     _run_dip_on(
         problem,
         current,
@@ -174,6 +182,29 @@ def resume(
         before_checkpoint_rename,
     )
     return Result(run_dir.path)
+
+
+def resolve_reference(config: RunConfig, problem: Problem) -> RunConfig:
+    """``config`` with ``inversion.reference_model = "halfspace"`` replaced by ln of the best
+    uniform half-space conductivity of the problem's data (field data: fitted when the
+    problem was built); unchanged otherwise. A function of the data and the run file, so a
+    resumed run gets the same value."""
+    inversion = config.inversion
+    if inversion.reference_model != "halfspace":
+        return config
+    notes = problem.info.notes or {}
+    sigma = notes.get("halfspace_conductivity")
+    if sigma is None:
+        raise ConfigError(
+            f"inversion.reference_model = 'halfspace' needs field data whose best uniform "
+            f"half-space could be fitted; {problem.name} has none (synthetic cases and data "
+            f"that no positive conductivity fits): give m_ref in ln(S/m)"
+        )
+    value = float(np.log(sigma))
+    log.info("reference model: the best uniform half-space, %.4g S/m (ln %.3f)", sigma, value)
+    return dataclasses.replace(
+        config, inversion=dataclasses.replace(inversion, reference_model=value)
+    )
 
 
 def load_run_config(run_dir: RunDirectory) -> RunConfig:
@@ -389,6 +420,7 @@ class DipRun:
                 "defaults_3d": {
                     k: list(v) if isinstance(v, tuple) else v for k, v in self.defaults_3d.items()
                 },
+                "reference_model": self.config.inversion.reference_value,
                 **_field_notes(problem),
             },
         )
@@ -450,7 +482,12 @@ def _run_conventional(
         factorizations_per_tile_per_iteration=[],
         stopped="SimPEG IRLS finished",
         wall_seconds=time.perf_counter() - t_start,
-        extra={"problem": problem.name, "versions": versions(), **_field_notes(problem)},
+        extra={
+            "problem": problem.name,
+            "versions": versions(),
+            "reference_model": config.inversion.reference_value,
+            **_field_notes(problem),
+        },
     )
     executor = SerialExecutor(problem)
     try:

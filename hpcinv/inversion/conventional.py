@@ -78,7 +78,7 @@ def run_conventional(problem, config: RunConfig) -> dict:
     )
     dmis = data_misfit.L2DataMisfit(data=dobj, simulation=sim)
     n_model = mesh.n_cells if active is None else int(active.sum())
-    m_ref = np.full(n_model, config.inversion.reference_model)
+    m_ref = np.full(n_model, config.inversion.reference_value)
     alphas = {"alpha_s": cc.alpha_s, "alpha_x": cc.alpha_x}
     if mesh.dim == 2:  # SimPEG's 2D meshes call the vertical axis y
         alphas["alpha_y"] = cc.alpha_z

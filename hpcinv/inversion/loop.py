@@ -199,16 +199,16 @@ class DipInversion:
             log.info("stage 1: loaded pretrained weights from %s", cache_file)
             return 0
         if self.cfg.pretrain_method == "exact":
-            self.net.output_constant(self.cfg.reference_model)
+            self.net.output_constant(self.cfg.reference_value)
             log.info(
-                "stage 1: output layer set to give m_ref = %.4g exactly", self.cfg.reference_model
+                "stage 1: output layer set to give m_ref = %.4g exactly", self.cfg.reference_value
             )
             return 0
         opt = torch.optim.Adam(self.net.parameters(), lr=self.cfg.pretrain_learning_rate)
         self.net.eval()
         for it in range(1, self.cfg.pretrain_max_iterations + 1):  # noqa: B007 - logged below
             opt.zero_grad()
-            r = self.net() - self.cfg.reference_model
+            r = self.net() - self.cfg.reference_value
             r.abs().sum().backward()
             opt.step()
             rms = float(r.detach().pow(2).mean().sqrt())
@@ -242,7 +242,7 @@ class DipInversion:
         if cfg.precondition == "none" and cfg.coverage_taper == 0:
             return
         t0 = time.perf_counter()
-        m_ref = np.full(self.problem.model_grid.n_cells, cfg.reference_model)
+        m_ref = np.full(self.problem.model_grid.n_cells, cfg.reference_value)
         sens = self.executor.sensitivity(m_ref)
         active = getattr(self.problem, "active", None)
         if cfg.precondition == "sensitivity":
@@ -272,7 +272,7 @@ class DipInversion:
         air cells at their fixed value."""
         m = self.net().double()
         if self._taper is not None:
-            m_ref = self.cfg.reference_model
+            m_ref = self.cfg.reference_value
             m = m_ref + self._taper * (m - m_ref)
         return self._fixed(m)
 

@@ -20,7 +20,7 @@ def reference_term(m: torch.Tensor, cfg: InversionConfig) -> torch.Tensor:
     """R(m - m_ref): sum |m - m_ref| (the paper), 0.5 sum (m - m_ref)^2, or zero."""
     if cfg.reference_norm == "none":
         return m.new_zeros(())
-    r = m - cfg.reference_model
+    r = m - cfg.reference_value
     if cfg.reference_norm == "l1":
         return r.abs().sum()
     return 0.5 * (r * r).sum()

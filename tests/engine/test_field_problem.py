@@ -116,6 +116,30 @@ def test_apparent_resistivity_over_topography_uses_numeric_factors(tmp_path):
     assert problem.info.notes["halfspace_conductivity"] == pytest.approx(0.01, rel=1e-5)
 
 
+def test_halfspace_reference_is_the_best_uniform_halfspace(tmp_path):
+    from hpcinv.config import config_from_dict
+    from hpcinv.driver.runs import resolve_reference
+
+    path, _ = _line_data(tmp_path)
+    config = load_config(_write_config(tmp_path, path.name, 'reference_model = "halfspace"'))
+    problem = hpcinv.build_problem(config)
+    resolved = resolve_reference(config, problem)
+    sigma = problem.info.notes["halfspace_conductivity"]
+    assert resolved.inversion.reference_value == pytest.approx(math.log(sigma), rel=1e-12)
+    assert resolved.raw == config.raw  # the run file is recorded as written
+    result = hpcinv.run(config, tmp_path / "out", iterations=2)
+    assert result.summary["reference_model"] == resolved.inversion.reference_value
+    with pytest.raises(ConfigError, match="resolve"):
+        config.inversion.reference_value  # noqa: B018 - unresolved: refused, not NaN
+    synthetic = config_from_dict(
+        {"problem": {"case": "tiny-2d"}, "inversion": {"reference_model": "halfspace"}}
+    )
+    with pytest.raises(ConfigError, match="needs field data"):
+        resolve_reference(synthetic, hpcinv.build_problem(synthetic))
+    with pytest.raises(ConfigError, match="'halfspace'"):
+        config_from_dict({"problem": {"case": "tiny-2d"}, "inversion": {"reference_model": "flat"}})
+
+
 def test_missing_data_file_is_a_config_error(tmp_path):
     config = load_config(_write_config(tmp_path, "nowhere.dat"))
     with pytest.raises(ConfigError, match="problem.data: no such file .*nowhere.dat"):

@@ -61,6 +61,9 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
     topography = None
     if mc.topography:
         topography = read_topography(config.resolve_path(mc.topography), origin, dim)
+    elif fd.topography is not None and fd.topography.shape[1] == dim:
+        topography = fd.topography
+        log.info("ground surface: the %d topography points of %s", len(topography), path.name)
     air = float(np.log(mc.air_conductivity))
     name = path.stem
     made = site = None

@@ -50,6 +50,8 @@ class FieldData:
     current: (n_data,) float64 amperes when the file gave potentials and currents apart.
     data_lines: (n_data,) int64, the 1-based file line of each datum (for messages).
     geometric_factor: (n_data,) float64 metres, a geometric factor column of the file.
+    topography: (n, dim) float64 surface points in local coordinates, when the file has them
+        (pyGIMLi's topography block); a run uses them unless ``mesh.topography`` is given.
     """
 
     survey: Survey
@@ -62,6 +64,7 @@ class FieldData:
     current: np.ndarray | None = None
     data_lines: np.ndarray | None = None
     geometric_factor: np.ndarray | None = None
+    topography: np.ndarray | None = None
 
     def __post_init__(self):
         if self.format not in FORMATS:

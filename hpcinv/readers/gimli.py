@@ -17,7 +17,9 @@ Data columns (names case-insensitive; a unit after ``/`` is ignored): ``a b m n`
 (ohm m), ``k`` geometric factor (m), ``err`` relative error (a fraction: uncertainty =
 err |value|), ``ip`` (not used), ``valid`` (0 drops the row). The values come from ``r``,
 else ``u`` (divided by ``i`` later, 1 A without it), else ``rhoa`` (with ``k`` if given).
-Other columns are ignored and noted; the topography block is noted and not used.
+Other columns are ignored and noted. The topography block (points in the sensors' columns)
+is kept in ``FieldData.topography``: a run takes its ground surface from it unless
+``mesh.topography`` names a file.
 Sensor entries at one position (instrument exports list an electrode once per cable or
 line it is on) are merged into one electrode, with a note; every datum is kept.
 
@@ -32,6 +34,7 @@ when z is all zero (pyGIMLi writes 2D sensors so, y being the elevation) or y is
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,12 +157,17 @@ def read_gimli(path, dim: int | None) -> FieldData:
         expect_fields(
             path, row, data.columns, f"a data row (as the header on line {data.header.number})"
         )
-    notes += _after_data(path, cursor, data)
+    topography = _topography(path, cursor, data, electrodes.shape[1])
     abmn = _indices(path, data, len(sensor_electrode)).astype(np.int64)
     abmn = np.where(abmn == REMOTE, REMOTE, sensor_electrode[np.maximum(abmn, 0)])
     rows, data_type, more_notes = _data_rows(path, data)
     rows, kept, dropped = drop_unusable(rows)
-    return build_field_data(
+    if topography is not None:
+        notes.append(
+            f"topography block: {len(topography)} points, used for the ground surface unless "
+            f"mesh.topography names a file"
+        )
+    read = build_field_data(
         path,
         "pygimli",
         data_type,
@@ -170,6 +178,9 @@ def read_gimli(path, dim: int | None) -> FieldData:
         notes + more_notes,
         end=f"line {data.count.number}, column 1 (number of data)",
     )
+    if topography is None:
+        return read
+    return dataclasses.replace(read, topography=topography - read.origin)
 
 
 def check_gimli(path, lines: list[TextLine] | None = None) -> None:
@@ -233,7 +244,7 @@ def check_gimli(path, lines: list[TextLine] | None = None) -> None:
         )
     for name in ELECTRODE_COLUMNS:
         data.column(path, name, parse_integer)
-    _after_data(path, cursor, data)
+    _topography(path, cursor, data, None)
 
 
 def _count(token: str) -> bool:
@@ -334,12 +345,13 @@ def _sensor_geometry(path, header: TextLine, xyz: dict, dim: int | None):
     return np.column_stack([xyz["x"], zeros]), ["sensor column x only: elevation 0 (flat)"]
 
 
-def _after_data(path, cursor: Cursor, data: Block) -> list[str]:
-    """The optional topography block; anything else means the data count is too small."""
+def _topography(path, cursor: Cursor, data: Block, dim: int | None) -> np.ndarray | None:
+    """The optional topography block as (n, dim) points in the sensors' convention (file
+    coordinates), or None; anything else after the data means the data count is too small."""
     start = cursor.i
     line = cursor.next_line()
     if line is None:
-        return []
+        return None
     if len(line.fields) != 1:
         raise DataError(
             f"{path}, line {line.number}, column 1: a row after the "
@@ -347,17 +359,33 @@ def _after_data(path, cursor: Cursor, data: Block) -> list[str]:
             f"correct the count there (only a topography count may follow)"
         )
     if parse_integer(path, line, 0, "number of topography points") == 0:
-        return []
+        return None
     cursor.i = start
-    topography = cursor.block("topography points", ("x", "y", "z"))
-    return (
-        [
-            f"topography block of {len(topography.rows)} points (line "
-            f"{topography.count.number}) not used"
-        ]
-        if topography.rows
-        else []
-    )
+    block = cursor.block("topography points", ("x", "y", "z"))
+    if not block.rows:
+        return None
+    for row in block.rows:
+        expect_fields(
+            path,
+            row,
+            block.columns,
+            f"a topography row (as the header on line {block.header.number})",
+        )
+    xyz = {c: block.column(path, c) for c in block.columns}
+    points, _ = _sensor_geometry(path, block.header, xyz, dim)
+    if dim is not None and points.shape[1] != dim:
+        raise DataError(
+            f"{path}, line {block.header.number}, column 1 (header): topography columns "
+            f"{' '.join(block.columns)} give {points.shape[1]}D points for a {dim}D survey; "
+            f"use the sensors' columns"
+        )
+    if not np.isfinite(points).all():
+        i = int(np.flatnonzero(~np.isfinite(points).all(axis=1))[0])
+        raise DataError(
+            f"{path}, line {block.rows[i].number}, columns {' '.join(block.columns)}: "
+            f"topography point {points[i].tolist()} is not finite; give its coordinates"
+        )
+    return points
 
 
 def _indices(path, data: Block, n_sensors: int) -> np.ndarray:

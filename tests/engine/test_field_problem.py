@@ -140,6 +140,35 @@ def test_halfspace_reference_is_the_best_uniform_halfspace(tmp_path):
         config_from_dict({"problem": {"case": "tiny-2d"}, "inversion": {"reference_model": "flat"}})
 
 
+def test_pygimli_topography_block_is_the_ground_surface(tmp_path):
+    """The same line over a slope: its topography in the pyGIMLi file's own block, or in a
+    mesh.topography CSV, gives the same mesh, air cells and data."""
+    path, truth = _line_data(tmp_path, slope=0.2)
+    xs = np.linspace(-300.0, 500.0, 17)
+    surface = np.column_stack([xs + EASTING, 0.2 * xs])  # the file's coordinates
+    gimli = tmp_path / "data" / "line.ohm"
+    write_survey(
+        Survey(truth.electrodes + [EASTING, 0.0], truth.abmn, truth.dobs, truth.uncertainty),
+        gimli,
+        "pygimli",
+    )
+    block = [str(len(surface)), "# x y"] + [f"{float(x)!r} {float(z)!r}" for x, z in surface]
+    gimli.write_text(gimli.read_text() + "\n".join(block) + "\n")
+    read = hpcinv.readers.read_survey(gimli)
+    np.testing.assert_allclose(read.topography + read.origin, surface, rtol=1e-12)
+    assert any("topography block: 17 points" in note for note in read.notes)
+    from_block = hpcinv.build_problem(load_config(_write_config(tmp_path, gimli.name)))
+    csv = tmp_path / "run" / "surface.csv"
+    np.savetxt(csv, surface, delimiter=",", header="x,z", comments="")
+    cfg = _write_config(tmp_path, gimli.name)
+    cfg.write_text(cfg.read_text().replace("[mesh]", '[mesh]\ntopography = "surface.csv"'))
+    from_csv = hpcinv.build_problem(load_config(cfg))
+    assert from_block.active is not None and (~from_block.active).any()  # air above the slope
+    np.testing.assert_array_equal(from_block.active, from_csv.active)
+    np.testing.assert_allclose(from_block.survey.electrodes, from_csv.survey.electrodes)
+    np.testing.assert_allclose(from_block.dobs, from_csv.dobs)
+
+
 def test_missing_data_file_is_a_config_error(tmp_path):
     config = load_config(_write_config(tmp_path, "nowhere.dat"))
     with pytest.raises(ConfigError, match="problem.data: no such file .*nowhere.dat"):

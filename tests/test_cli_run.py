@@ -70,9 +70,9 @@ def test_export_writes_one_row_per_cell(short_run, tmp_path):
     out = tmp_path / "model.csv"
     assert main(["export", str(short_run), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
-    assert lines[0] == "x,z,log_conductivity"
+    assert lines[0] == "x,z,log_conductivity,resistivity,coverage"
     table = np.loadtxt(out, delimiter=",", skiprows=1)
-    assert table.shape == (6848, 3)
+    assert table.shape == (6848, 5)
     assert np.all((table[:, 2] > -8) & (table[:, 2] < 0))
     with np.load(short_run / "result.npz") as r:
         assert np.allclose(table[:, 2], r["model"], rtol=1e-7)
@@ -182,4 +182,5 @@ def test_block_3d_runs_and_reports(tmp_path):
     assert main(["report", str(out)]) == 0
     assert (out / "figures" / "model.png").stat().st_size > 10_000
     assert main(["export", str(out), "--out", str(tmp_path / "m.csv")]) == 0
-    assert (tmp_path / "m.csv").read_text().splitlines()[0] == "x,y,z,log_conductivity"
+    header = (tmp_path / "m.csv").read_text().splitlines()[0]
+    assert header.startswith("x,y,z,log_conductivity,")

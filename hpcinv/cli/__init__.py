@@ -5,7 +5,7 @@
     hpcinv resume DIR [--iterations N] [--force]   continue from the latest checkpoint
     hpcinv submit CONFIG --out DIR [--time T] [--gpu] [--dry-run]   a SLURM driver job
     hpcinv plan CONFIG [--worker-memory 4GiB]   tiles and memory estimates as JSON
-    hpcinv export DIR --out model.csv           the latest model, one row per cell centre
+    hpcinv export DIR --out FILE                the latest model: .csv, .vtr, .vtk, .msh, .nc, .zarr
     hpcinv report DIR                           figures into DIR/figures
     hpcinv data FILE [--format F]               read a field-data file, print a JSON summary
 
@@ -212,14 +212,20 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export",
-        help="write the latest model as CSV",
+        help="write the latest model (.csv, .vtr, .vtk, .msh, .nc, .zarr)",
         description="Write the run's latest model in the format the extension "
-        "of --out names. CSV: one row per cell centre, x,y,z,log_conductivity "
-        "(2D: x,z,log_conductivity).",
+        "of --out names, in the data file's coordinates, as log_conductivity (ln(S/m)), "
+        "resistivity (ohm m) and coverage (when recorded). .csv: one row per ground cell "
+        "centre, x,y,z,log_conductivity,resistivity[,coverage] (2D: x,z,...); .vtr/.vtk: VTK "
+        "rectilinear grid (ParaView); .msh: UBC-GIF mesh with NAME.mod (resistivity) and "
+        "NAME_log_conductivity.mod, NAME_coverage.mod (3D only); .nc (netCDF-4) and .zarr: "
+        "an xarray Dataset. Air cells are NaN in grids (UBC: -99999).",
     )
     p.add_argument("run_dir", help="run directory")
     p.add_argument(
-        "--out", required=True, help="output file; its extension names the format (.csv)"
+        "--out",
+        required=True,
+        help="output file; its extension names the format (.csv, .vtr, .vtk, .msh, .nc, .zarr)",
     )
     p.set_defaults(func=commands.export)
 

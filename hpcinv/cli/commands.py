@@ -167,7 +167,7 @@ def plan(args) -> int:
 
 
 def export(args) -> int:
-    rows = export_model(RunDirectory(args.run_dir).read_result(), args.out)
+    rows = export_model(RunDirectory(args.run_dir).read_result(), args.out, run_dir=args.run_dir)
     log.info("wrote %d cells to %s", rows, args.out)
     return 0
 

@@ -22,8 +22,10 @@ def result_arrays(
     """The arrays of result.npz (None entries are left out): model, true_model, core_mask,
     active, coverage (sum_j |dd_j/dm| / uncertainty_j at the final model) (n_cells,);
     cell_centers (n_cells, dim); dobs, dpred, uncertainty (n_data,);
-    electrodes, abmn; mesh_h0.., mesh_origin; origin (field data: add it to local
-    coordinates for the file's), overlay; history_<key> per iteration."""
+    electrodes, abmn; mesh_h0.., mesh_origin (the physics mesh: a TreeMesh for octree
+    problems); grid_h0.., grid_origin (the model grid, a TensorMesh whose cells, in
+    discretize's order, the model's values are: the exports rebuild it); origin (field data:
+    add it to local coordinates for the file's), overlay; history_<key> per iteration."""
     info = problem.info
     arrays: dict[str, np.ndarray | None] = {
         "model": model,
@@ -43,6 +45,10 @@ def result_arrays(
     }
     for i, h in enumerate(problem.mesh.h):
         arrays[f"mesh_h{i}"] = h
+    grid = problem.model_grid.mesh
+    for i, h in enumerate(grid.h):
+        arrays[f"grid_h{i}"] = h
+    arrays["grid_origin"] = grid.origin
     for key, values in history.items():
         arrays[f"history_{key}"] = np.asarray(values, float)
     return arrays
@@ -87,8 +93,12 @@ class Result:
         return self.summary["history"]
 
     def export(self, path: str | Path) -> Path:
-        """Write the model to ``path`` (``.csv``: x,[y,]z,log_conductivity per cell)."""
-        export_model(self.arrays, path)
+        """Write the model to ``path`` in the format its extension names: ``.csv``
+        (x,[y,]z,log_conductivity,resistivity[,coverage] per ground cell), ``.vtr``
+        (ParaView), ``.msh`` (UBC-GIF, 3D: also NAME.mod, resistivity, and
+        NAME_<quantity>.mod), ``.nc`` or ``.zarr`` (xarray Dataset); details in
+        ``hpcinv.report.export``. Returns ``path``."""
+        export_model(self.arrays, path, run_dir=self.path)
         return Path(path)
 
     def report(self) -> list[Path]:

@@ -37,16 +37,16 @@ def test_result_exports_and_draws(tmp_path):
     result = hpcinv.run(config_from_dict(RAW), tmp_path / "run", iterations=2)
     path = result.export(tmp_path / "model.csv")
     table = np.loadtxt(path, delimiter=",", skiprows=1)
-    assert table.shape == (240, 3) and np.allclose(table[:, 2], result.model, rtol=1e-7)
+    assert table.shape == (240, 5) and np.allclose(table[:, 2], result.model, rtol=1e-7)
     assert {p.name for p in result.report()} >= {"model.png", "convergence.png"}
     # result.npz's coverage is the cumulative sensitivity at the final model
     problem = hpcinv.build_problem(config_from_dict(RAW))
     expected = hpcinv.SerialExecutor(problem).sensitivity(result.model)["coverage"]
     np.testing.assert_allclose(result.arrays["coverage"], expected, rtol=1e-10)
     assert np.all(expected > 0)
-    with pytest.raises(hpcinv.HpcinvError, match=r"no export format for '\.vtk'; use \.csv"):
-        result.export(tmp_path / "model.vtk")
-    assert not (tmp_path / "model.vtk").exists()
+    with pytest.raises(hpcinv.HpcinvError, match=r"no export format for '\.vtu'; use \.csv"):
+        result.export(tmp_path / "model.vtu")
+    assert not (tmp_path / "model.vtu").exists()
 
 
 def test_a_run_directory_is_not_overwritten_unless_asked(tmp_path):

@@ -97,6 +97,18 @@ class ProblemConfig:
         ge=0.0,
         le=100.0,
     )
+    uncertainty: str = _choice(
+        "auto",
+        ("auto", "reciprocal"),
+        "field data: 'auto': the file's standard deviations, else uncertainty_percent plus a "
+        "floor; 'reciprocal': normal/reciprocal pairs (A B M N and M N A B) averaged, pairs "
+        "whose reciprocal error exceeds reciprocal_max_error dropped (and listed), every "
+        "datum's standard deviation from |e| = a + b |R| fitted to the pairs (ResIPy's and "
+        "pyGIMLi's model)",
+    )
+    reciprocal_max_error: float = _bounded(
+        0.2, "uncertainty = 'reciprocal': relative reciprocal error that drops a pair", gt=0.0
+    )
     use_file_uncertainty: bool = field(
         default=True,
         metadata={"doc": "field data: use the file's standard deviations where it has them"},

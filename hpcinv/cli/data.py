@@ -9,6 +9,7 @@ import json
 from hpcinv.config import ProblemConfig
 from hpcinv.errors import DataError
 from hpcinv.readers import FORMATS, assign_uncertainty, read_survey, summarize, to_resistance
+from hpcinv.readers.reciprocal import find_reciprocal_pairs, reciprocal_field_data
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -16,11 +17,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "data",
         help="read a field-data file and print a JSON summary",
-        description="Read FILE (UBC-GIF DCIP2D/DCIP3D, pyGIMLi unified data or CSV) and "
+        description="Read FILE (UBC-GIF DCIP2D/DCIP3D, pyGIMLi unified data, CSV, R2/R3t "
+        "protocol.dat, Res2DInv general array, Syscal Pro or ABEM Terrameter exports) and "
         "print as JSON what was read: format, 2D line or 3D, numbers of electrodes, sources "
         "and data, data type, uncertainty statistics, dropped rows (with their lines), the "
         "local origin and notes; for a file without uncertainties, what a run would assign "
-        "(percent of |d| plus a floor) and how large that is relative to the data. Bad input "
+        "(percent of |d| plus a floor) and how large that is relative to the data; "
+        "normal/reciprocal pairs and the error model fitted to them. Bad input "
         "ends with a message naming the line and column.",
     )
     p.add_argument("file", help="data file")
@@ -60,8 +63,35 @@ def data(args) -> int:
     summary = summarize(field_data)
     if field_data.survey.uncertainty is None:
         summary["uncertainty_assigned"] = _assigned_uncertainty(field_data, args)
+    summary["reciprocal"] = _reciprocal(field_data)
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _reciprocal(field_data) -> dict:
+    """Normal/reciprocal pairs and, when there are enough, the error model a run with
+    ``problem.uncertainty = "reciprocal"`` would fit (pairs, a, b, pairs dropped)."""
+    normal, _, _ = find_reciprocal_pairs(field_data.survey.abmn)
+    out: dict = {"pairs": int(normal.size)}
+    if normal.size == 0:
+        return out
+    try:
+        reduced, result = reciprocal_field_data(
+            field_data, max_relative_error=_default("reciprocal_max_error")
+        )
+    except DataError as exc:
+        return {**out, "note": str(exc)}
+    return {
+        **out,
+        "a": result.model.a,
+        "b": result.model.b,
+        "unpaired": result.n_unpaired,
+        "pairs_dropped": [
+            {"line": row.line, "reason": row.reason}
+            for row in reduced.dropped[len(field_data.dropped) :]
+        ],
+        "notes": list(reduced.notes[len(field_data.notes) :]),
+    }
 
 
 def _default(key: str):

@@ -42,6 +42,7 @@ from hpcinv.readers import (
     read_topography,
     to_resistance,
 )
+from hpcinv.readers.reciprocal import reciprocal_field_data
 from hpcinv.survey import Survey
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
             f"problem.data: no such file {path} (paths are relative to the config file's directory)"
         )
     fd = read_survey(path, format=pc.format, dimension=pc.dimension)
+    reciprocal = None
+    if pc.uncertainty == "reciprocal":
+        fd, reciprocal = reciprocal_field_data(fd, max_relative_error=pc.reciprocal_max_error)
     dim = fd.survey.dim
     origin = np.zeros(dim) if fd.origin is None else np.asarray(fd.origin, float)
     topography = None
@@ -150,6 +154,15 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
         **mesh_notes,
         "max_electrode_move": max_move,
     }
+    if reciprocal is not None:
+        notes["reciprocal"] = {
+            "a": reciprocal.model.a,
+            "b": reciprocal.model.b,
+            "pairs": reciprocal.n_pairs,
+            "unpaired": reciprocal.n_unpaired,
+            "pairs_dropped": int(reciprocal.dropped_rows.shape[0]),
+            "max_relative_error": reciprocal.max_relative_error,
+        }
     if max_move > 0:
         log.info("electrodes draped onto the mesh's ground surface: largest move %.3g m", max_move)
     survey = geometry
@@ -214,7 +227,8 @@ def _field_data(
         percent=pc.uncertainty_percent,
         floor=pc.uncertainty_floor,
         floor_percentile=pc.uncertainty_floor_percentile,
-        use_file=pc.use_file_uncertainty,
+        # 'reciprocal' put the error model's standard deviations in the data already
+        use_file=pc.use_file_uncertainty or pc.uncertainty == "reciprocal",
     )
     log.info("uncertainties: %s", info)
     survey = Survey(

@@ -1,5 +1,7 @@
-"""Field-data readers and writers: UBC-GIF DCIP2D/DCIP3D, pyGIMLi unified data, CSV;
-topography and polyline tables.
+"""Field-data readers and writers: UBC-GIF DCIP2D/DCIP3D, pyGIMLi unified data, CSV (read
+and written); R2/R3t protocol.dat (with a companion electrodes.csv), Res2DInv general array,
+IRIS Syscal Pro and ABEM Terrameter LS/SAS text exports (read); topography and polyline
+tables.
 
 ``read_survey`` returns a ``FieldData``: the ``Survey`` (local coordinates, values in the
 file's units), what was dropped and why, and notes. ``to_resistance`` converts the values to

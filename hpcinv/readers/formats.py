@@ -1,5 +1,11 @@
 """``read_survey`` and ``write_survey``: pick the format (from the name, the extension or the
-content) and hand over to its module."""
+content) and hand over to its module.
+
+Read and written: UBC-GIF DCIP2D/DCIP3D (``ubc``), pyGIMLi unified data (``gimli``), CSV
+(``csv_format``). Read only: R2/R3t protocol.dat with a companion positions file
+(``r2_protocol``), Res2DInv general array (``res2dinv``), IRIS Syscal Pro text exports
+(``syscal``), ABEM Terrameter LS/SAS text exports (``abem``).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,13 @@ from pathlib import Path
 
 from hpcinv.errors import DataError
 from hpcinv.files import atomic_write
+from hpcinv.readers.abem import check_abem, read_abem
 from hpcinv.readers.csv_format import check_csv, read_csv, write_csv
 from hpcinv.readers.fielddata import DATA_TYPES, FORMATS, FieldData
 from hpcinv.readers.gimli import check_gimli, read_gimli, write_gimli
+from hpcinv.readers.r2_protocol import check_r2_protocol, read_r2_protocol
+from hpcinv.readers.res2dinv import check_res2dinv, read_res2dinv
+from hpcinv.readers.syscal import check_syscal, read_syscal
 from hpcinv.readers.textlines import numbered_lines
 from hpcinv.readers.ubc import check_ubc, read_ubc, write_ubc
 from hpcinv.survey import Survey
@@ -23,6 +33,22 @@ SIGNATURES = {
     "ubc-3d": lambda path, lines: check_ubc(path, 3, lines),
     "pygimli": check_gimli,
     "csv": check_csv,
+    "r2-protocol": check_r2_protocol,
+    "res2dinv": check_res2dinv,
+    "syscal": check_syscal,
+    "abem": check_abem,
+}
+#: The formats ``write_survey`` writes (the others are read only); a refused file is advised
+#: to be converted to one of them.
+WRITABLE = ("ubc-2d", "ubc-3d", "pygimli", "csv")
+READERS = {
+    "csv": read_csv,
+    "pygimli": read_gimli,
+    "ubc": read_ubc,
+    "r2-protocol": read_r2_protocol,
+    "res2dinv": read_res2dinv,
+    "syscal": read_syscal,
+    "abem": read_abem,
 }
 SUFFIXES = {".csv": "csv", ".ohm": "pygimli", ".shm": "pygimli"}
 
@@ -46,12 +72,12 @@ def read_survey(path, format: str = "auto", *, dimension: str = "auto") -> Field
         raise DataError(
             f"{path}: unknown format {format!r}; use auto or one of {', '.join(FORMATS)}"
         )
-    reader = {"csv": read_csv, "pygimli": read_gimli, "ubc": read_ubc}[kind]
-    return reader(path, dim)
+    return READERS[kind](path, dim)
 
 
 def detect_format(path) -> str:
-    """ "csv", "pygimli" or "ubc" (whose variant the UBC reader then finds), from the content.
+    """ "ubc" (whose variant the UBC reader then finds), or another name of ``SIGNATURES``
+    ("pygimli", "csv", "r2-protocol", "res2dinv", "syscal", "abem"), from the content.
 
     Detection is positive: a file is taken for a format only when its content has that
     format's structure (``SIGNATURES``: counts that agree with the rows that follow, the
@@ -91,7 +117,7 @@ def _refusal(path, reasons: dict[str, str]) -> str:
     return (
         f"{path}: not read: the content matches none of the formats hpcinv reads. Tried "
         f"{tried}. If the file is meant to be one of these, correct the line named for "
-        f"it; otherwise convert it to one of: {', '.join(SIGNATURES)} (see README, Field "
+        f"it; otherwise convert it to one of: {', '.join(WRITABLE)} (see README, Field "
         f"data)"
     )
 
@@ -115,7 +141,7 @@ def _ubc_dimension(format: str, dim: int | None) -> int:
 def write_survey(
     data: FieldData | Survey, path, format: str, *, data_type: str | None = None
 ) -> None:
-    """Write a survey with data in ``format`` (one of ``FORMATS``), atomically.
+    """Write a survey with data in ``format`` (one of ``WRITABLE``), atomically.
 
     data_type: what the values are; a ``FieldData`` carries its own (giving another is an
     error: convert with ``to_resistance``), a ``Survey``'s dobs are "resistance" (V/A) unless
@@ -126,8 +152,13 @@ def write_survey(
     survey, electrodes, kind, current, k = _unpack(data, data_type)
     if survey.dobs is None:
         raise DataError(f"{path}: the survey has no data to write; simulate or read data first")
+    if format in FORMATS and format not in WRITABLE:
+        raise DataError(
+            f"{path}: hpcinv reads {format} files but does not write them; write one of "
+            f"{', '.join(WRITABLE)}"
+        )
     if format not in FORMATS:
-        raise DataError(f"{path}: unknown format {format!r}; use one of {', '.join(FORMATS)}")
+        raise DataError(f"{path}: unknown format {format!r}; use one of {', '.join(WRITABLE)}")
     if format.startswith("ubc"):
         _check_ubc(path, format, survey, kind)
 

@@ -1,6 +1,7 @@
 """Field data through ``build_problem``: a file written from a synthetic survey is read,
 meshed, converted and inverted; coordinates come back as in the file."""
 
+import json
 import math
 
 import numpy as np
@@ -167,6 +168,49 @@ def test_pygimli_topography_block_is_the_ground_surface(tmp_path):
     np.testing.assert_array_equal(from_block.active, from_csv.active)
     np.testing.assert_allclose(from_block.survey.electrodes, from_csv.survey.electrodes)
     np.testing.assert_allclose(from_block.dobs, from_csv.dobs)
+
+
+def _with_reciprocals(tmp_path, a=2e-4, b=0.03, corrupt=(5,)):
+    """The line of ``_line_data`` measured both ways (A B M N and M N A B) with independent
+    noise of standard deviation a + b |R| per reading; the reciprocals of ``corrupt`` x3."""
+    _, truth = _line_data(tmp_path)
+    rng = np.random.default_rng(7)
+    clean = np.concatenate([truth.dobs, truth.dobs])
+    noisy = clean + (a + b * np.abs(clean)) * rng.standard_normal(clean.size)
+    for row in corrupt:
+        noisy[truth.n_data + row] *= 3.0
+    abmn = np.concatenate([truth.abmn, truth.abmn[:, [2, 3, 0, 1]]])
+    path = tmp_path / "data" / "both.csv"
+    write_survey(Survey(truth.electrodes + [EASTING, 0.0], abmn, noisy, None), path, "csv")
+    return path, truth
+
+
+def test_reciprocal_uncertainty_averages_pairs_and_fits_the_error_model(tmp_path, capsys):
+    from hpcinv.cli import main
+
+    path, truth = _with_reciprocals(tmp_path)
+    cfg = _write_config(tmp_path, path.name)
+    cfg.write_text(
+        cfg.read_text().replace("[problem]\n", '[problem]\nuncertainty = "reciprocal"\n')
+    )
+    problem = hpcinv.build_problem(load_config(cfg))
+    rec = problem.info.notes["reciprocal"]
+    assert rec["pairs"] == truth.n_data and rec["pairs_dropped"] == 1
+    assert problem.n_data == truth.n_data - 1  # one datum per kept pair, the bad pair gone
+    # per-reading noise a + b|R| recovered within a few tens of percent on ~100 pairs
+    assert 0.02 < rec["b"] < 0.04
+    # the pair means are closer to the truth than single readings are
+    kept = np.delete(truth.dobs, 5)
+    assert np.abs(problem.dobs - kept).max() < 4 * (2e-4 + 0.03 * np.abs(kept)).max()
+    np.testing.assert_allclose(
+        problem.uncertainty, (rec["a"] + rec["b"] * np.abs(problem.dobs)) / np.sqrt(2), rtol=1e-9
+    )
+    assert main(["data", str(path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["reciprocal"]["pairs"] == truth.n_data
+    assert summary["reciprocal"]["b"] == pytest.approx(rec["b"])
+    (dropped,) = summary["reciprocal"]["pairs_dropped"]
+    assert dropped["line"] == 7 and f"line {truth.n_data + 7}" in dropped["reason"]
 
 
 def test_missing_data_file_is_a_config_error(tmp_path):

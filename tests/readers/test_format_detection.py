@@ -2,7 +2,8 @@
 format's structure; anything else is refused with one line naming the file, every format
 tried with why it was rejected, and what to do. Foreign files that once slipped through (a
 ResIPy/R2 protocol.dat read as UBC DCIP2D "simple": indices as positions, resistances as
-uncertainties) are refused, whatever the suffix, and also when a UBC format is forced."""
+uncertainties) are now read as what they are (a protocol with its companion positions file,
+a Res2DInv general array), never as UBC, also when a UBC format is forced."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ import pytest
 from hpcinv.cli import main
 from hpcinv.errors import DataError
 from hpcinv.readers import detect_format, read_survey, write_survey
+from hpcinv.readers.csv_format import check_csv
+from hpcinv.readers.gimli import check_gimli
+from hpcinv.readers.ubc import check_ubc
 from hpcinv.survey import REMOTE, Survey
 
 from readers_support import CENTURY_2D, CENTURY_3D, write
 
-TRIED = ("ubc-2d", "ubc-3d", "pygimli", "csv")
+TRIED = ("ubc-2d", "ubc-3d", "pygimli", "csv", "r2-protocol", "res2dinv", "syscal", "abem")
 ADVICE = "convert it to one of: ubc-2d, ubc-3d, pygimli, csv (see README, Field data)"
 
 
@@ -118,26 +122,33 @@ UBC_3D = """! DCIP3D general, potentials per ampere
 """
 
 
-@pytest.mark.parametrize("variant", ["plain", "error column", "no count line"])
-def test_r2_protocol_is_refused(tmp_path, variant):
-    text = r2_protocol(
-        error_column=variant == "error column", count_line=variant != "no count line"
-    )
-    path = write(tmp_path, "protocol.dat", text)
-    reasons = refusal(path)
-    if variant == "plain":
-        assert reasons["ubc-2d"].startswith(
-            "line 1, column 1 (number of sources): a lone "
-            "count before one-datum-per-line rows of 6 fields"
-        )
-        assert "protocol.dat" in reasons["ubc-2d"]
-        assert reasons["pygimli"].startswith(
-            "line 2, column 1 (header): line 2 is not a '# x y z' sensor header"
-        )
-        assert "no header with a_x" in reasons["csv"]
-    if variant == "no count line":
-        assert "column 1 counts 1, 2, 3" in reasons["ubc-2d"]
-        assert "no sensor-count line" in reasons["pygimli"]
+@pytest.mark.parametrize("variant", ["plain", "error column"])
+def test_r2_protocol_is_read_as_a_protocol_never_as_ubc(tmp_path, variant):
+    path = write(tmp_path, "protocol.dat", r2_protocol(error_column=variant == "error column"))
+    assert detect_format(path) == "r2-protocol"
+    with pytest.raises(DataError, match=r"protocol\.dat, line [12], column 1"):
+        check_ubc(path, 2)
+    with pytest.raises(DataError, match="line 2 is not a '# x y z' sensor header"):
+        check_gimli(path)
+    with pytest.raises(DataError, match="no header with a_x"):
+        check_csv(path)
+    # the positions are not in the protocol: without its companion file it is not read ...
+    with pytest.raises(DataError, match=r"protocol\.dat, line 1, column 1: a protocol\.dat holds"):
+        read_survey(path)
+    # ... with it, the indices are electrode numbers and the values resistances
+    write(tmp_path, "electrodes.csv", "".join(f"{2.0 * k} 0\n" for k in range(12)))
+    data = read_survey(path)
+    assert (data.format, data.data_type, data.survey.n_data) == ("r2-protocol", "resistance", 17)
+    np.testing.assert_array_equal(data.global_electrodes()[data.survey.abmn[0], 0], [0, 2, 4, 6])
+    assert (data.survey.uncertainty is not None) == (variant == "error column")
+
+
+def test_r2_protocol_without_its_count_line_is_refused(tmp_path):
+    reasons = refusal(write(tmp_path, "protocol.dat", r2_protocol(count_line=False)))
+    assert "column 1 counts 1, 2, 3" in reasons["ubc-2d"]
+    assert "protocol.dat" in reasons["ubc-2d"]
+    assert "no sensor-count line" in reasons["pygimli"]
+    assert reasons["r2-protocol"].startswith("line 1, column 1 (number of measurements): no ")
 
 
 @pytest.mark.parametrize("count_line", [True, False])
@@ -150,11 +161,23 @@ def test_forcing_a_ubc_format_does_not_misread_a_protocol(tmp_path, fmt, count_l
         read_survey(path, dimension="2d")
 
 
-def test_r3t_protocol_is_refused(tmp_path):
-    reasons = refusal(write(tmp_path, "protocol.dat", r3t_protocol()))
-    assert "the first data line has 10 fields" in reasons["ubc-2d"]
-    assert "the first data line has 10 fields" in reasons["ubc-3d"]
-    assert "sensor header" in reasons["pygimli"]
+def test_r3t_protocol_is_read_as_a_protocol(tmp_path):
+    path = write(tmp_path, "protocol.dat", r3t_protocol())
+    for dim in (2, 3):
+        with pytest.raises(DataError, match="the first data line has 10 fields"):
+            check_ubc(path, dim)
+    assert detect_format(path) == "r2-protocol"
+    labels = [(s, e) for s in (1, 2) for e in (1, 2, 3, 4)]
+    write(
+        tmp_path,
+        "elec.csv",
+        "label,x,y,z\n" + "".join(f"{s} {e},{e - 1.0},{2.0 * s},0\n" for s, e in labels),
+    )
+    data = read_survey(path)
+    assert (data.format, data.dim, data.survey.n_data) == ("r2-protocol", 3, 5)
+    np.testing.assert_array_equal(
+        data.global_electrodes()[data.survey.abmn[1]][:, :2], [[0, 2], [1, 2], [0, 4], [1, 4]]
+    )
 
 
 @pytest.mark.parametrize("name", ["survey.csv", "survey_export.txt"])
@@ -165,10 +188,20 @@ def test_resipy_csv_export_is_refused(tmp_path, name):
     assert "no sensor-count line" in reasons["pygimli"]
 
 
-def test_res2dinv_general_array_is_refused(tmp_path):
-    reasons = refusal(write(tmp_path, "line3.dat", RES2DINV_GENERAL))
-    assert "line 3, column 1: the first data line has 1 field;" in reasons["ubc-2d"]
-    assert "no sensor-count line: line 1 is 'Mixed array" in reasons["pygimli"]
+def test_res2dinv_general_array_is_read(tmp_path):
+    path = write(tmp_path, "line3.dat", RES2DINV_GENERAL)
+    with pytest.raises(DataError, match="line 3, column 1: the first data line has 1 field;"):
+        check_ubc(path, 2)
+    with pytest.raises(DataError, match="no sensor-count line: line 1 is 'Mixed array"):
+        check_gimli(path)
+    data = read_survey(path)
+    assert (data.format, data.data_type, data.survey.n_data) == (
+        "res2dinv",
+        "apparent_resistivity",
+        4,
+    )
+    np.testing.assert_array_equal(data.survey.dobs, [104.73, 98.21, 101.66, 110.05])
+    np.testing.assert_array_equal(data.global_electrodes()[0], [0.0, 100.2])
 
 
 @pytest.mark.parametrize(
@@ -378,7 +411,7 @@ def test_a_simple_file_whose_first_column_counts_is_still_read(tmp_path):
 
 
 def test_hpcinv_data_refuses_a_protocol_with_exit_2_and_one_line(tmp_path, capsys):
-    path = write(tmp_path, "protocol.dat", r2_protocol())
+    path = write(tmp_path, "protocol.dat", r2_protocol(count_line=False))
     assert main(["data", str(path)]) == 2
     out, err = capsys.readouterr()
     assert out == ""
@@ -388,3 +421,9 @@ def test_hpcinv_data_refuses_a_protocol_with_exit_2_and_one_line(tmp_path, capsy
     for name in TRIED:
         assert f"{name}: " in lines[0] or f"{name}, " in lines[0]
     assert lines[0].endswith(ADVICE)
+    # with its count line it is a protocol, whose positions are in a companion file
+    write(tmp_path, "protocol.dat", r2_protocol())
+    assert main(["data", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert str(tmp_path / "electrodes.csv") in err

@@ -1,0 +1,330 @@
+"""R2 / R3t ``protocol.dat`` (Andrew Binley's codes; ResIPy writes them for R2 and R3t)::
+
+    4                          number of measurements N
+    1  1 2 3 4  12.31  0.25    then N rows: index a b m n R [err]
+    2  1 2 4 5   4.12  0.08
+    ...
+
+Rows (blank-separated), one layout per file:
+
+    fields   layout
+    6        index a b m n R                  (R2, or R3t with plain electrode numbers)
+    7        index a b m n R err
+    10       index sa a sb b sm m sn n R      (R3t: a string/line number before each
+    11       index sa a sb b sm m sn n R err   electrode number)
+
+``index`` counts the rows 1, 2, 3, ...; a, b, m, n are electrode numbers counted from 1 (A
+and B the current electrodes, M and N the potential ones, as ResIPy writes them); R is the
+transfer resistance in ohm (V/A), so ``data_type`` is "resistance"; ``err`` is read as the
+absolute standard deviation of R in ohm (R2's individual data errors). Not distinguished
+from ``err`` and so not supported: the 7th column of cR2 (IP) protocols (a phase) and of
+R2's forward output ``R2_forward.dat`` (an apparent resistivity).
+
+A protocol holds electrode numbers, not positions (R2 takes them from R2.in, R3t from its
+mesh). They are read from a companion file in the same folder, the first of
+``electrodes.csv``, ``electrodes.txt``, ``elec.csv`` (the name ResIPy uses): one row per
+electrode, cells separated by commas, tabs or blanks, either without a header (``x z`` for a
+line, ``x y z``; row k is electrode k) or with a header naming ``x``, ``z`` and optionally
+``y``, ``label`` (the electrode number, or ``"string number"`` for the 10/11-field layout,
+as ResIPy's elec.csv), ``remote`` (1/true: a remote pole; as B or N it becomes ``REMOTE``),
+``buried`` and other columns (not used). Without a label column row k is electrode k (the
+string layout needs labels). y absent or constant is a 2D line (x, z), else 3D. Every
+electrode of the companion is kept (unused ones too), in its order.
+
+``check_r2_protocol`` is the signature format detection uses: the count alone on the first
+line, exactly that many rows, all of one of the widths above, the index counting 1, 2, 3,
+..., whole electrode (and string) numbers from 1, numbers in the value columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hpcinv.errors import DataError
+from hpcinv.readers.assembly import DataRows, build_field_data, drop_unusable
+from hpcinv.readers.fielddata import FieldData
+from hpcinv.readers.syscal import geometry, normalize, quote, separator, split_cells
+from hpcinv.readers.textlines import TextLine, is_number, numbered_lines, parse_float
+from hpcinv.survey import REMOTE
+
+#: Companion files with the electrode positions, tried in this order.
+COMPANIONS = ("electrodes.csv", "electrodes.txt", "elec.csv")
+PLAIN = ("index", "a", "b", "m", "n", "R")
+STRING = ("index", "sa", "a", "sb", "b", "sm", "m", "sn", "n", "R")
+LAYOUTS = {
+    6: PLAIN,
+    7: (*PLAIN, "err"),
+    10: STRING,
+    11: (*STRING, "err"),
+}
+ELECTRODE_NAMES = ("a", "b", "m", "n")
+TRUE = ("1", "true", "yes", "1.0")
+
+
+@dataclass
+class Protocol:
+    count: TextLine
+    rows: list[TextLine]
+    names: tuple[str, ...]
+
+    @property
+    def strings(self) -> bool:
+        return "sa" in self.names
+
+
+def check_r2_protocol(path, lines: list[TextLine] | None = None) -> None:
+    """Raise ``DataError`` (naming the line and column) unless ``path`` is laid out as an
+    R2/R3t protocol.dat (see the module docstring). The signature format detection
+    accepts; ``read_r2_protocol`` checks the same, then reads the positions from the
+    companion file."""
+    _protocol(path, numbered_lines(path) if lines is None else lines)
+
+
+def _protocol(path, lines: list[TextLine]) -> Protocol:
+    if not lines:
+        raise DataError(f"{path}, line 1, column 1: the file is empty; give a protocol.dat")
+    first = lines[0]
+    token = first.fields[0]
+    if len(first.fields) != 1 or not (
+        is_number(token) and float(token).is_integer() and float(token) >= 1
+    ):
+        raise DataError(
+            f"{path}, line {first.number}, column 1 (number of measurements): no "
+            f"measurement-count line: line {first.number} is {quote(first)}, not the "
+            f"number of measurements alone"
+        )
+    n = int(float(token))
+    rows = lines[1:]
+    if len(rows) < n:
+        raise DataError(
+            f"{path}, line {first.number}, column 1 (number of measurements): promises {n} "
+            f"measurements but the file has {len(rows)} rows; add the missing rows or "
+            f"correct the count (the file may be truncated)"
+        )
+    if len(rows) > n:
+        raise DataError(
+            f"{path}, line {rows[n].number}, column 1: a row after the {n} measurements "
+            f"promised on line {first.number}; correct the count there"
+        )
+    width = len(rows[0].fields)
+    if width not in LAYOUTS:
+        raise DataError(
+            f"{path}, line {rows[0].number}, column 1: a row of {width} fields; a "
+            f"protocol.dat row has 6 or 7 (index a b m n R [err]) or 10 or 11 (index sa a "
+            f"sb b sm m sn n R [err])"
+        )
+    names = LAYOUTS[width]
+    for k, row in enumerate(rows):
+        if len(row.fields) != width:
+            raise DataError(
+                f"{path}, line {row.number}, column {min(len(row.fields), width) + 1}: found "
+                f"{len(row.fields)} fields, expected {width} ({' '.join(names)}) as on line "
+                f"{rows[0].number}; correct the row"
+            )
+        for j, name in enumerate(names):
+            value = parse_float(path, row, j, name)
+            if j == 0 and value != k + 1:
+                raise DataError(
+                    f"{path}, line {row.number}, column 1 (index): {row.fields[0]!r} where "
+                    f"measurement {k + 1} is expected; the index counts the rows 1, 2, 3, ..."
+                )
+            if 0 < j < width - (2 if names[-1] == "err" else 1) and not (
+                value.is_integer() and value >= 1
+            ):
+                raise DataError(
+                    f"{path}, line {row.number}, column {j + 1} ({name}): {row.fields[j]!r} "
+                    f"is not an electrode {'string ' if name.startswith('s') else ''}number "
+                    f"(a whole number from 1)"
+                )
+    return Protocol(first, rows, names)
+
+
+@dataclass
+class Companion:
+    """The electrode positions: one entry per row of the companion file."""
+
+    path: Path
+    header: TextLine
+    rows: list[TextLine]
+    labels: list[str] | None
+    x: np.ndarray
+    y: np.ndarray | None
+    z: np.ndarray | None
+    remote: np.ndarray
+
+
+def _companion(path) -> Companion:
+    folder = Path(path).parent
+    found = next((folder / name for name in COMPANIONS if (folder / name).is_file()), None)
+    if found is None:
+        raise DataError(
+            f"{path}, line 1, column 1: a protocol.dat holds electrode numbers, not "
+            f"positions, and no companion file was found next to it; create "
+            f"{folder / COMPANIONS[0]} with one row per electrode (x,z for a line or "
+            f"x,y,z; row k = electrode k, or a header with label,x,y,z as ResIPy's "
+            f"elec.csv) and read again"
+        )
+    lines = numbered_lines(found)
+    if not lines:
+        raise DataError(f"{found}, line 1, column 1: the file is empty; give the positions")
+    cells = [split_cells(line, separator(line.text)) for line in lines]
+    if all(is_number(c) for c in cells[0].fields):
+        header = None
+        names = {2: ("x", "z"), 3: ("x", "y", "z")}.get(len(cells[0].fields))
+        if names is None:
+            raise DataError(
+                f"{found}, line {cells[0].number}, column 1: {len(cells[0].fields)} numbers "
+                f"without a header; give x z or x y z per row, or a header row naming the "
+                f"columns (label,x,y,z)"
+            )
+        rows = cells
+    else:
+        header, rows = cells[0], cells[1:]
+        names = tuple(normalize(c) for c in header.fields)
+        if "x" not in names:
+            raise DataError(
+                f"{found}, line {header.number}, column 1 (header): no x column; name the "
+                f"columns, e.g. label,x,y,z"
+            )
+    if not rows:
+        raise DataError(f"{found}, line {lines[-1].number}, column 1: no electrode rows; add them")
+    head = header or TextLine(rows[0].number, rows[0].text, names)
+    for row in rows:
+        if len(row.fields) != len(names):
+            raise DataError(
+                f"{found}, line {row.number}, column {min(len(row.fields), len(names)) + 1}: "
+                f"found {len(row.fields)} cells, expected {len(names)} ({','.join(names)}); "
+                f"correct the row"
+            )
+
+    def column(name: str) -> np.ndarray | None:
+        if name not in names:
+            return None
+        k = names.index(name)
+        return np.array([parse_float(found, row, k, name) for row in rows])
+
+    x = column("x")
+    assert x is not None
+    labels = None
+    if "label" in names:
+        k = names.index("label")
+        labels = [" ".join(row.fields[k].split()) for row in rows]
+    remote = np.zeros(len(rows), dtype=bool)
+    if "remote" in names:
+        k = names.index("remote")
+        remote = np.array([row.fields[k].lower() in TRUE for row in rows])
+    return Companion(found, head, rows, labels, x, column("y"), column("z"), remote)
+
+
+def read_r2_protocol(path, dim: int | None) -> FieldData:
+    """Read an R2/R3t protocol.dat with the positions of its companion file (see the module
+    docstring); ``dim`` 2 or 3 (None: from the positions)."""
+    protocol = _protocol(path, numbered_lines(path))
+    companion = _companion(path)
+    positions, notes = geometry(
+        companion.path,
+        companion.header,
+        companion.x,
+        companion.y,
+        companion.z,
+        companion.remote,
+        dim,
+    )
+    number = _electrode_numbers(path, protocol, companion)
+    kept = np.flatnonzero(~companion.remote)
+    new_index = np.full(len(companion.rows), REMOTE, dtype=np.int64)
+    new_index[kept] = np.arange(kept.size)
+    abmn = new_index[number]
+    for e in (0, 2):  # A and M cannot be remote
+        bad = np.flatnonzero(abmn[:, e] == REMOTE)
+        if bad.size:
+            row = protocol.rows[int(bad[0])]
+            k = protocol.names.index(ELECTRODE_NAMES[e])
+            raise DataError(
+                f"{path}, line {row.number}, column {k + 1} ({ELECTRODE_NAMES[e]}): electrode "
+                f"{row.fields[k]} is remote in {companion.path.name}; only B and N can be "
+                f"remote poles: correct the row or the companion file"
+            )
+    names = protocol.names
+    k_r = names.index("R")
+    rows = DataRows(
+        lines=tuple(protocol.rows),
+        value=np.array([parse_float(path, row, k_r, "R") for row in protocol.rows]),
+        uncertainty=(
+            np.array([parse_float(path, row, k_r + 1, "err") for row in protocol.rows])
+            if names[-1] == "err"
+            else None
+        ),
+        columns={
+            "value": f"column {k_r + 1} (R)",
+            "uncertainty": f"column {k_r + 2} (err)",
+            "B": f"column {names.index('b') + 1} (b)",
+            "N": f"column {names.index('n') + 1} (n)",
+        },
+    )
+    rows, keep, dropped = drop_unusable(rows)
+    dim_text = "3D" if positions.shape[1] == 3 else "2D line"
+    notes = [
+        f"R2/R3t protocol.dat ({len(names)} columns: {' '.join(names)}), {dim_text}",
+        f"electrode positions from {companion.path.name} ({len(companion.rows)} electrodes"
+        f"{f', {int(companion.remote.sum())} remote' if companion.remote.any() else ''})",
+        *notes,
+        "values are transfer resistances (V/A)"
+        + ("; err read as the absolute standard deviation (ohm)" if names[-1] == "err" else ""),
+    ]
+    return build_field_data(
+        path,
+        "r2-protocol",
+        "resistance",
+        positions[kept],
+        abmn[keep],
+        rows,
+        dropped,
+        notes,
+        end=f"line {protocol.count.number}, column 1 (number of measurements)",
+    )
+
+
+def _electrode_numbers(path, protocol: Protocol, companion: Companion) -> np.ndarray:
+    """(n, 4) 0-based rows of the companion file for A, B, M, N of every measurement."""
+    if protocol.strings and companion.labels is None:
+        raise DataError(
+            f"{companion.path}, line {companion.header.number}, column 1 (header): the "
+            f"protocol names electrodes by string and number (line {protocol.rows[0].number}) "
+            f"but this file has no label column; add one with 'string number' per electrode "
+            f"(as ResIPy's elec.csv)"
+        )
+    lookup = (
+        {label: k for k, label in enumerate(companion.labels)}
+        if companion.labels is not None
+        else {str(k + 1): k for k in range(len(companion.rows))}
+    )
+    out = np.empty((len(protocol.rows), 4), dtype=np.int64)
+    for i, row in enumerate(protocol.rows):
+        for e, name in enumerate(ELECTRODE_NAMES):
+            k = protocol.names.index(name)
+            key = str(int(float(row.fields[k])))
+            if protocol.strings:
+                key = f"{int(float(row.fields[k - 1]))} {key}"
+            elif companion.labels is not None and key not in lookup:
+                key = _float_label(key, lookup)
+            if key not in lookup:
+                label = f"string {key.split()[0]} electrode {key.split()[1]}" if " " in key else key
+                raise DataError(
+                    f"{path}, line {row.number}, column {k + 1} ({name}): electrode {label} is "
+                    f"not in {companion.path.name} ({len(companion.rows)} electrodes); add its "
+                    f"position there or correct the row"
+                )
+            out[i, e] = lookup[key]
+    return out
+
+
+def _float_label(key: str, lookup: dict) -> str:
+    """A label written as a float (``3.0``) matched to the electrode number ``key``."""
+    for label in lookup:
+        if is_number(label) and float(label) == float(key):
+            return label
+    return key

@@ -1,0 +1,304 @@
+"""IRIS Instruments Syscal Pro exports (Prosys "Export ASCII"), and the column-table helpers
+the instrument readers share.
+
+A header row of column names, then one row per measurement, the cells separated by tabs,
+commas or (when the header has neither) blanks, e.g. (Prosys II, as ResIPy's examples)::
+
+    ,El-array,Spa.1,Spa.2,Spa.3,Spa.4,Rho ,Dev., M  ,Sp  ,Vp  ,In  ,Time,...
+    ,Dipole Dipole,0.00,5.00,10.00,15.00,103.7,0.2,0.00,-6.4,98.771,512.48,1000,...
+
+Columns read (names compared without blanks, case-insensitive; any order; others skipped):
+
+* A, B, M, N positions in metres: ``Spa.1 Spa.2 Spa.3 Spa.4`` (x along the line), or the
+  newer Prosys names ``xA(m) xB(m) xM(m) xN(m)`` (``xA (m)`` in Prosys III), with optional
+  ``yA(m)``... and ``zA(m)``... (3D or topography exports); no z column: elevation 0;
+* ``Vp`` (or ``VMN (mV)``): the potential difference in mV;
+* ``In`` (or ``IAB (mA)``): the injected current in mA;
+* ``Dev.`` (or ``Dev. Rho (%)``): the standard deviation of the stack in percent (optional).
+
+The values are the transfer resistances R = Vp / In (mV/mA = V/A), computed from the
+measured potentials and currents rather than from ``Rho`` (an apparent resistivity that
+depends on the geometric factor the instrument assumed), so ``data_type`` is "resistance".
+The uncertainty is Dev/100 * |R| when every row has Dev > 0; otherwise none is read (noted;
+``assign_uncertainty`` sets them). A remote electrode (pole-dipole, pole-pole) is written by
+Prosys at a sentinel x of +-99999, +-999999 or +-9999999 m: such a B or N is ``REMOTE``.
+Positions: y absent or constant (over the non-remote electrodes) is a 2D line (x, z),
+otherwise 3D. ``check_syscal`` is the signature format detection uses: the header naming
+the four positions, Vp and In, and every row as wide as the header.
+
+The binary ``.bin`` files are not read: export them as text from Prosys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hpcinv.errors import DataError
+from hpcinv.readers.assembly import (
+    DataRows,
+    build_field_data,
+    drop_unusable,
+    electrodes_from_locations,
+)
+from hpcinv.readers.fielddata import FieldData
+from hpcinv.readers.textlines import TextLine, numbered_lines, parse_float
+
+ELECTRODES = "ABMN"
+#: Positions Prosys writes for a remote (infinite) electrode.
+REMOTE_SENTINELS = (99999.0, 999999.0, 9999999.0)
+
+POSITION_NAMES = {
+    "x": (("spa.1", "spa.2", "spa.3", "spa.4"), "x{e}(m)"),
+    "y": ((), "y{e}(m)"),
+    "z": ((), "z{e}(m)"),
+}
+VOLTAGE_NAMES = ("vp", "vmn(mv)")
+CURRENT_NAMES = ("in", "iab(ma)")
+DEV_NAMES = ("dev.", "dev.rho(%)")
+
+
+# --- column tables (shared with the ABEM reader) ----------------------------------------------
+
+
+def normalize(name: str) -> str:
+    """A column name as compared: blanks dropped, lower case (``"Rho "`` -> ``"rho"``)."""
+    return "".join(name.split()).lower()
+
+
+def separator(text: str) -> str | None:
+    """The cell separator of a header row: tab, else comma, else None (blanks)."""
+    if "\t" in text:
+        return "\t"
+    if "," in text:
+        return ","
+    return None
+
+
+def split_cells(line: TextLine, sep: str | None) -> TextLine:
+    """``line`` with its fields as the cells between ``sep`` (stripped)."""
+    cells = line.text.split() if sep is None else [c.strip() for c in line.text.split(sep)]
+    return TextLine(line.number, line.text, tuple(cells))
+
+
+@dataclass
+class Table:
+    """A header row (fields: the names as written), its normalized names and the rows."""
+
+    header: TextLine
+    names: tuple[str, ...]
+    rows: list[TextLine]
+    sep: str | None
+
+    def find(self, aliases: Sequence[str]) -> int | None:
+        """The 0-based column of the first of ``aliases`` present, or None."""
+        return next((self.names.index(a) for a in aliases if a in self.names), None)
+
+    def label(self, k: int) -> str:
+        return f"column {k + 1} ({self.header.fields[k] or '(unnamed)'})"
+
+    def column(self, path, k: int) -> np.ndarray:
+        name = self.header.fields[k] or "(unnamed)"
+        return np.array([parse_float(path, row, k, name) for row in self.rows])
+
+
+def read_table(
+    path,
+    lines: list[TextLine],
+    is_header: Callable[[tuple[str, ...]], bool],
+    what: str,
+    *,
+    preamble: int = 0,
+) -> Table:
+    """The column table of ``lines``: the header is the first line (after at most
+    ``preamble`` others) whose normalized cells satisfy ``is_header``; every later line must
+    have as many cells. Raises ``DataError`` naming the line and column otherwise."""
+    start = next(
+        (
+            i
+            for i, line in enumerate(lines[: preamble + 1])
+            if is_header(
+                tuple(normalize(c) for c in split_cells(line, separator(line.text)).fields)
+            )
+        ),
+        None,
+    )
+    if start is None:
+        first = lines[0] if lines else TextLine(1, "", ())
+        raise DataError(
+            f"{path}, line {first.number}, column 1 (header): no {what} header row: line "
+            f"{first.number} is {quote(first)}"
+        )
+    sep = separator(lines[start].text)
+    header = split_cells(lines[start], sep)
+    names = tuple(normalize(c) for c in header.fields)
+    rows = [split_cells(line, sep) for line in lines[start + 1 :]]
+    if not rows:
+        raise DataError(
+            f"{path}, line {header.number}, column 1: the survey is empty: the header is not "
+            f"followed by data rows; add data rows"
+        )
+    for row in rows:
+        if len(row.fields) != len(header.fields):
+            found, expected = len(row.fields), len(header.fields)
+            raise DataError(
+                f"{path}, line {row.number}, column {min(found, expected) + 1}: found {found} "
+                f"cells, expected {expected} as in the {what} header on line {header.number}; "
+                f"correct the row (the file may be truncated or edited)"
+            )
+    return Table(header, names, rows, sep)
+
+
+def quote(line: TextLine, width: int = 40) -> str:
+    """The line for a message: blanks collapsed, cut to ``width`` characters, quoted."""
+    text = " ".join(line.text.split())
+    return repr(text if len(text) <= width else text[: width - 3] + "...")
+
+
+def require(path, table: Table, aliases: Sequence[str], what: str) -> int:
+    """The column of ``what`` (one of ``aliases``); a missing one is a ``DataError``."""
+    k = table.find(aliases)
+    if k is None:
+        raise DataError(
+            f"{path}, line {table.header.number}, column {len(table.names) + 1} (header): no "
+            f"{what} column (one of {', '.join(aliases)}); export it from the instrument "
+            f"software"
+        )
+    return k
+
+
+def geometry(
+    path,
+    header: TextLine,
+    x: np.ndarray,
+    y: np.ndarray | None,
+    z: np.ndarray | None,
+    remote: np.ndarray,
+    dim: int | None,
+) -> tuple[np.ndarray, list[str]]:
+    """Positions (..., dim) from coordinate arrays of one shape (y, z None when the file has
+    none): a line (x, z) when y is absent or constant over the non-remote entries (unless
+    ``dim`` is 3), else 3D (x, y, z). ``dim`` 2 with a varying y is an error."""
+    notes = []
+    if z is None:
+        z = np.zeros_like(x)
+        notes.append("no elevations in the file: electrodes at z = 0 (flat surface)")
+    used = ~remote
+    flat_y = y is None or not used.any() or np.ptp(y[used]) == 0
+    if dim == 3 or (dim is None and not flat_y):
+        if y is None:
+            y = np.zeros_like(x)
+            notes.append("no y coordinates: y = 0 (a line in a 3D survey)")
+        return np.stack([x, y, z], axis=-1), notes
+    if not flat_y:
+        raise DataError(
+            f"{path}, line {header.number}, column 1 (header): the electrodes vary in x "
+            f"and y, which is no line; read the file as 3D"
+        )
+    if y is not None:
+        notes.append("constant y: read as a line (x, z)")
+    return np.stack([x, z], axis=-1), notes
+
+
+# --- Syscal -----------------------------------------------------------------------------------
+
+
+def _position_columns(names: tuple[str, ...], axis: str) -> list[int] | None:
+    """The columns of A, B, M, N for ``axis``, or None when the file has none."""
+    spa, pattern = POSITION_NAMES[axis]
+    if spa and all(s in names for s in spa):
+        return [names.index(s) for s in spa]
+    wanted = [pattern.format(e=e.lower()) for e in ELECTRODES]
+    if all(w in names for w in wanted):
+        return [names.index(w) for w in wanted]
+    return None
+
+
+def _is_syscal_header(names: tuple[str, ...]) -> bool:
+    return _position_columns(names, "x") is not None
+
+
+def check_syscal(path, lines: list[TextLine] | None = None) -> None:
+    """Raise ``DataError`` (naming the line and column) unless ``path`` is a Syscal Pro text
+    export: a first row naming the A, B, M, N positions (``Spa.1``... or ``xA(m)``...),
+    ``Vp`` and ``In``; every later row as wide, with numbers in those columns. The signature
+    format detection accepts; ``read_syscal`` checks the same and then the values."""
+    _parse(path, numbered_lines(path) if lines is None else lines)
+
+
+def _parse(path, lines: list[TextLine]):
+    if not lines:
+        raise DataError(f"{path}, line 1, column 1: the file is empty; give a Syscal export")
+    table = read_table(path, lines, _is_syscal_header, "Syscal (Spa.1 Spa.2 Spa.3 Spa.4 ... Vp In)")
+    k_vp = require(path, table, VOLTAGE_NAMES, "Vp (potential, mV)")
+    k_in = require(path, table, CURRENT_NAMES, "In (current, mA)")
+    axes = {axis: _position_columns(table.names, axis) for axis in "xyz"}
+    coords = {
+        axis: None if cols is None else np.column_stack([table.column(path, k) for k in cols])
+        for axis, cols in axes.items()
+    }
+    return table, axes, coords, table.column(path, k_vp), table.column(path, k_in), (k_vp, k_in)
+
+
+def read_syscal(path, dim: int | None) -> FieldData:
+    """Read a Syscal Pro text export; ``dim`` 2 or 3 (None: from the positions)."""
+    table, axes, coords, vp, current, (k_vp, k_in) = _parse(path, numbered_lines(path))
+    x = coords["x"]
+    remote = np.isin(np.abs(x), REMOTE_SENTINELS)
+    x_cols = axes["x"]
+    for e in (0, 2):  # A and M cannot be remote
+        if remote[:, e].any():
+            i = int(np.flatnonzero(remote[:, e])[0])
+            raise DataError(
+                f"{path}, line {table.rows[i].number}, {table.label(x_cols[e])}: "
+                f"{ELECTRODES[e]} at the remote sentinel {x[i, e]:g}; only B and N can be "
+                f"remote poles: correct the row"
+            )
+    locations, notes = geometry(path, table.header, x, coords["y"], coords["z"], remote, dim)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = vp / current  # mV / mA = V / A
+    k_dev = table.find(DEV_NAMES)
+    uncertainty = None
+    notes = [
+        f"Syscal Pro export, {'3D' if locations.shape[-1] == 3 else '2D line'}",
+        *notes,
+        f"values are Vp/In ({table.label(k_vp)} mV / {table.label(k_in)} mA = V/A); Rho not used",
+    ]
+    if k_dev is not None:
+        dev = table.column(path, k_dev)
+        if np.all(dev > 0):
+            uncertainty = dev / 100.0 * np.abs(value)
+            notes.append(f"uncertainty = Dev/100 |R| ({table.label(k_dev)})")
+        else:
+            notes.append(
+                f"{int(np.sum(~(dev > 0)))} rows with Dev <= 0 ({table.label(k_dev)}): no "
+                f"uncertainties read; set them with assign_uncertainty"
+            )
+    if remote.any():
+        notes.append(f"{int(remote.any(axis=1).sum())} data with a remote pole (sentinel x)")
+    rows = DataRows(
+        lines=tuple(table.rows),
+        value=value,
+        uncertainty=uncertainty,
+        columns={
+            "value": f"{table.label(k_vp)} / {table.label(k_in)}",
+            **({"uncertainty": table.label(k_dev)} if k_dev is not None else {}),
+            "B": table.label(x_cols[1]),
+            "N": table.label(x_cols[3]),
+        },
+    )
+    rows, keep, dropped = drop_unusable(rows, locations, remote)
+    electrodes, abmn = electrodes_from_locations(locations[keep], remote[keep])
+    return build_field_data(
+        path,
+        "syscal",
+        "resistance",
+        electrodes,
+        abmn,
+        rows,
+        dropped,
+        notes,
+        end=f"line {table.rows[-1].number}, column 1",
+    )

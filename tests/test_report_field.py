@@ -123,3 +123,22 @@ def test_importing_the_figures_leaves_matplotlibs_backend_alone():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "svg"
+
+
+def test_pseudosections_show_apparent_resistivity_of_the_ground(tmp_path):
+    """The 2.5D data of a uniform 100 ohm m ground read as ~100 ohm m everywhere."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from conftest import tiny_2d_problem
+
+    from hpcinv.problem import simulate
+
+    problem = tiny_2d_problem()
+    d = simulate(problem.mesh, problem.survey, np.full(problem.mesh.n_cells, np.log(0.01)))
+    arrays = {"electrodes": problem.survey.electrodes, "abmn": problem.survey.abmn}
+    rho = figures.apparent_resistivity(arrays, d)
+    assert np.isfinite(rho).all()
+    # tiny-2d's coarse mesh is off by up to 8.5% at the shortest arrays
+    assert np.abs(rho / 100.0 - 1.0).max() < 0.1 and np.median(np.abs(rho / 100.0 - 1)) < 0.05
+    assert np.isnan(figures.apparent_resistivity(arrays, -d)).all()  # not a resistivity

@@ -3,8 +3,9 @@
 Drawn from ``result.npz`` and ``summary.json`` alone on ``matplotlib.figure.Figure``
 objects, not pyplot: no display is needed and matplotlib's backend is left as the user set
 it (importing this module in a notebook does not stop its figures from showing). 2D lines
-get a section and pseudosections; 3D surveys depth slices, a vertical section and a data
-cross-plot.
+get a section and apparent-resistivity pseudosections (observed, predicted, normalised
+residual); 3D surveys depth slices, a vertical section and an apparent-resistivity
+cross-plot; both a histogram of the normalised misfit against N(0, 1).
 
 Field data: coordinates are drawn as in the data file (``origin`` added back), air cells
 (``active`` false) are left blank, 3D models get vertical sections along the survey's most
@@ -23,6 +24,7 @@ import numpy as np
 from discretize import TensorMesh
 from matplotlib.figure import Figure
 
+from hpcinv.readers import geometric_factors
 from hpcinv.report.rundir import RunDirectory
 
 CMAP = "Spectral_r"
@@ -260,41 +262,72 @@ def _curves(run, summary) -> Path:
     return path
 
 
+def apparent_resistivity(result, d: np.ndarray) -> np.ndarray:
+    """(n_data,) ohm m: k d for data ``d`` in V/A, k the analytic geometric factor of each
+    array over a flat half-space (exact for flat ground; over topography an approximation,
+    as in any pseudosection); NaN where k d is not a positive finite number."""
+    k = geometric_factors(result["electrodes"], result["abmn"])
+    with np.errstate(invalid="ignore"):
+        rho = k * d
+    return np.where(np.isfinite(rho) & (rho > 0), rho, np.nan)
+
+
+def _misfit_histogram(ax, residual: np.ndarray) -> None:
+    """Normalised residuals against N(0, 1): what chi = 1 should look like."""
+    finite = residual[np.isfinite(residual)]
+    edges = np.linspace(-4, 4, 33)
+    ax.hist(np.clip(finite, -4, 4), bins=edges, density=True, color="0.6", label="data")
+    g = np.linspace(-4, 4, 200)
+    ax.plot(g, np.exp(-0.5 * g**2) / np.sqrt(2 * np.pi), "k--", lw=1, label="N(0, 1)")
+    ax.set(
+        xlabel="(predicted - observed) / sd (clipped to ±4)",
+        ylabel="density",
+        title=f"normalised misfit: rms {np.sqrt(np.mean(finite**2)):.2f} over {finite.size} data",
+    )
+    ax.legend()
+
+
 def _data(run, result, dim) -> Path:
     dobs, dpred = result["dobs"], result["dpred"]
+    residual = (dpred - dobs) / result["uncertainty"]
+    rho_obs, rho_pred = apparent_resistivity(result, dobs), apparent_resistivity(result, dpred)
     if dim == 2:
         el, abmn = result["electrodes"] + _origin(result, 2), result["abmn"]
         x = lambda i: np.where(i >= 0, el[np.maximum(i, 0), 0], np.nan)  # noqa: E731
         src = np.nanmean([x(abmn[:, 0]), x(abmn[:, 1])], axis=0)
         rx = np.nanmean([x(abmn[:, 2]), x(abmn[:, 3])], axis=0)
         mid, sep = 0.5 * (src + rx), -0.5 * np.abs(rx - src)
-        fig, axes = _subplots(3, 1, figsize=(10, 8), sharex=True)
-        vals = [
-            np.log10(np.abs(dobs)),
-            np.log10(np.abs(dpred)),
-            (dpred - dobs) / result["uncertainty"],
-        ]
+        fig, axes = _subplots(4, 1, figsize=(10, 11))
+        vals = [np.log10(rho_obs), np.log10(rho_pred), residual]
         titles = [
-            "observed log10|V|",
-            "predicted log10|V|",
-            "normalised residual (dpred - dobs)/sd",
+            "observed apparent resistivity, log10 ohm m",
+            "predicted apparent resistivity, log10 ohm m",
+            "normalised residual (predicted - observed) / sd",
         ]
-        lims = [(min(vals[0].min(), vals[1].min()), max(vals[0].max(), vals[1].max()))] * 2 + [
-            (-3, 3)
-        ]
-        for ax, v, title, (a, b) in zip(axes, vals, titles, lims):
+        both = np.concatenate(vals[:2])
+        both = both[np.isfinite(both)]
+        span = (both.min(), both.max()) if both.size else (0.0, 1.0)
+        for ax, v, title, (a, b) in zip(axes, vals, titles, [span, span, (-3, 3)]):
             sc = ax.scatter(
                 mid, sep, c=v, s=25, cmap="RdBu_r" if "resid" in title else CMAP, vmin=a, vmax=b
             )
-            ax.set(title=title, ylabel="pseudo-depth (m)")
+            ax.set(title=title, ylabel="pseudo-depth (m)", xlim=(np.nanmin(mid), np.nanmax(mid)))
             fig.colorbar(sc, ax=ax)
-        axes[-1].set_xlabel("x (m)")
+        axes[2].set_xlabel("x (m)")
+        _misfit_histogram(axes[3], residual)
     else:
-        fig, ax = _subplots(figsize=(5, 5))
-        ax.loglog(np.abs(dobs), np.abs(dpred), ".", ms=3)
-        lim = [np.abs(dobs).min(), np.abs(dobs).max()]
-        ax.plot(lim, lim, "k--", lw=0.8)
-        ax.set(xlabel="|observed| (V)", ylabel="|predicted| (V)", title="data fit")
+        fig, (ax, hist) = _subplots(1, 2, figsize=(11, 5))
+        ax.loglog(rho_obs, rho_pred, ".", ms=3)
+        shown = rho_obs[np.isfinite(rho_obs)]
+        if shown.size:
+            lim = [shown.min(), shown.max()]
+            ax.plot(lim, lim, "k--", lw=0.8)
+        ax.set(
+            xlabel="observed apparent resistivity (ohm m)",
+            ylabel="predicted apparent resistivity (ohm m)",
+            title="data fit (flat half-space k)",
+        )
+        _misfit_histogram(hist, residual)
     fig.tight_layout()
     path = run.figures / "data.png"
     fig.savefig(path, dpi=110)

@@ -40,8 +40,8 @@ from hpcinv.readers.assembly import (
     drop_unusable,
     electrodes_from_locations,
 )
+from hpcinv.readers.columns import geometry, read_table
 from hpcinv.readers.fielddata import FieldData
-from hpcinv.readers.syscal import geometry, read_table
 from hpcinv.readers.textlines import TextLine, numbered_lines
 
 ELECTRODES = "ABMN"

@@ -45,8 +45,8 @@ import numpy as np
 
 from hpcinv.errors import DataError
 from hpcinv.readers.assembly import DataRows, build_field_data, drop_unusable
+from hpcinv.readers.columns import geometry, normalize, quote, separator, split_cells
 from hpcinv.readers.fielddata import FieldData
-from hpcinv.readers.syscal import geometry, normalize, quote, separator, split_cells
 from hpcinv.readers.textlines import TextLine, is_number, numbered_lines, parse_float
 from hpcinv.survey import REMOTE
 

@@ -47,8 +47,8 @@ from hpcinv.readers.assembly import (
     drop_unusable,
     electrodes_from_locations,
 )
+from hpcinv.readers.columns import quote
 from hpcinv.readers.fielddata import FieldData
-from hpcinv.readers.syscal import quote
 from hpcinv.readers.textlines import TextLine, is_number, numbered_lines, parse_float
 
 HEADER = (

@@ -1,5 +1,5 @@
-"""IRIS Instruments Syscal Pro exports (Prosys "Export ASCII"), and the column-table helpers
-the instrument readers share.
+"""IRIS Instruments Syscal Pro exports (Prosys "Export ASCII"); the column-table helpers it
+shares with the other instrument readers are in ``columns``.
 
 A header row of column names, then one row per measurement, the cells separated by tabs,
 commas or (when the header has neither) blanks, e.g. (Prosys II, as ResIPy's examples)::

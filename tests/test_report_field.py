@@ -125,16 +125,11 @@ def test_importing_the_figures_leaves_matplotlibs_backend_alone():
     assert out.stdout.strip() == "svg"
 
 
-def test_pseudosections_show_apparent_resistivity_of_the_ground(tmp_path):
+def test_pseudosections_show_apparent_resistivity_of_the_ground(tiny_problem):
     """The 2.5D data of a uniform 100 ohm m ground read as ~100 ohm m everywhere."""
-    import sys
-
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-    from conftest import tiny_2d_problem
-
     from hpcinv.problem import simulate
 
-    problem = tiny_2d_problem()
+    problem = tiny_problem
     d = simulate(problem.mesh, problem.survey, np.full(problem.mesh.n_cells, np.log(0.01)))
     arrays = {"electrodes": problem.survey.electrodes, "abmn": problem.survey.abmn}
     rho = figures.apparent_resistivity(arrays, d)

@@ -439,6 +439,19 @@ class InversionConfig:
 
 
 @dataclass(frozen=True)
+class EnsembleConfig:
+    """Uncertainty of a DIP model."""
+
+    mc_dropout_samples: int = _bounded(
+        0,
+        "after the run, this many forward passes of the network with dropout on (no physics): "
+        "their mean and standard deviation per cell in result.npz (mc_dropout_mean, "
+        "mc_dropout_std) and the exports; needs network.dropout > 0 (0: off)",
+        ge=0,
+    )
+
+
+@dataclass(frozen=True)
 class ConventionalConfig:
     """SimPEG's sparse (IRLS) Tikhonov inversion, the baseline (inversion.kind = conventional)."""
 
@@ -563,6 +576,7 @@ class RunConfig:
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
     mesh: MeshConfig = field(default_factory=MeshConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     #: the file's content as parsed (for copies into run directories and resume checks)
     raw: dict = field(default_factory=dict, compare=False)
     #: sha256 of the file's canonical content (sections and keys sorted), for provenance.
@@ -589,6 +603,7 @@ _SECTIONS: dict[str, type] = {
     "slurm": SlurmConfig,
     "mesh": MeshConfig,
     "report": ReportConfig,
+    "ensemble": EnsembleConfig,
 }
 
 #: Keys a resumed run may change (with --force): they do not alter the iterates.
@@ -608,6 +623,7 @@ HARMLESS_KEYS = (
     "network.threads",
     "slurm.*",
     "report.*",
+    "ensemble.mc_dropout_samples",
 )
 
 

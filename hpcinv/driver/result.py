@@ -18,6 +18,7 @@ def result_arrays(
     dpred: np.ndarray,
     history: dict[str, list[float]],
     coverage: np.ndarray | None = None,
+    mc_dropout: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray | None]:
     """The arrays of result.npz (None entries are left out): model, true_model, core_mask,
     active, coverage (sum_j |dd_j/dm| / uncertainty_j at the final model) (n_cells,);
@@ -25,7 +26,8 @@ def result_arrays(
     electrodes, abmn; mesh_h0.., mesh_origin (the physics mesh: a TreeMesh for octree
     problems); grid_h0.., grid_origin (the model grid, a TensorMesh whose cells, in
     discretize's order, the model's values are: the exports rebuild it); origin (field data:
-    add it to local coordinates for the file's), overlay; history_<key> per iteration."""
+    add it to local coordinates for the file's), overlay; history_<key> per iteration;
+    mc_dropout_mean, mc_dropout_std (n_cells,) when ensemble.mc_dropout_samples > 0."""
     info = problem.info
     arrays: dict[str, np.ndarray | None] = {
         "model": model,
@@ -42,6 +44,8 @@ def result_arrays(
         "origin": info.origin,
         "overlay": info.overlay,
         "coverage": coverage,
+        "mc_dropout_mean": None if mc_dropout is None else mc_dropout[0],
+        "mc_dropout_std": None if mc_dropout is None else mc_dropout[1],
     }
     for i, h in enumerate(problem.mesh.h):
         arrays[f"mesh_h{i}"] = h

@@ -95,6 +95,7 @@ def run(
     t_start = time.perf_counter()
     problem = build_problem(config)
     config = resolve_reference(config, problem)
+    _check_mc_dropout(config, problem)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     run_dir.write_config(_config_text(config), source=config.path)
     if config.inversion.kind == "conventional":
@@ -170,6 +171,7 @@ def resume(
     t_start = time.perf_counter()
     problem = build_problem(current)
     current = resolve_reference(current, problem)
+    _check_mc_dropout(current, problem)
     _run_dip_on(
         problem,
         current,
@@ -182,6 +184,19 @@ def resume(
         before_checkpoint_rename,
     )
     return Result(run_dir.path)
+
+
+def _check_mc_dropout(config: RunConfig, problem: Problem) -> None:
+    """MC dropout samples need dropout (before anything is written: one clear error)."""
+    if config.inversion.kind != "dip" or not config.ensemble.mc_dropout_samples:
+        return
+    effective = with_3d_defaults(config)[0] if problem.dim == 3 else config
+    if effective.network.dropout == 0:
+        raise ConfigError(
+            "ensemble.mc_dropout_samples > 0 needs network.dropout > 0: without dropout every "
+            "sample is the same model (3D runs default to no dropout: set network.dropout, "
+            "e.g. 0.1)"
+        )
 
 
 def resolve_reference(config: RunConfig, problem: Problem) -> RunConfig:
@@ -376,12 +391,22 @@ class DipRun:
             self.config.raw,
             self.config.sha256,
         )
-        coverage = None
+        coverage = mc_dropout = None
         if final:
             dpred = self.executor.predict(model)
             r = (dpred - problem.dobs) / problem.uncertainty
             phi_d = 0.5 * float(r @ r)
             coverage = final_coverage(self.executor, model)
+            samples = self.config.ensemble.mc_dropout_samples
+            if samples:
+                t0 = time.perf_counter()
+                mc_dropout = inv.mc_dropout(samples, seed=self.config.network.seed + 2)
+                log.info(
+                    "MC dropout: %d samples in %.1f s, median std %.3g ln(S/m)",
+                    samples,
+                    time.perf_counter() - t0,
+                    float(np.median(mc_dropout[1])),
+                )
         else:  # between saves: the misfit of the last (dropout-on) iterate
             dpred = np.full(problem.n_data, np.nan)
             phi_d = rec.phi_d if rec is not None else float("nan")
@@ -421,19 +446,35 @@ class DipRun:
                     k: list(v) if isinstance(v, tuple) else v for k, v in self.defaults_3d.items()
                 },
                 "reference_model": self.config.inversion.reference_value,
+                **({} if mc_dropout is None else {"mc_dropout": _spread(mc_dropout, problem)}),
                 **_field_notes(problem),
             },
         )
         summary["timing"]["per_tile_seconds_last_iteration"] = {
             str(i): round(t, 4) for i, t in self.executor.last_seconds.get("per_tile", {}).items()
         }
-        self.run_dir.write_result(result_arrays(problem, model, dpred, history, coverage))
+        self.run_dir.write_result(
+            result_arrays(problem, model, dpred, history, coverage, mc_dropout)
+        )
         self.run_dir.write_summary(summary)
         return summary
 
     def _threads(self) -> dict:
         """What the numbers depend on, recorded: the network's and the tiles' threads."""
         return {"network": self.config.network.threads, "physics": self.config.physics.threads}
+
+
+def _spread(mc_dropout: tuple[np.ndarray, np.ndarray], problem: Problem) -> dict:
+    """summary.json's account of the MC dropout spread: its median and 90th percentile over
+    the core cells (all ground cells without a core)."""
+    std = mc_dropout[1]
+    cells = np.ones(std.size, bool) if problem.core_mask is None else problem.core_mask.copy()
+    if problem.active is not None:
+        cells &= problem.active
+    return {
+        "std_median_core": float(np.median(std[cells])),
+        "std_p90_core": float(np.percentile(std[cells], 90)),
+    }
 
 
 def final_coverage(executor: Executor, model: np.ndarray) -> np.ndarray:

@@ -416,6 +416,31 @@ class DipInversion:
         self.net.train()
         return m
 
+    def mc_dropout(self, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) per cell of ``samples`` models from the network with dropout on, as in
+        training (Gal & Ghahramani's MC dropout: a cheap spread, network only, no physics).
+        Seeded by ``seed``; torch's global generator (which the run's dropout and checkpoints
+        use) is put back as it was, so the run is the same with or without it."""
+        if samples < 1:
+            raise InversionError(f"mc_dropout: samples = {samples}; give at least 1")
+        state = torch.get_rng_state()
+        torch.manual_seed(seed)
+        self.prepare()
+        self.net.train()
+        total = np.zeros(self.problem.model_grid.n_cells)
+        squares = np.zeros_like(total)
+        try:
+            with torch.no_grad():
+                for _ in range(samples):
+                    m = self._output().cpu().numpy()
+                    total += m
+                    squares += m * m
+        finally:
+            torch.set_rng_state(state)
+        mean = total / samples
+        variance = np.maximum(squares / samples - mean * mean, 0.0)  # rounding can dip below 0
+        return mean, np.sqrt(variance)
+
     # --- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything the next iterate depends on, as nested dicts of tensors, arrays and

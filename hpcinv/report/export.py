@@ -6,7 +6,9 @@ Every export carries the model as ``log_conductivity`` (ln(S/m), what the invers
 and as ``resistivity`` (ohm·m, exp(-log_conductivity)), and ``coverage`` when the run
 recorded it: the cumulative sensitivity at the final model, sum over the data of
 |d datum / d log_conductivity| / uncertainty (dimensionless; small where the data do not
-see the model). Runs from before coverage was recorded export without it.
+see the model). Runs from before coverage was recorded export without it. Runs with
+``ensemble.mc_dropout_samples`` add ``mc_dropout_mean`` and ``mc_dropout_std`` (ln(S/m)) after
+these, in every format.
 
 ``.csv``   one row per ground cell centre: ``x,y,z,log_conductivity,resistivity[,coverage]``
            (2D: ``x,z,...``). Air cells are left out.
@@ -70,6 +72,8 @@ QUANTITIES = {
         "1",
         "cumulative sensitivity: sum over data of |d datum / d log_conductivity| / uncertainty",
     ),
+    "mc_dropout_mean": ("ln(S/m)", "mean of the network's models with dropout on (MC dropout)"),
+    "mc_dropout_std": ("ln(S/m)", "standard deviation of those models (MC dropout)"),
 }
 
 
@@ -116,6 +120,9 @@ def _cell_values(result: RunResult) -> dict[str, np.ndarray]:
     coverage = result.get("coverage")
     if coverage is not None:  # older runs did not record it
         values["coverage"] = np.asarray(coverage, float)
+    for name in ("mc_dropout_mean", "mc_dropout_std"):  # ensemble.mc_dropout_samples > 0
+        if result.get(name) is not None:
+            values[name] = np.asarray(result[name], float)
     return values
 
 

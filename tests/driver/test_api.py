@@ -104,3 +104,19 @@ def test_3d_runs_fill_3d_defaults_and_say_so(tmp_path):
     assert result.arrays["history_exact"].tolist() == [1.0, 0.0, 0.0]
     two_d = hpcinv.run(config_from_dict(RAW), tmp_path / "2d", iterations=1)
     assert two_d.summary["defaults_3d"] == {}
+
+
+def test_mc_dropout_samples_reach_result_summary_and_exports(tmp_path):
+    raw = {**RAW, "ensemble": {"mc_dropout_samples": 8}}
+    result = hpcinv.run(config_from_dict(raw), tmp_path / "mc", iterations=3)
+    plain = hpcinv.run(config_from_dict(RAW), tmp_path / "plain", iterations=3)
+    assert np.array_equal(result.model, plain.model)  # sampling after the run changes nothing
+    std = result.arrays["mc_dropout_std"]
+    assert std.shape == result.model.shape and (std > 0).any()
+    assert result.summary["mc_dropout"]["std_median_core"] > 0
+    header = result.export(tmp_path / "m.csv").read_text().splitlines()[0]
+    assert header.endswith(",mc_dropout_mean,mc_dropout_std")
+    no_dropout = {**raw, "network": {"channels": [8, 4], "dropout": 0.0}}
+    with pytest.raises(hpcinv.HpcinvError, match="needs network.dropout > 0"):
+        hpcinv.run(config_from_dict(no_dropout), tmp_path / "none", iterations=1)
+    assert not (tmp_path / "none").exists()  # refused before anything was written

@@ -295,3 +295,30 @@ def test_sensitivity_scale_raises_weak_cells_only():
     assert s.max() <= 1.0 / np.sqrt(1e-3) + 1e-9 and s[-1] == pytest.approx(1 / np.sqrt(1e-3))
     # D_ref = the 99th percentile = 100: the top cells keep 1, D = 1 is raised 10x
     assert s[98] == 1.0 and s[0] == pytest.approx(10.0)
+
+
+def test_mc_dropout_spreads_the_model_and_leaves_the_run_alone(tiny_problem):
+    def fresh():
+        return DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), tiny_config())
+
+    plain = fresh()
+    plain.run(4)
+    sampled = fresh()
+    sampled.run(2)
+    mean, std = sampled.mc_dropout(16, seed=5)
+    sampled.run(4)
+    assert sampled.history.phi_d == plain.history.phi_d  # torch's generator put back
+    np.testing.assert_array_equal(sampled.model(), plain.model())
+    assert std.shape == mean.shape == (tiny_problem.model_grid.n_cells,)
+    assert (std > 0).mean() > 0.5  # dropout 0.1 moves most cells
+    again = fresh()
+    again.run(2)
+    mean2, std2 = again.mc_dropout(16, seed=5)
+    np.testing.assert_array_equal(mean2, mean)  # seeded
+    np.testing.assert_array_equal(std2, std)
+    # the mean of many samples is nearer the dropout-off model than one sample is (masks
+    # scaled by 1 / (1 - p) average out; not exactly: the network is nonlinear)
+    m = again.model()
+    one, spread = again.mc_dropout(1, seed=6)
+    assert not spread.any()  # one sample has no spread
+    assert np.abs(mean2 - m).mean() < 0.7 * np.abs(one - m).mean()

@@ -170,6 +170,16 @@ def test_cache_frees_old_factors_before_building_new():
     assert len(cache) == 2
     cache.clear()
     assert len(cache) == 0 and ("free", "c") in events
+    # an ensemble's capacity: K models a tile, the least recently used freed first
+    events.clear()
+    cache.reserve(2)
+    cache.reserve(1)  # never fewer than before
+    x = cache.get("tile", "m1", build("x"))
+    cache.get("tile", "m2", build("y"))
+    assert cache.get("tile", "m1", build("unused")) is x  # both kept
+    cache.get("tile", "m3", build("z"))  # m2 is the least recently used
+    assert events == [("build", "x"), ("build", "y"), ("free", "y"), ("build", "z")]
+    assert len(cache) == 2
 
 
 def test_solvers_agree(paper_problem):

@@ -33,6 +33,29 @@ class DataMisfit(torch.autograd.Function):
         return grad_output * g, None, None
 
 
+class KnownMisfit(torch.autograd.Function):
+    """phi_d and its gradient computed before (an ensemble sends all its members' models to
+    the executor at once), attached to the model tensor they belong to."""
+
+    @staticmethod
+    def forward(ctx, m: torch.Tensor, phi: float, g: np.ndarray) -> torch.Tensor:
+        ctx.save_for_backward(torch.as_tensor(g, dtype=m.dtype, device=m.device))
+        return torch.as_tensor(phi, dtype=m.dtype, device=m.device)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        (g,) = ctx.saved_tensors
+        return grad_output * g, None, None
+
+
+def known_misfit(
+    m: torch.Tensor, phi: float, g: np.ndarray, scale: np.ndarray | None = None
+) -> torch.Tensor:
+    """phi_d of ``m`` from a ``misfit_and_gradient`` already made at ``m``; the gradient
+    scaled per cell by ``scale`` when one is given, as ``data_misfit`` does."""
+    return KnownMisfit.apply(m, phi, g if scale is None else scale * g)
+
+
 def data_misfit(m: torch.Tensor, executor, scale: np.ndarray | None = None) -> torch.Tensor:
     """phi_d of model tensor ``m`` (n_cells,), differentiable through the executor; its
     gradient scaled per cell by ``scale`` when one is given."""

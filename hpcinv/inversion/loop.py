@@ -23,7 +23,7 @@ import torch
 from hpcinv.config import RunConfig
 from hpcinv.errors import InversionError
 from hpcinv.files import atomic_write
-from hpcinv.inversion.bridge import data_misfit, sensitivity_scale
+from hpcinv.inversion.bridge import data_misfit, known_misfit, sensitivity_scale
 from hpcinv.inversion.lr_schedule import PlateauSchedule
 from hpcinv.inversion.networks import Generator, build_generator
 from hpcinv.inversion.objective import total_loss
@@ -277,11 +277,16 @@ class DipInversion:
         return self._fixed(m)
 
     # --- iterations ---------------------------------------------------------------------
-    def _data_term(self, m: torch.Tensor, t: int) -> tuple[torch.Tensor, bool]:
-        """(phi_d, exact): from the physics every step, or from the linearisation that is
-        renewed at the current model every ``relinearize_every`` steps (or, adaptive, after
-        an interval that follows how well the last linearisation predicted the physics)."""
+    def _data_term(
+        self, m: torch.Tensor, t: int, physics: tuple[float, np.ndarray] | None = None
+    ) -> tuple[torch.Tensor, bool]:
+        """(phi_d, exact): from the physics every step (``physics``: (phi, g) already
+        computed at m), or from the linearisation that is renewed at the current model every
+        ``relinearize_every`` steps (or, adaptive, after an interval that follows how well
+        the last linearisation predicted the physics)."""
         if self.cfg.relinearize_every == 1:
+            if physics is not None:
+                return known_misfit(m, *physics, self._scale), True
             return data_misfit(m, self.executor, self._scale), True
         renew = self._lin_model is None or t >= self._next_renewal or self._at_target_guess()
         if renew:
@@ -343,14 +348,35 @@ class DipInversion:
         )
 
     def step(self) -> IterationRecord:
+        m, t0 = self.begin_step()
+        return self.finish_step(m, t0)
+
+    @property
+    def wants_physics(self) -> bool:
+        """Whether every step needs the physics at its model (no linearisation): what an
+        ensemble batches across its members."""
+        return self.cfg.relinearize_every == 1
+
+    def begin_step(self) -> tuple[torch.Tensor, float]:
+        """This step's model (dropout on, its graph kept) and the step's start time."""
         self.prepare()
-        t = self.iteration
         t0 = time.perf_counter()
         self.net.train()
-        m = self._output()
+        return self._output(), t0
+
+    def finish_step(
+        self,
+        m: torch.Tensor,
+        t0: float,
+        physics: tuple[float, np.ndarray] | None = None,
+        physics_seconds: float = 0.0,
+    ) -> IterationRecord:
+        """The rest of the step begun by ``begin_step``: the data term (``physics``: (phi, g)
+        already computed at m, which took ``physics_seconds``), the loss, the update."""
+        t = self.iteration
         p0 = time.perf_counter()
-        phi_d, exact = self._data_term(m, t)
-        physics = time.perf_counter() - p0
+        phi_d, exact = self._data_term(m, t, physics)
+        physics_time = time.perf_counter() - p0 + physics_seconds
         loss, beta = total_loss(phi_d, m if self._active is None else m[self._active], self.cfg, t)
         if not torch.isfinite(loss):
             raise InversionError(
@@ -368,7 +394,7 @@ class DipInversion:
             beta,
             loss.item(),
             time.perf_counter() - t0,
-            physics,
+            physics_time,
             float(exact),
         )
         self.history.append(rec)

@@ -322,3 +322,22 @@ def test_mc_dropout_spreads_the_model_and_leaves_the_run_alone(tiny_problem):
     one, spread = again.mc_dropout(1, seed=6)
     assert not spread.any()  # one sample has no spread
     assert np.abs(mean2 - m).mean() < 0.7 * np.abs(one - m).mean()
+
+
+def test_a_step_with_physics_computed_outside_equals_a_plain_step(tiny_problem):
+    """What an ensemble does: begin the step, solve the physics at its model elsewhere
+    (with the other members'), finish the step with (phi, g): the same iterate."""
+
+    def fresh():
+        return DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), tiny_config())
+
+    plain = fresh()
+    plain.run(3)
+    split = fresh()  # after: dropout draws from torch's global generator, seeded here
+    for _ in range(3):
+        m, t0 = split.begin_step()
+        m64 = m.detach().double().numpy()
+        split.finish_step(m, t0, split.executor.misfit_and_gradient(m64), physics_seconds=0.5)
+    assert split.history.phi_d == plain.history.phi_d
+    np.testing.assert_array_equal(split.model(), plain.model())
+    assert min(split.history.physics_seconds) >= 0.5

@@ -106,6 +106,13 @@ def tile_predict(spec: TileSpec, m: np.ndarray, cache: TileCache) -> dict:
     return _run(spec, cache, lambda physics: {"rows": spec.data_rows, "d": physics.predict(m)})
 
 
+def tile_reserve(spec: TileSpec, models: int, cache: TileCache) -> dict:
+    """Keep the factors of ``models`` models a tile in this process (an ensemble's members
+    are all in flight at once); {"tiles": {}} (no work, no statistics)."""
+    cache.factors.reserve(models)
+    return {"tiles": {}}
+
+
 def tile_jtvec(spec: TileSpec, m: np.ndarray, v: np.ndarray, cache: TileCache) -> dict:
     """{"phi": 0, "g", "tiles"}: J^T v of the tile for the global dphi/dd ``v`` (n_data,)."""
     return _run(spec, cache, lambda physics: {"phi": 0.0, "g": physics.jtvec(m, v[spec.data_rows])})

@@ -70,6 +70,33 @@ def test_dask_equals_serial(make, label, cluster, traffic, request):
         assert dask_ex.per_tile_factorizations == {t.index: k for t, k in zip(problem.tiles, n_k)}
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: hpcinv.build_problem(paper_config(n_tiles=3, split="wavenumbers")),
+        lambda: small_3d_problem(n_tiles=5),
+    ],
+    ids=["2.5D k-split", "3D, 5 tiles"],
+)
+def test_many_models_at_once_equal_one_at_a_time(make, two_workers):
+    """An ensemble's batch: each model's misfit and gradient as alone (serial: bitwise),
+    every tile factored once per model, also across a 2.5D split's two rounds."""
+    problem = make()
+    models = [random_model(problem, seed) for seed in (3, 4, 5)]
+    alone = [hpcinv.SerialExecutor(problem).misfit_and_gradient(m) for m in models]
+    serial = hpcinv.SerialExecutor(problem)
+    for (phi, g), (phi_1, g_1) in zip(serial.misfit_and_gradient_many(models), alone):
+        assert phi == phi_1 and np.array_equal(g, g_1)
+    dask_ex = DaskExecutor(problem, two_workers)
+    for got, want in zip(dask_ex.misfit_and_gradient_many(models), alone):
+        _same(got, want)
+    n_k = [len(t.ky_points) if t.ky_points is not None else 1 for t in problem.tiles]
+    for executor in (serial, dask_ex):
+        assert executor.per_tile_factorizations == {
+            t.index: 3 * k for t, k in zip(problem.tiles, n_k)
+        }
+
+
 def test_tiles_stay_on_their_workers_and_are_built_once(two_workers):
     problem = small_3d_problem(n_tiles=4)
     ex = DaskExecutor(problem, two_workers)

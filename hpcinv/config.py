@@ -284,6 +284,9 @@ class NetworkConfig:
 
     kind: str = _choice("auto", NETWORKS, "'auto': paper-cnn-2d on 2D grids, cnn-3d on 3D grids")
     seed: int = _bounded(0, "seed of z, the initial weights and dropout", ge=0)
+    z_seed: int = _bounded(
+        -1, "seed of z alone (-1: z comes from seed, with the weights); ensembles vary it", ge=-1
+    )
     z_size: int = _bounded(8, "length of the fixed random input z", ge=1)
     z_std: float = _bounded(10.0, "standard deviation of z (the paper: 10)", gt=0.0)
     dropout: float = _bounded(
@@ -440,7 +443,27 @@ class InversionConfig:
 
 @dataclass(frozen=True)
 class EnsembleConfig:
-    """Uncertainty of a DIP model."""
+    """Uncertainty of a DIP model: members run together, and MC dropout."""
+
+    members: int = _bounded(
+        1,
+        "DIP inversions of the problem run together on the same workers (1: a single run); "
+        "member 0 is the run the file describes, the others vary as 'vary' says",
+        ge=1,
+    )
+    vary: str = _choice(
+        "both",
+        ("seed", "z", "both"),
+        "what member k > 0 changes: 'seed' the initial weights and dropout draws "
+        "(network.seed + k, z kept), 'z' the input z alone (network.z_seed = seed + k), "
+        "'both' all of them",
+    )
+    exceedance_resistivity: float = _bounded(
+        0.0,
+        "members > 1: result.npz gets P(resistivity < this, ohm m) per cell, the share of "
+        "members below it (0: off)",
+        ge=0.0,
+    )
 
     mc_dropout_samples: int = _bounded(
         0,

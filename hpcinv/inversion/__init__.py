@@ -4,6 +4,7 @@ No dask here: executors come in through their ``misfit_and_gradient`` interface.
 """
 
 from hpcinv.inversion.bridge import DataMisfit, data_misfit
+from hpcinv.inversion.ensemble import EnsembleInversion, member_config
 from hpcinv.inversion.loop import DipInversion, History, IterationRecord, resolve_device
 from hpcinv.inversion.networks import CNN3D, PaperCNN2D, build_generator
 
@@ -11,6 +12,8 @@ __all__ = [
     "DataMisfit",
     "data_misfit",
     "DipInversion",
+    "EnsembleInversion",
+    "member_config",
     "History",
     "IterationRecord",
     "resolve_device",

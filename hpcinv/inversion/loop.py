@@ -427,11 +427,17 @@ class DipInversion:
             rec = self.step()
             for hook in hooks:
                 hook(self, rec)
-            if self.cfg.target_chi > 0 and rec.exact:  # a linearisation's chi is a guess
-                self._chi_streak = self._chi_streak + 1 if rec.chi <= self.cfg.target_chi else 0
-                if self._chi_streak >= self.cfg.target_chi_patience:
-                    return f"target chi {self.cfg.target_chi} reached"
+            if self.reached_target(rec):
+                return f"target chi {self.cfg.target_chi} reached"
         return "iterations done"
+
+    def reached_target(self, rec: IterationRecord) -> bool:
+        """Count ``rec`` (the step just taken) toward the target chi; True once the target
+        held for ``target_chi_patience`` exact steps in a row."""
+        if self.cfg.target_chi > 0 and rec.exact:  # a linearisation's chi is a guess
+            self._chi_streak = self._chi_streak + 1 if rec.chi <= self.cfg.target_chi else 0
+            return self._chi_streak >= self.cfg.target_chi_patience
+        return False
 
     def model(self) -> np.ndarray:
         """The reported model (dropout off), (n_cells,) float64 ln(S/m)."""

@@ -39,6 +39,11 @@ class Generator(nn.Module):
     def __init__(self, cfg: NetworkConfig, generator: torch.Generator):
         super().__init__()
         z = torch.randn((1, cfg.z_size), generator=generator, dtype=torch.float32) * cfg.z_std
+        if cfg.z_seed >= 0 and cfg.z_seed != cfg.seed:
+            # a z of its own; the draw above is still consumed, so the weights are those of
+            # ``seed`` whatever z is (an ensemble varying z alone)
+            own = torch.Generator().manual_seed(cfg.z_seed)
+            z = torch.randn((1, cfg.z_size), generator=own, dtype=torch.float32) * cfg.z_std
         self.register_buffer("z", z)
         self.lo, self.hi = cfg.log_conductivity_min, cfg.log_conductivity_max
 

@@ -1,0 +1,98 @@
+"""Ensembles: members stepped together are each exactly the member run alone; varying
+seed, z or both; resume; stopping at the target."""
+
+import numpy as np
+import pytest
+import torch
+
+import hpcinv
+from hpcinv.config import config_from_dict
+from hpcinv.inversion import DipInversion, EnsembleInversion, member_config
+
+
+def config(**ensemble):
+    return config_from_dict(
+        {
+            "problem": {"case": "paper-1.1"},
+            "network": {"channels": [8, 4], "dropout": 0.1},
+            "inversion": {"learning_rate": 1e-2},
+            "ensemble": {"members": 3, **ensemble},
+        }
+    )
+
+
+@pytest.mark.parametrize("vary", ["seed", "z", "both"])
+def test_members_differ_as_asked_and_member_0_is_the_run_file(tiny_problem, vary):
+    cfg = config(vary=vary)
+    nets = [
+        DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), member_config(cfg, k)).net
+        for k in range(3)
+    ]
+    alone = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg).net
+    assert torch.equal(nets[0].z, alone.z)
+    assert torch.equal(nets[0].head.weight, alone.head.weight)
+    same_z = torch.equal(nets[1].z, nets[0].z)
+    same_w = torch.equal(nets[1].head.weight, nets[0].head.weight)
+    assert (same_z, same_w) == {"seed": (True, False), "z": (False, True), "both": (False, False)}[
+        vary
+    ]
+    assert not torch.equal(
+        nets[2].z if vary != "seed" else nets[2].head.weight,
+        nets[1].z if vary != "seed" else nets[1].head.weight,
+    )
+
+
+def test_each_member_is_the_member_run_alone(tiny_problem):
+    cfg = config()
+    ensemble = EnsembleInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg)
+    ensemble.run(4)
+    for k, member in enumerate(ensemble.members):
+        alone = DipInversion(
+            tiny_problem, hpcinv.SerialExecutor(tiny_problem), member_config(cfg, k)
+        )
+        alone.run(4)
+        assert member.history.phi_d == alone.history.phi_d
+        np.testing.assert_array_equal(member.model(), alone.model())
+    models = ensemble.models()
+    assert models.shape == (3, tiny_problem.model_grid.n_cells)
+    assert np.abs(models[1] - models[0]).max() > 0  # the members differ
+
+
+def test_a_resumed_ensemble_equals_an_uninterrupted_one(tiny_problem):
+    cfg = config()
+
+    def fresh():
+        return EnsembleInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg)
+
+    straight = fresh()
+    straight.run(5)
+    part = fresh()
+    part.run(2)
+    state = part.state_dict()
+    resumed = fresh()
+    resumed.load_state_dict(state)
+    resumed.run(5)
+    for a, b in zip(resumed.members, straight.members):
+        assert a.history.phi_d == b.history.phi_d
+        np.testing.assert_array_equal(a.model(), b.model())
+
+
+def test_members_stop_at_their_target_one_by_one(tiny_problem):
+    cfg = config()
+    free = EnsembleInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg)
+    free.run(3)
+    # a target that the best member's first step meets and the others' do not
+    chis = [m.history.chi[0] for m in free.members]
+    best = int(np.argmin(chis))
+    assert sorted(chis)[1] > chis[best]
+    raw = dict(cfg.raw)
+    raw["inversion"] = {**raw["inversion"], "target_chi": chis[best]}
+    ensemble = EnsembleInversion(
+        tiny_problem, hpcinv.SerialExecutor(tiny_problem), config_from_dict(raw)
+    )
+    ensemble.run(3)
+    assert ensemble.done[best] and len(ensemble.members[best].history) == 1
+    assert ensemble.stopped[best].startswith("target")
+    for k, member in enumerate(ensemble.members):
+        if k != best:  # stepped on (unless their own later steps met the target)
+            assert len(member.history) > 1

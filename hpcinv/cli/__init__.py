@@ -106,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="TOML run file")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--iterations", type=int, help="override inversion.iterations")
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        metavar="K",
+        help="override ensemble.members: K DIP inversions of the problem run together "
+        "(recorded in DIR's config.toml, so resume runs the same K)",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument(
         "--overwrite", action="store_true", help="replace the run that DIR already holds"

@@ -9,7 +9,7 @@ import numpy as np
 
 from hpcinv import driver
 from hpcinv.cli.options import cluster_from_args, slurm_settings_from_args
-from hpcinv.config import load_config, memory_bytes
+from hpcinv.config import config_from_dict, load_config, memory_bytes
 from hpcinv.driver.runs import clear_run
 from hpcinv.errors import HpcinvError
 from hpcinv.files import atomic_write
@@ -51,6 +51,12 @@ def forward(args) -> int:
 
 def run(args) -> int:
     config = load_config(args.config)
+    if args.ensemble is not None:  # into the raw file too: the run directory records it
+        raw = {
+            **config.raw,
+            "ensemble": {**config.raw.get("ensemble", {}), "members": args.ensemble},
+        }
+        config = config_from_dict(raw, config.path)
     cluster = cluster_from_args(args, config)
     if args.resume:
         result = driver.resume(

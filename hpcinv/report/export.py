@@ -6,9 +6,10 @@ Every export carries the model as ``log_conductivity`` (ln(S/m), what the invers
 and as ``resistivity`` (ohm·m, exp(-log_conductivity)), and ``coverage`` when the run
 recorded it: the cumulative sensitivity at the final model, sum over the data of
 |d datum / d log_conductivity| / uncertainty (dimensionless; small where the data do not
-see the model). Runs from before coverage was recorded export without it. Runs with
-``ensemble.mc_dropout_samples`` add ``mc_dropout_mean`` and ``mc_dropout_std`` (ln(S/m)) after
-these, in every format.
+see the model). Runs from before coverage was recorded export without it. Ensembles
+(``ensemble.members`` > 1) export the members' mean as the model and add ``ensemble_std``
+(ln(S/m)) [and ``ensemble_p_below``]; runs with ``ensemble.mc_dropout_samples`` add
+``mc_dropout_mean`` and ``mc_dropout_std`` (ln(S/m)); after the others, in every format.
 
 ``.csv``   one row per ground cell centre: ``x,y,z,log_conductivity,resistivity[,coverage]``
            (2D: ``x,z,...``). Air cells are left out.
@@ -72,6 +73,11 @@ QUANTITIES = {
         "1",
         "cumulative sensitivity: sum over data of |d datum / d log_conductivity| / uncertainty",
     ),
+    "ensemble_std": ("ln(S/m)", "standard deviation of the ensemble members' models"),
+    "ensemble_p_below": (
+        "1",
+        "share of the ensemble members whose resistivity is below ensemble.exceedance_resistivity",
+    ),
     "mc_dropout_mean": ("ln(S/m)", "mean of the network's models with dropout on (MC dropout)"),
     "mc_dropout_std": ("ln(S/m)", "standard deviation of those models (MC dropout)"),
 }
@@ -120,7 +126,7 @@ def _cell_values(result: RunResult) -> dict[str, np.ndarray]:
     coverage = result.get("coverage")
     if coverage is not None:  # older runs did not record it
         values["coverage"] = np.asarray(coverage, float)
-    for name in ("mc_dropout_mean", "mc_dropout_std"):  # ensemble.mc_dropout_samples > 0
+    for name in ("ensemble_std", "ensemble_p_below", "mc_dropout_mean", "mc_dropout_std"):
         if result.get(name) is not None:
             values[name] = np.asarray(result[name], float)
     return values

@@ -15,7 +15,7 @@ mapped over tiles and how their results come back:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -55,7 +55,10 @@ class Executor(Protocol):
     def misfit_and_gradient(self, m: np.ndarray) -> tuple[float, np.ndarray]: ...
 
     def misfit_and_gradient_many(
-        self, models: list[np.ndarray]
+        self,
+        models: Iterable[np.ndarray],
+        count: int | None = None,
+        consume: Callable[[int, float, np.ndarray], None] | None = None,
     ) -> list[tuple[float, np.ndarray]]: ...
 
     def counters(self) -> dict: ...
@@ -147,30 +150,79 @@ class TileExecutor:
         self.last_seconds = {"total": time.perf_counter() - t0, "per_tile": seconds}
         return phi, self.problem.mask_gradient(total["g"])
 
-    def misfit_and_gradient_many(self, models: list[np.ndarray]) -> list[tuple[float, np.ndarray]]:
+    def misfit_and_gradient_many(
+        self,
+        models: Iterable[np.ndarray],
+        count: int | None = None,
+        consume: Callable[[int, float, np.ndarray], None] | None = None,
+    ) -> list[tuple[float, np.ndarray]]:
         """``misfit_and_gradient`` of several models (an ensemble's members), each exactly as
-        alone: every model's tile tasks are mapped before any result is awaited, so on Dask
-        the models' tasks fill the workers together; each tile keeps the factors of all of
-        them (no refactoring between the two rounds of a 2.5D wavenumber split)."""
-        models = [check_model(self.problem, m) for m in models]
-        if len(models) > self._reserved:
-            self.backend.gather(self.backend.map_tiles(tile_reserve, (len(models),)))
-            self._reserved = len(models)
-        t0 = time.perf_counter()
-        out = self.backend.attempt(
-            lambda share: self._misfit_many([share(m) for m in models], share)
-        )
+        alone, pipelined: each model's tile tasks are mapped as soon as the model is drawn
+        from ``models`` (an iterator may compute the next model meanwhile, e.g. the next
+        member's network pass), and ``consume(k, phi, g)`` gets model k's result as soon as
+        it is in (e.g. that member's backward pass and update) while later models' tasks
+        still run. ``count``: how many models (needed before the first is drawn; len of a
+        list). Each tile keeps the factors of all of them, so a 2.5D split's second round
+        refactors nothing. If a worker is lost, the models are recomputed but each is
+        consumed once."""
+        source = iter(models)
+        if count is None:
+            listed = list(source)
+            count, source = len(listed), iter(listed)
+        if count > self._reserved:
+            self.backend.gather(self.backend.map_tiles(tile_reserve, (count,)))
+            self._reserved = count
+        produced: list[np.ndarray] = []
+
+        def model(k: int) -> np.ndarray:
+            while len(produced) <= k:
+                produced.append(check_model(self.problem, next(source)))
+            return produced[k]
+
+        results: dict[int, tuple[float, np.ndarray]] = {}
         seconds: dict[int, float] = {}
-        results = []
-        for phi, total, round_one in out:
+        t0 = time.perf_counter()
+
+        def deliver(k: int, phi: float, total: dict, round_one: dict[int, float]) -> None:
+            if k in results:  # delivered before a lost worker made the batch run again
+                return
             for index, stats in total["tiles"].items():
                 seconds[index] = (
                     seconds.get(index, 0.0) + round_one.get(index, 0.0) + stats["seconds"]
                 )
             self._record(total["tiles"])
-            results.append((phi, self.problem.mask_gradient(total["g"])))
+            results[k] = (phi, self.problem.mask_gradient(total["g"]))
+            if consume is not None:
+                consume(k, *results[k])
+
+        def run(share) -> None:
+            if self._partial:
+                # round one of every model as it comes; round two of each once its residual
+                # is known (the others' round one still running)
+                firsts = []
+                for k in range(count):
+                    m = share(model(k))
+                    firsts.append((m, self.backend.map_tiles(tile_predict, (m,))))
+                seconds_handles = []
+                for m, handles in firsts:
+                    d, round_one = self._data_of(self.backend.gather(handles))
+                    r, v = residuals(self.problem, d)
+                    second = self.backend.map_tiles(tile_jtvec, (m, share(v)))
+                    seconds_handles.append((0.5 * float(r @ r), round_one, second))
+                for k, (phi, round_one, handles) in enumerate(seconds_handles):
+                    deliver(k, phi, self.backend.tree_sum(handles), round_one)
+                return
+            handles = []
+            for k in range(count):
+                m = share(model(k))
+                handles.append(self.backend.map_tiles(tile_misfit_and_gradient, (m,)))
+            for k, h in enumerate(handles):
+                total = self.backend.tree_sum(h)
+                deliver(k, float(total["phi"]), total, {})
+
+        self.backend.attempt(run)
         self.last_seconds = {"total": time.perf_counter() - t0, "per_tile": seconds}
-        return results
+        return [results[k] for k in range(count)]
 
     def sensitivity(self, m: np.ndarray) -> dict[str, np.ndarray]:
         """Per model-grid cell (n_cells,): ``coverage`` = sum_j |J_j| / uncertainty_j (the
@@ -243,24 +295,6 @@ class TileExecutor:
             return 0.5 * float(r @ r), total, seconds
         total = self.backend.tree_sum(self.backend.map_tiles(tile_misfit_and_gradient, (m_shared,)))
         return float(total["phi"]), total, {}
-
-    def _misfit_many(self, shared: list, share) -> list[tuple[float, dict, dict[int, float]]]:
-        if self._partial:
-            # round one for every model, then round two for every model
-            firsts = [self.backend.map_tiles(tile_predict, (m,)) for m in shared]
-            seconds_handles = []
-            for m, handles in zip(shared, firsts):
-                d, seconds = self._data_of(self.backend.gather(handles))
-                r, v = residuals(self.problem, d)
-                second = self.backend.map_tiles(tile_jtvec, (m, share(v)))  # goes at once
-                seconds_handles.append((0.5 * float(r @ r), seconds, second))
-            return [
-                (phi, self.backend.tree_sum(handles), seconds)
-                for phi, seconds, handles in seconds_handles
-            ]
-        handles = [self.backend.map_tiles(tile_misfit_and_gradient, (m,)) for m in shared]
-        totals = [self.backend.tree_sum(h) for h in handles]
-        return [(float(total["phi"]), total, {}) for total in totals]
 
     def _record(self, tiles: dict[int, dict]) -> None:
         for index, stats in tiles.items():

@@ -4,8 +4,9 @@ Each member is a ``DipInversion`` with its own network, optimiser, schedules and
 they differ in the initial weights, the input z or both (``ensemble.vary``), and member 0 is
 the single run the run file describes. A step begins every member's step (its model, dropout
 on), sends all the models that need the physics to the executor at once
-(``misfit_and_gradient_many``: on Dask the members' tile tasks fill the workers together)
-and finishes each member's step with its misfit and gradient. Members with linearised steps
+(``misfit_and_gradient_many``, pipelined: on Dask the members' tile tasks fill the workers
+together while this process computes the next member's network pass or the previous one's
+update) and finishes each member's step with its misfit and gradient. Members with linearised steps
 (``relinearize_every`` > 1) renew their linearisations on their own.
 
 Dropout draws from torch's global generator: each member keeps its own generator state,
@@ -86,29 +87,37 @@ class EnsembleInversion:
                 member.pretrain(None if cache_file is None else cache_file(k))
 
     def step(self) -> list[IterationRecord | None]:
-        """One step of every member still running (None for those that stopped)."""
+        """One step of every member still running (None for those that stopped). Members
+        whose steps need the physics are pipelined through ``misfit_and_gradient_many``:
+        member k+1's network pass runs here while member k's tile tasks run on the workers,
+        and member k's backward pass and update while later members' tasks still run."""
         running = [k for k, done in enumerate(self.done) if not done]
-        begun = {}
-        for k in running:
-            with self._generator_of(k):
-                begun[k] = self.members[k].begin_step()
-        batch = [k for k in running if self.members[k].wants_physics]
-        physics: dict[int, tuple[float, np.ndarray]] = {}
-        share = 0.0
-        if batch:
-            t0 = time.perf_counter()
-            models = [
-                begun[k][0].detach().to(device="cpu", dtype=torch.float64).numpy() for k in batch
-            ]
-            physics = dict(zip(batch, self.executor.misfit_and_gradient_many(models)))
-            share = (time.perf_counter() - t0) / len(batch)
         records: list[IterationRecord | None] = [None] * len(self.members)
-        for k in running:
+        batch = [k for k in running if self.members[k].wants_physics]
+        begun: dict[int, tuple[torch.Tensor, float]] = {}
+        sent: dict[int, float] = {}
+
+        def models() -> Iterator[np.ndarray]:
+            for k in batch:
+                with self._generator_of(k):
+                    begun[k] = self.members[k].begin_step()
+                m = begun[k][0].detach().to(device="cpu", dtype=torch.float64).numpy()
+                sent[k] = time.perf_counter()
+                yield m
+
+        def finish(i: int, phi: float, g: np.ndarray) -> None:
+            k = batch[i]
             with self._generator_of(k):
                 m, t0 = begun[k]
-                records[k] = self.members[k].finish_step(
-                    m, t0, physics.get(k), share if k in physics else 0.0
-                )
+                seconds = time.perf_counter() - sent[k]  # its tasks, others' overlapping
+                records[k] = self.members[k].finish_step(m, t0, (phi, g), seconds)
+
+        if batch:
+            self.executor.misfit_and_gradient_many(models(), count=len(batch), consume=finish)
+        for k in running:  # linearised members renew and step on their own
+            if k not in batch:
+                with self._generator_of(k):
+                    records[k] = self.members[k].step()
         self.iteration += 1
         return records
 

@@ -63,3 +63,14 @@ def test_the_ensemble_flag_is_recorded_for_resume(tmp_path):
     assert summary["ensemble"]["members"] == 2
     assert main(["resume", str(out), "--iterations", "3"]) == 0
     assert hpcinv.Result(out).summary["ensemble"]["member_iterations"] == [3, 3]
+
+
+def test_an_ensemble_on_dask_workers_equals_the_serial_one(tmp_path):
+    """The pipelined batch on two local workers: the members' tasks interleaved with their
+    network passes, the same iterates as one process."""
+    serial = hpcinv.run(with_members(3), tmp_path / "serial", iterations=3)
+    dask = hpcinv.run(with_members(3), tmp_path / "dask", iterations=3, workers=2)
+    np.testing.assert_allclose(
+        dask.arrays["ensemble_models"], serial.arrays["ensemble_models"], rtol=1e-9, atol=1e-12
+    )
+    assert dask.summary["n_workers"] == 2

@@ -88,8 +88,14 @@ def test_many_models_at_once_equal_one_at_a_time(make, two_workers):
     for (phi, g), (phi_1, g_1) in zip(serial.misfit_and_gradient_many(models), alone):
         assert phi == phi_1 and np.array_equal(g, g_1)
     dask_ex = DaskExecutor(problem, two_workers)
-    for got, want in zip(dask_ex.misfit_and_gradient_many(models), alone):
-        _same(got, want)
+    consumed = []  # pipelined: models drawn lazily, each result handed over once, in order
+    got = dask_ex.misfit_and_gradient_many(
+        iter(models), count=3, consume=lambda k, phi, g: consumed.append((k, phi, g))
+    )
+    assert [k for k, _, _ in consumed] == [0, 1, 2]
+    for (_, phi, g), result, want in zip(consumed, got, alone):
+        assert phi == result[0] and np.array_equal(g, result[1])
+        _same(result, want)
     n_k = [len(t.ky_points) if t.ky_points is not None else 1 for t in problem.tiles]
     for executor in (serial, dask_ex):
         assert executor.per_tile_factorizations == {

@@ -84,10 +84,13 @@ def test_3d_field_model_sections_follow_the_lines(tmp_path):
     assert figures._line_positions(survey.electrodes[:, 1], 2) == [0.0, 150.0]
     assert figures._line_positions(survey.electrodes[:, 0], 2)[0] == 100.0
     run = RunDirectory(tmp_path)
-    run.write_result(_result(made, survey, [46000.0, 26000.0, 0.0]))
+    spread = np.abs(np.random.default_rng(1).standard_normal(made.mesh.n_cells))
+    run.write_result(_result(made, survey, [46000.0, 26000.0, 0.0], ensemble_std=spread))
     run.write_summary(_summary())
-    figures.draw_report(run)
+    files = figures.draw_report(run)
     assert (tmp_path / "figures" / "model.png").stat().st_size > 10_000
+    assert tmp_path / "figures" / "spread.png" in files  # an ensemble's std beside the model
+    assert (tmp_path / "figures" / "spread.png").stat().st_size > 10_000
 
 
 def test_low_coverage_cells_are_veiled(tmp_path, monkeypatch):

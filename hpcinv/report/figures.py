@@ -5,7 +5,8 @@ objects, not pyplot: no display is needed and matplotlib's backend is left as th
 it (importing this module in a notebook does not stop its figures from showing). 2D lines
 get a section and apparent-resistivity pseudosections (observed, predicted, normalised
 residual); 3D surveys depth slices, a vertical section and an apparent-resistivity
-cross-plot; both a histogram of the normalised misfit against N(0, 1).
+cross-plot; both a histogram of the normalised misfit against N(0, 1). Ensembles and MC
+dropout runs add ``spread.png``: the model beside its standard deviation.
 
 Field data: coordinates are drawn as in the data file (``origin`` added back), air cells
 (``active`` false) are left blank, 3D models get vertical sections along the survey's most
@@ -104,7 +105,48 @@ def draw_report(run: RunDirectory) -> list[Path]:
     run.figures.mkdir(parents=True, exist_ok=True)
     mesh = _mesh(result)
     files = [_models(run, result, mesh), _curves(run, summary), _data(run, result, mesh.dim)]
+    for name, label in (("ensemble_std", "ensemble"), ("mc_dropout_std", "MC dropout")):
+        if result.get(name) is not None:
+            files.append(_spread(run, result, mesh, name, label))
     return files
+
+
+def _spread(run, result, mesh, name: str, label: str) -> Path:
+    """The model and its spread side by side (``name``: the std in result.npz), with the
+    low-coverage veil: what the members agree on, and where the data leave them free."""
+    model = _shown(result, result["model"])
+    std = _shown(result, result[name])
+    lo, hi = _core_limits(result, mesh)
+    low = low_coverage(result)
+    panels = [
+        (
+            "model" if label == "MC dropout" else "ensemble mean",
+            model,
+            CMAP,
+            "ln conductivity (S/m)",
+        ),
+        (f"{label} standard deviation", std, "magma_r", "std of ln conductivity"),
+    ]
+    fig, axes = _subplots(2, 1, figsize=(10, 6.4) if mesh.dim == 2 else (8, 8))
+    for ax, (title, m, cmap, unit) in zip(axes, panels):
+        finite = m[np.isfinite(m)]
+        opts = {"cmap": cmap, "vmin": np.percentile(finite, 1), "vmax": np.percentile(finite, 99)}
+        if mesh.dim == 2:
+            im = mesh.plot_image(m, ax=ax, pcolor_opts=opts)[0]
+            _veil(mesh, low, ax)
+            ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1] + 5), aspect="equal")
+        else:  # a vertical section through the middle of the core
+            j = int(np.argmin(np.abs(mesh.cell_centers_y - 0.5 * (lo[1] + hi[1]))))
+            im = mesh.plot_slice(m, ax=ax, normal="Y", ind=j, pcolor_opts=opts)[0]
+            _veil(mesh, low, ax, normal="Y", ind=j)
+            ax.set(xlim=(lo[0], hi[0]), ylim=(lo[2], hi[2]))
+            title += f", y = {mesh.cell_centers_y[j]:.0f} m"
+        ax.set(title=title, xlabel="x (m)", ylabel="z (m)")
+        fig.colorbar(im, ax=ax, label=unit, shrink=0.8)
+    fig.tight_layout()
+    path = run.figures / "spread.png"
+    fig.savefig(path, dpi=110)
+    return path
 
 
 def _core_limits(result, mesh):

@@ -37,6 +37,8 @@ def test_an_ensemble_run_records_members_mean_and_spread(tmp_path):
     assert ens["member_chi"][0] == single.summary["chi"]
     header = result.export(tmp_path / "m.csv").read_text().splitlines()[0]
     assert header.endswith(",ensemble_std,ensemble_p_below")
+    figures = [path.name for path in result.report()]
+    assert "spread.png" in figures and "spread.png" not in [p.name for p in single.report()]
 
 
 def test_a_resumed_ensemble_equals_an_uninterrupted_one(tmp_path):

@@ -403,16 +403,7 @@ class DipRun:
             r = (dpred - problem.dobs) / problem.uncertainty
             phi_d = 0.5 * float(r @ r)
             coverage = final_coverage(self.executor, model)
-            samples = self.config.ensemble.mc_dropout_samples
-            if samples:
-                t0 = time.perf_counter()
-                mc_dropout = inv.mc_dropout(samples, seed=self.config.network.seed + 2)
-                log.info(
-                    "MC dropout: %d samples in %.1f s, median std %.3g ln(S/m)",
-                    samples,
-                    time.perf_counter() - t0,
-                    float(np.median(mc_dropout[1])),
-                )
+            mc_dropout = self._mc_dropout(inv)
         else:  # between saves: the misfit of the last (dropout-on) iterate
             dpred = np.full(problem.n_data, np.nan)
             phi_d = rec.phi_d if rec is not None else float("nan")
@@ -464,6 +455,22 @@ class DipRun:
         )
         self.run_dir.write_summary(summary)
         return summary
+
+    def _mc_dropout(self, inv: DipInversion) -> tuple[np.ndarray, np.ndarray] | None:
+        """(mean, std) of ensemble.mc_dropout_samples dropout-on passes of ``inv``'s network
+        (None when the run asks for none)."""
+        samples = self.config.ensemble.mc_dropout_samples
+        if not samples:
+            return None
+        t0 = time.perf_counter()
+        mc_dropout = inv.mc_dropout(samples, seed=self.config.network.seed + 2)
+        log.info(
+            "MC dropout: %d samples in %.1f s, median std %.3g ln(S/m)",
+            samples,
+            time.perf_counter() - t0,
+            float(np.median(mc_dropout[1])),
+        )
+        return mc_dropout
 
     def _threads(self) -> dict:
         """What the numbers depend on, recorded: the network's and the tiles' threads."""
@@ -556,8 +563,10 @@ class EnsembleRun(DipRun):
         for member in ensemble.members:
             h = member.history
             chi.append(h.chi[-1] if len(h) else float("nan"))
-        coverage = None
+        coverage = mc_dropout = None
         if final:
+            # member 0's network: a single run's MC dropout, beside the ensemble's spread
+            mc_dropout = self._mc_dropout(ensemble.members[0])
             dpred = self.executor.predict(model)
             r = (dpred - problem.dobs) / problem.uncertainty
             phi_d = 0.5 * float(r @ r)
@@ -631,10 +640,15 @@ class EnsembleRun(DipRun):
                     "std_median_core": float(np.median(std[cells])),
                     "std_p90_core": float(np.percentile(std[cells], 90)),
                 },
+                **(
+                    {}
+                    if mc_dropout is None
+                    else {"mc_dropout": {"member": 0, **_spread(mc_dropout, problem)}}
+                ),
                 **_field_notes(problem),
             },
         )
-        arrays = result_arrays(problem, model, dpred, history, coverage)
+        arrays = result_arrays(problem, model, dpred, history, coverage, mc_dropout)
         arrays |= {
             "ensemble_models": models,
             "ensemble_std": std,

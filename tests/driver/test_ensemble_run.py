@@ -76,3 +76,17 @@ def test_an_ensemble_on_dask_workers_equals_the_serial_one(tmp_path):
         dask.arrays["ensemble_models"], serial.arrays["ensemble_models"], rtol=1e-9, atol=1e-12
     )
     assert dask.summary["n_workers"] == 2
+
+
+def test_an_ensembles_mc_dropout_is_member_0s_as_a_single_run_gives_it(tmp_path):
+    raw = {**RAW, "network": {"channels": [8, 4], "dropout": 0.1}}
+    mc = {"mc_dropout_samples": 5}
+    single = hpcinv.run(config_from_dict({**raw, "ensemble": mc}), tmp_path / "single")
+    result = hpcinv.run(
+        config_from_dict({**raw, "ensemble": {"members": 2, **mc}}), tmp_path / "ens"
+    )
+    for key in ("mc_dropout_mean", "mc_dropout_std"):
+        np.testing.assert_array_equal(result.arrays[key], single.arrays[key])
+    assert result.arrays["mc_dropout_std"].max() > 0
+    assert result.summary["mc_dropout"]["member"] == 0
+    assert "mc_dropout_std" in result.export(tmp_path / "m.csv").read_text().splitlines()[0]

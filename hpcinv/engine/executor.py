@@ -15,7 +15,7 @@ mapped over tiles and how their results come back:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -66,6 +66,10 @@ class Executor(Protocol):
     def sensitivity(self, m: np.ndarray) -> dict[str, np.ndarray]: ...
 
     def jacobian(self, m: np.ndarray, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]: ...
+
+    def jacobian_many(
+        self, models: Sequence[np.ndarray], dtype: str = "float32"
+    ) -> list[tuple[np.ndarray, np.ndarray]]: ...
 
     def close(self) -> None: ...
 
@@ -256,21 +260,35 @@ class TileExecutor:
         """(d, J): the data (n_data,) float64 and J = dd/dm (n_data, n_cells) as ``dtype``
         at ``m``, from one factorization per tile (no solve beyond the forward's in the
         electrode basis). J is dense: n_data x n_cells x 4 bytes in float32 must fit here."""
-        m = check_model(self.problem, m)
-        parts = self.backend.attempt(
-            lambda share: self.backend.gather(
-                self.backend.map_tiles(tile_jacobian, (share(m), dtype))
-            )
-        )
-        d = np.zeros(self.problem.n_data)
-        J = np.zeros((self.problem.n_data, m.size), dtype=dtype)
-        for part in parts:
-            self._record(part["tiles"])
-            d[part["rows"]] += part["d"]
-            J[part["rows"]] += part["J"]
-        if self.problem.active is not None:
-            J[:, ~self.problem.active] = 0.0
-        return d, J
+        return self.jacobian_many([m], dtype)[0]
+
+    def jacobian_many(
+        self, models: Sequence[np.ndarray], dtype: str = "float32"
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``jacobian`` of several models (an ensemble's members renewing their
+        linearisations in the same step), each exactly as alone: every model's tile tasks
+        are mapped before any is gathered, so they fill the workers together."""
+        checked = [check_model(self.problem, m) for m in models]
+        if len(checked) > self._reserved:
+            self.backend.gather(self.backend.map_tiles(tile_reserve, (len(checked),)))
+            self._reserved = len(checked)
+
+        def run(share) -> list[list[dict]]:
+            handles = [self.backend.map_tiles(tile_jacobian, (share(m), dtype)) for m in checked]
+            return [self.backend.gather(h) for h in handles]
+
+        out = []
+        for m, parts in zip(checked, self.backend.attempt(run)):
+            d = np.zeros(self.problem.n_data)
+            J = np.zeros((self.problem.n_data, m.size), dtype=dtype)
+            for part in parts:
+                self._record(part["tiles"])
+                d[part["rows"]] += part["d"]
+                J[part["rows"]] += part["J"]
+            if self.problem.active is not None:
+                J[:, ~self.problem.active] = 0.0
+            out.append((d, J))
+        return out
 
     def _predict(self, m_shared) -> tuple[np.ndarray, dict[int, float]]:
         """The data of all tiles (partial sums added, in tile order) and each tile's seconds."""

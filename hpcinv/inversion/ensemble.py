@@ -6,8 +6,9 @@ the single run the run file describes. A step begins every member's step (its mo
 on), sends all the models that need the physics to the executor at once
 (``misfit_and_gradient_many``, pipelined: on Dask the members' tile tasks fill the workers
 together while this process computes the next member's network pass or the previous one's
-update) and finishes each member's step with its misfit and gradient. Members with linearised steps
-(``relinearize_every`` > 1) renew their linearisations on their own.
+update) and finishes each member's step with its misfit and gradient. Members with
+linearised steps (``relinearize_every`` > 1) that renew their linearisations in the same
+step get their Jacobians together (``jacobian_many``); their other steps need no physics.
 
 Dropout draws from torch's global generator: each member keeps its own generator state,
 swapped in around its part of a step, so a member's iterates are bitwise those of the same
@@ -114,8 +115,27 @@ class EnsembleInversion:
 
         if batch:
             self.executor.misfit_and_gradient_many(models(), count=len(batch), consume=finish)
-        for k in running:  # linearised members renew and step on their own
-            if k not in batch:
+        # linearised members: those renewing now get their Jacobians together (the tiles'
+        # tasks of all of them fill the workers at once), the others step on their own
+        linearised = [k for k in running if k not in batch]
+        renewing = [k for k in linearised if self.members[k].renewal_due]
+        if len(renewing) > 1:
+            for k in renewing:
+                with self._generator_of(k):
+                    begun[k] = self.members[k].begin_step()
+            t0 = time.perf_counter()
+            jacobians = self.executor.jacobian_many(
+                [begun[k][0].detach().cpu().numpy() for k in renewing]
+            )
+            seconds = time.perf_counter() - t0
+            for k, jacobian in zip(renewing, jacobians):
+                with self._generator_of(k):
+                    m, t_begin = begun[k]
+                    records[k] = self.members[k].finish_step(
+                        m, t_begin, physics_seconds=seconds, jacobian=jacobian
+                    )
+        for k in linearised:
+            if records[k] is None:
                 with self._generator_of(k):
                     records[k] = self.members[k].step()
         self.iteration += 1

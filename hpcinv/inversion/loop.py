@@ -114,10 +114,18 @@ class Linearization:
         self.phi0 = 0.5 * float(r0 @ r0)
 
     @classmethod
-    def at(cls, m0: np.ndarray, executor: Executor, device: torch.device) -> Linearization:
+    def at(
+        cls,
+        m0: np.ndarray,
+        executor: Executor,
+        device: torch.device,
+        jacobian: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Linearization:
+        """The linearisation at m0 (``jacobian``: (d, J) at m0 in float32, already computed,
+        e.g. for several ensemble members at once; J is scaled in place)."""
         t0 = time.perf_counter()
         problem = executor.problem
-        d, J = executor.jacobian(m0, "float32")
+        d, J = executor.jacobian(m0, "float32") if jacobian is None else jacobian
         w = 1.0 / problem.uncertainty
         J *= w.astype(np.float32)[:, None]
         r0 = w * (d - problem.dobs)
@@ -278,21 +286,26 @@ class DipInversion:
 
     # --- iterations ---------------------------------------------------------------------
     def _data_term(
-        self, m: torch.Tensor, t: int, physics: tuple[float, np.ndarray] | None = None
+        self,
+        m: torch.Tensor,
+        t: int,
+        physics: tuple[float, np.ndarray] | None = None,
+        jacobian: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[torch.Tensor, bool]:
         """(phi_d, exact): from the physics every step (``physics``: (phi, g) already
         computed at m), or from the linearisation that is renewed at the current model every
         ``relinearize_every`` steps (or, adaptive, after an interval that follows how well
-        the last linearisation predicted the physics)."""
+        the last linearisation predicted the physics; ``jacobian``: (d, J) at m already
+        computed for a renewal due now)."""
         if self.cfg.relinearize_every == 1:
             if physics is not None:
                 return known_misfit(m, *physics, self._scale), True
             return data_misfit(m, self.executor, self._scale), True
-        renew = self._lin_model is None or t >= self._next_renewal or self._at_target_guess()
+        renew = self.renewal_due
         if renew:
             previous = self._previous_linearization()
             self._lin_model = m.detach().cpu().numpy().copy()
-            self._lin = Linearization.at(self._lin_model, self.executor, self.device)
+            self._lin = Linearization.at(self._lin_model, self.executor, self.device, jacobian)
             if previous is not None:
                 with torch.no_grad():
                     self._adapt_interval(previous.misfit(m.detach()).item(), self._lin.phi0)
@@ -305,6 +318,18 @@ class DipInversion:
             scale = torch.as_tensor(self._scale, dtype=m.dtype, device=m.device)
             m.register_hook(lambda g: g * scale)
         return self._lin.misfit(m), renew
+
+    @property
+    def renewal_due(self) -> bool:
+        """Whether this step renews the linearisation (``relinearize_every`` > 1) at its
+        model: what an ensemble batches across the members renewing in the same step."""
+        if self.cfg.relinearize_every == 1:
+            return False
+        return (
+            self._lin_model is None
+            or self.iteration >= self._next_renewal
+            or self._at_target_guess()
+        )
 
     def _at_target_guess(self) -> bool:
         """Adaptive renewals: the last step's linearised chi reached the target, so the
@@ -370,12 +395,14 @@ class DipInversion:
         t0: float,
         physics: tuple[float, np.ndarray] | None = None,
         physics_seconds: float = 0.0,
+        jacobian: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> IterationRecord:
         """The rest of the step begun by ``begin_step``: the data term (``physics``: (phi, g)
-        already computed at m, which took ``physics_seconds``), the loss, the update."""
+        already computed at m, which took ``physics_seconds``; ``jacobian``: (d, J) at m for
+        a renewal due now), the loss, the update."""
         t = self.iteration
         p0 = time.perf_counter()
-        phi_d, exact = self._data_term(m, t, physics)
+        phi_d, exact = self._data_term(m, t, physics, jacobian)
         physics_time = time.perf_counter() - p0 + physics_seconds
         loss, beta = total_loss(phi_d, m if self._active is None else m[self._active], self.cfg, t)
         if not torch.isfinite(loss):

@@ -101,6 +101,13 @@ def test_many_models_at_once_equal_one_at_a_time(make, two_workers):
         assert executor.per_tile_factorizations == {
             t.index: 3 * k for t, k in zip(problem.tiles, n_k)
         }
+    # linearisations renewed together: every model's J as alone, J the factors' own
+    jacobians = dask_ex.jacobian_many(models, "float64")
+    for m, (d, J) in zip(models, jacobians):
+        d_1, J_1 = hpcinv.SerialExecutor(problem).jacobian(m, "float64")
+        assert np.max(np.abs(J - J_1)) <= 1e-12 * np.abs(J_1).max()
+        assert np.max(np.abs(d - d_1)) <= 1e-12 * np.abs(d_1).max()
+    assert dask_ex.per_tile_factorizations == {t.index: 3 * k for t, k in zip(problem.tiles, n_k)}
 
 
 def test_tiles_stay_on_their_workers_and_are_built_once(two_workers):

@@ -10,12 +10,12 @@ from hpcinv.config import config_from_dict
 from hpcinv.inversion import DipInversion, EnsembleInversion, member_config
 
 
-def config(**ensemble):
+def config(inversion=None, **ensemble):
     return config_from_dict(
         {
             "problem": {"case": "paper-1.1"},
             "network": {"channels": [8, 4], "dropout": 0.1},
-            "inversion": {"learning_rate": 1e-2},
+            "inversion": {"learning_rate": 1e-2, **(inversion or {})},
             "ensemble": {"members": 3, **ensemble},
         }
     )
@@ -56,6 +56,30 @@ def test_each_member_is_the_member_run_alone(tiny_problem):
     models = ensemble.models()
     assert models.shape == (3, tiny_problem.model_grid.n_cells)
     assert np.abs(models[1] - models[0]).max() > 0  # the members differ
+
+
+def test_linearised_members_renew_together_and_each_is_the_member_alone(tiny_problem):
+    cfg = config({"relinearize_every": 2})
+    executor = hpcinv.SerialExecutor(tiny_problem)
+    batches = []
+    jacobian_many = executor.jacobian_many
+
+    def spy(models, dtype="float32"):
+        batches.append(len(models))
+        return jacobian_many(models, dtype)
+
+    executor.jacobian_many = spy
+    ensemble = EnsembleInversion(tiny_problem, executor, cfg)
+    ensemble.run(5)
+    assert batches == [3, 3, 3]  # renewals at steps 0, 2 and 4, all members in one call
+    for k, member in enumerate(ensemble.members):
+        alone = DipInversion(
+            tiny_problem, hpcinv.SerialExecutor(tiny_problem), member_config(cfg, k)
+        )
+        alone.run(5)
+        assert member.history.phi_d == alone.history.phi_d
+        assert member.history.exact == alone.history.exact == [1.0, 0.0, 1.0, 0.0, 1.0]
+        np.testing.assert_array_equal(member.model(), alone.model())
 
 
 def test_a_resumed_ensemble_equals_an_uninterrupted_one(tiny_problem):

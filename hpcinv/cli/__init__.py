@@ -4,7 +4,7 @@
     hpcinv run CONFIG --out DIR [--iterations N] [--overwrite | --resume]
     hpcinv resume DIR [--iterations N] [--force]   continue from the latest checkpoint
     hpcinv submit CONFIG --out DIR [--time T] [--gpu] [--dry-run]   a SLURM driver job
-    hpcinv plan CONFIG [--worker-memory 4GiB]   tiles and memory estimates as JSON
+    hpcinv plan CONFIG [--worker-memory 4GiB] [--members K]   tiles, memory, workers as JSON
     hpcinv export DIR --out FILE                the latest model: .csv, .vtr, .vtk, .msh, .nc, .zarr
     hpcinv report DIR                           figures into DIR/figures
     hpcinv data FILE [--format F]               read a field-data file, print a JSON summary
@@ -214,6 +214,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="cores available (default: this machine's) for the workers x threads suggestion",
+    )
+    p.add_argument(
+        "--members",
+        type=int,
+        default=None,
+        help="ensemble members (default: ensemble.members): members x tiles tasks a step, "
+        "workers suggested to run them, memory per worker with every member's factors",
     )
     p.set_defaults(func=commands.plan)
 

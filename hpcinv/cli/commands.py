@@ -168,7 +168,11 @@ def plan(args) -> int:
     import os
 
     cores = args.cores or os.cpu_count() or 1
-    print(json.dumps(make_plan(problem, memory, make_tiles=tiles_for, cores=cores), indent=2))
+    if args.members is not None and args.members < 1:
+        raise HpcinvError(f"--members {args.members}: give 1 (a single run) or more")
+    members = args.members or config.ensemble.members
+    out = make_plan(problem, memory, make_tiles=tiles_for, cores=cores, members=members)
+    print(json.dumps(out, indent=2))
     return 0
 
 

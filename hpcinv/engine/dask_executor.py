@@ -7,12 +7,15 @@ worker), the gradients are summed pairwise on the workers and one vector comes b
 wavenumber tiles need every tile's data before any residual exists: a forward round (the
 partial data, n_data floats per tile), then a gradient round that reuses the cached factors.
 
-Tile i is pinned to one worker (round-robin) so its simulation is built once; if that
-worker dies the scheduler runs the task elsewhere (``allow_other_workers``) and that worker
-rebuilds the tile from its spec. Work stealing is stopped on the scheduler: loose
-restrictions let an idle worker steal a queued tile task, which then builds the tile and
-factors it a second time (and holds a second copy of its factors). CI caught it as a tile
-factored twice per model with 3 tiles on 2 workers.
+Tile i is pinned to one worker (round-robin) so its simulation is built once. With more
+workers than tiles, each tile gets ``workers // tiles`` home workers (replicas): model k of
+a batch (an ensemble's member k) goes to replica k mod R, so the members fill the workers
+the tiles leave idle; each replica builds the tile once and keeps the factors of its own
+models. If a home worker dies the scheduler runs the task elsewhere
+(``allow_other_workers``) and that worker rebuilds the tile from its spec. Work stealing
+is stopped on the scheduler: loose restrictions let an idle worker steal a queued tile
+task, which then builds the tile and factors it a second time (and holds a second copy of
+its factors). CI caught it as a tile factored twice per model with 3 tiles on 2 workers.
 
 Scattered data are not recomputable, and a worker's death can make the scheduler forget
 them even when replicated (dask/distributed#3149). Specs therefore live in the graph as
@@ -93,8 +96,16 @@ class DaskBackend:
         client.register_plugin(plugin or TileCachePlugin(), name=PLUGIN_NAME)
         if client.run_on_scheduler(_stop_work_stealing):
             log.info("stopped the scheduler's work stealing: tiles stay on their workers")
-        #: tile index -> the worker that holds it (round-robin over the sorted addresses)
-        self.home = {spec.index: workers[i % len(workers)] for i, spec in enumerate(problem.tiles)}
+        #: tile index -> the workers that hold it (replica r of tile i: worker i + r T,
+        #: round-robin over the sorted addresses; T tiles, one replica unless W > T)
+        n_tiles = len(problem.tiles)
+        replicas = max(1, len(workers) // n_tiles)
+        self.homes = {
+            spec.index: [workers[(i + r * n_tiles) % len(workers)] for r in range(replicas)]
+            for i, spec in enumerate(problem.tiles)
+        }
+        #: tile index -> the worker of its first replica (where single models go)
+        self.home = {index: homes[0] for index, homes in self.homes.items()}
         # specs go to the workers once, as tasks the scheduler can recompute after a loss
         self._specs = {
             s.index: client.submit(
@@ -111,14 +122,14 @@ class DaskBackend:
     def n_workers(self) -> int:
         return len(self.client.scheduler_info()["workers"])
 
-    def map_tiles(self, func: Callable[..., dict], args: tuple) -> list[Any]:
+    def map_tiles(self, func: Callable[..., dict], args: tuple, replica: int = 0) -> list[Any]:
         return [
             self.client.submit(
                 run_tile_task,
                 func,
                 self._specs[i],
                 *args,
-                workers=[self.home[i]],
+                workers=[self.homes[i][replica % len(self.homes[i])]],
                 allow_other_workers=True,
                 pure=False,
             )

@@ -77,17 +77,19 @@ class Executor(Protocol):
 class TaskBackend(Protocol):
     """How tile tasks are mapped and their results brought back (see the module docstring).
 
-    ``map_tiles(func, args)`` runs ``func(spec, *args, cache)`` for every tile, in tile
-    order, and returns handles; ``gather`` turns handles into results; ``tree_sum`` sums
-    results in ``pairwise_reduce``'s pairing. ``attempt(run)`` calls ``run(share)``, where
-    ``share(array)`` ships an array once for every task (Dask: scattered); a backend that
-    can lose shared data calls ``run`` again with arrays inside the tasks.
+    ``map_tiles(func, args, replica)`` runs ``func(spec, *args, cache)`` for every tile, in
+    tile order, and returns handles (``replica``: which copy of each tile, where a backend
+    keeps several: model k of a batch uses replica k, so its factors stay where it began);
+    ``gather`` turns handles into results; ``tree_sum`` sums results in ``pairwise_reduce``'s
+    pairing. ``attempt(run)`` calls ``run(share)``, where ``share(array)`` ships an array
+    once for every task (Dask: scattered); a backend that can lose shared data calls ``run``
+    again with arrays inside the tasks.
     """
 
     @property
     def n_workers(self) -> int: ...
 
-    def map_tiles(self, func: Callable[..., dict], args: tuple) -> list[Any]: ...
+    def map_tiles(self, func: Callable[..., dict], args: tuple, replica: int = 0) -> list[Any]: ...
 
     def gather(self, handles: list[Any]) -> list[dict]: ...
 
@@ -173,9 +175,7 @@ class TileExecutor:
         if count is None:
             listed = list(source)
             count, source = len(listed), iter(listed)
-        if count > self._reserved:
-            self.backend.gather(self.backend.map_tiles(tile_reserve, (count,)))
-            self._reserved = count
+        self._reserve(count)
         produced: list[np.ndarray] = []
 
         def model(k: int) -> np.ndarray:
@@ -206,12 +206,12 @@ class TileExecutor:
                 firsts = []
                 for k in range(count):
                     m = share(model(k))
-                    firsts.append((m, self.backend.map_tiles(tile_predict, (m,))))
+                    firsts.append((m, self.backend.map_tiles(tile_predict, (m,), k)))
                 seconds_handles = []
-                for m, handles in firsts:
+                for k, (m, handles) in enumerate(firsts):
                     d, round_one = self._data_of(self.backend.gather(handles))
                     r, v = residuals(self.problem, d)
-                    second = self.backend.map_tiles(tile_jtvec, (m, share(v)))
+                    second = self.backend.map_tiles(tile_jtvec, (m, share(v)), k)
                     seconds_handles.append((0.5 * float(r @ r), round_one, second))
                 for k, (phi, round_one, handles) in enumerate(seconds_handles):
                     deliver(k, phi, self.backend.tree_sum(handles), round_one)
@@ -219,7 +219,7 @@ class TileExecutor:
             handles = []
             for k in range(count):
                 m = share(model(k))
-                handles.append(self.backend.map_tiles(tile_misfit_and_gradient, (m,)))
+                handles.append(self.backend.map_tiles(tile_misfit_and_gradient, (m,), k))
             for k, h in enumerate(handles):
                 total = self.backend.tree_sum(h)
                 deliver(k, float(total["phi"]), total, {})
@@ -227,6 +227,13 @@ class TileExecutor:
         self.backend.attempt(run)
         self.last_seconds = {"total": time.perf_counter() - t0, "per_tile": seconds}
         return [results[k] for k in range(count)]
+
+    def _reserve(self, count: int) -> None:
+        """Let every tile (each replica of it) keep the factors of ``count`` models."""
+        if count > self._reserved:
+            for replica in range(count):  # model k goes to replica k
+                self.backend.gather(self.backend.map_tiles(tile_reserve, (count,), replica))
+            self._reserved = count
 
     def sensitivity(self, m: np.ndarray) -> dict[str, np.ndarray]:
         """Per model-grid cell (n_cells,): ``coverage`` = sum_j |J_j| / uncertainty_j (the
@@ -269,12 +276,13 @@ class TileExecutor:
         linearisations in the same step), each exactly as alone: every model's tile tasks
         are mapped before any is gathered, so they fill the workers together."""
         checked = [check_model(self.problem, m) for m in models]
-        if len(checked) > self._reserved:
-            self.backend.gather(self.backend.map_tiles(tile_reserve, (len(checked),)))
-            self._reserved = len(checked)
+        self._reserve(len(checked))
 
         def run(share) -> list[list[dict]]:
-            handles = [self.backend.map_tiles(tile_jacobian, (share(m), dtype)) for m in checked]
+            handles = [
+                self.backend.map_tiles(tile_jacobian, (share(m), dtype), k)
+                for k, m in enumerate(checked)
+            ]
             return [self.backend.gather(h) for h in handles]
 
         out = []

@@ -1,6 +1,8 @@
 """Planning without solving: every tile's predicted memory and seconds
 (``hpcinv.physics.estimate``), whether the tiles fit a worker, the smallest tile count that
-would, and a layout of workers and threads for a number of cores.
+would, and a layout of workers and threads for a number of cores. Ensembles add a second
+axis: members x tiles tasks a step, placed as the Dask executor places them (tile i's
+replica r on worker i + r T, member k on replica k mod R).
 """
 
 from __future__ import annotations
@@ -39,34 +41,63 @@ def check_tiles_fit(tiles: list[TileSpec], worker_memory_bytes: float | None) ->
 _BLAS_TWO_THREAD_SPEEDUP = 1.4
 
 
-def suggest_layout(tiles: list[dict], cores: int) -> dict:
-    """Workers x BLAS threads for ``cores`` cores: more workers while there are tiles to
-    spread (tiles in parallel scale ~linearly; BLAS threads only ~1.4x per doubling, measured),
-    the remaining cores as BLAS threads of each worker."""
+def suggest_layout(tiles: list[dict], cores: int, members: int = 1) -> dict:
+    """Workers x BLAS threads for ``cores`` cores: more workers while there are tasks to
+    spread (members x tiles a step: tiles and members in parallel scale ~linearly; BLAS
+    threads only ~1.4x per doubling, measured), the remaining cores as BLAS threads of each
+    worker. The step's factorization time and each worker's memory follow the executor's
+    placement: with more workers than tiles each tile gets workers // tiles replicas and
+    member k's tasks go to replica k mod R, whose worker keeps that member's factors."""
     n = len(tiles)
-    workers = max(1, min(n, cores))
+    tasks = n * members
+    workers = max(1, min(tasks, cores))
     threads = max(1, cores // workers)
-    costs = sorted((t["estimated_factor_seconds"] for t in tiles), reverse=True)
-    # longest-processing-time estimate of an iteration's factorization wall time
+    replicas = max(1, workers // n)
     loads = [0.0] * workers
-    for c in costs:
-        loads[loads.index(min(loads))] += c
+    memory = [0.0] * workers
+    for i, tile in enumerate(tiles):
+        held = [0] * replicas  # models each replica of the tile keeps factors for
+        for k in range(members):
+            held[k % replicas] += 1
+        for r in range(replicas):
+            w = (i + r * n) % workers
+            loads[w] += held[r] * tile["estimated_factor_seconds"]
+            # the tile's estimate is its operators and one model's factors: a replica keeps
+            # the factors of every member it serves (an upper bound)
+            memory[w] += held[r] * tile.get("estimated_memory_mib", 0.0)
     speedup = _BLAS_TWO_THREAD_SPEEDUP ** np.log2(threads) if threads > 1 else 1.0
-    return {
+    seconds = max(loads) / speedup
+    out = {
         "cores": cores,
         "workers": workers,
         "threads_per_worker": threads,
-        "estimated_factor_seconds_per_iteration": round(max(loads) / speedup, 3),
-        "why": "one worker per tile up to the core count (tiles scale ~linearly); "
-        "leftover cores become BLAS threads (~1.4x per doubling)",
+        "estimated_factor_seconds_per_iteration": round(seconds, 3),
+        "why": "one worker per task (members x tiles) up to the core count (tasks scale "
+        "~linearly); leftover cores become BLAS threads (~1.4x per doubling)",
     }
+    if members > 1:
+        out |= {
+            "members": members,
+            "tasks_per_step": tasks,
+            "replicas_per_tile": replicas,
+            "estimated_memory_mib_per_worker_max": round(max(memory), 1),
+            "estimated_member_iterations_per_second_factor_bound": round(
+                members / max(seconds, 1e-9), 3
+            ),
+        }
+    return out
 
 
 def plan(
-    problem, worker_memory_bytes: float | None = None, make_tiles=None, cores: int | None = None
+    problem,
+    worker_memory_bytes: float | None = None,
+    make_tiles=None,
+    cores: int | None = None,
+    members: int = 1,
 ) -> dict:
     """The plan of ``problem``: its tiles' estimates and, for a worker memory, whether they
-    fit and the smallest tile count that would (``make_tiles(n)`` builds n tiles)."""
+    fit and the smallest tile count that would (``make_tiles(n)`` builds n tiles); with
+    ``cores``, a layout of workers for ``members`` ensemble members."""
     tiles = [tile_estimate(t) for t in problem.tiles]
     out = {
         "problem": problem.name,
@@ -82,7 +113,7 @@ def plan(
         ),
     }
     if cores:
-        out["suggested_layout"] = suggest_layout(tiles, cores)
+        out["suggested_layout"] = suggest_layout(tiles, cores, members)
     if worker_memory_bytes:
         limit_mib = worker_memory_bytes / MIB
         out["worker_memory_mib"] = round(limit_mib, 1)

@@ -26,7 +26,7 @@ class SerialBackend:
     def n_workers(self) -> int:
         return 1
 
-    def map_tiles(self, func: Callable[..., dict], args: tuple) -> list[dict]:
+    def map_tiles(self, func: Callable[..., dict], args: tuple, replica: int = 0) -> list[dict]:
         return [func(spec, *args, self.cache) for spec in self.tiles]
 
     def gather(self, handles: list[dict]) -> list[dict]:

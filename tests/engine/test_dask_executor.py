@@ -110,6 +110,28 @@ def test_many_models_at_once_equal_one_at_a_time(make, two_workers):
     assert dask_ex.per_tile_factorizations == {t.index: 3 * k for t, k in zip(problem.tiles, n_k)}
 
 
+def test_members_fill_the_workers_that_one_tile_leaves_idle(two_workers):
+    """One tile, two workers: the tile has a replica on each, model k of a batch goes to
+    replica k mod 2, each model is factored once and the numbers are the serial ones."""
+    problem = hpcinv.build_problem(paper_config(n_tiles=1, case="paper-2.1"))
+    models = [random_model(problem, seed) for seed in (6, 7, 8, 9)]
+    dask_ex = DaskExecutor(problem, two_workers)
+    assert len(set(dask_ex.backend.homes[0])) == 2
+    for got, m in zip(dask_ex.misfit_and_gradient_many(models), models):
+        _same(got, hpcinv.SerialExecutor(problem).misfit_and_gradient(m))
+    digest = problem.tiles[0].digest
+    holders = [a for a, s in two_workers.run(worker_state).items() if digest in s.get("tiles", [])]
+    assert len(holders) == 2  # built once on each worker
+    n_k = len(problem.tiles[0].ky_points)
+    assert dask_ex.per_tile_factorizations == {0: 4 * n_k}  # each model once, on one replica
+    # a single model goes to the first replica, whose cache holds models 0 and 2
+    _same(
+        dask_ex.misfit_and_gradient(models[2]),
+        hpcinv.SerialExecutor(problem).misfit_and_gradient(models[2]),
+    )
+    assert dask_ex.per_tile_factorizations == {0: 4 * n_k}
+
+
 def test_tiles_stay_on_their_workers_and_are_built_once(two_workers):
     problem = small_3d_problem(n_tiles=4)
     ex = DaskExecutor(problem, two_workers)

@@ -5,7 +5,7 @@ import pytest
 import hpcinv
 from hpcinv.cli import main
 from hpcinv.config import config_from_dict, memory_bytes
-from hpcinv.engine.plan import check_tiles_fit, plan, tile_estimate
+from hpcinv.engine.plan import check_tiles_fit, plan, suggest_layout, tile_estimate
 from hpcinv.errors import SizeError
 
 from conftest import small_3d_problem
@@ -146,8 +146,6 @@ def test_memory_sizes_refuse_nonsense(text, words):
 
 
 def test_layout_suggestion_prefers_workers_per_tile():
-    from hpcinv.engine.plan import suggest_layout
-
     tiles = [{"estimated_factor_seconds": 1.0}] * 4
     assert (
         suggest_layout(tiles, 16)["workers"] == 4
@@ -156,3 +154,30 @@ def test_layout_suggestion_prefers_workers_per_tile():
     two = suggest_layout(tiles, 2)
     assert (two["workers"], two["threads_per_worker"]) == (2, 1)
     assert two["estimated_factor_seconds_per_iteration"] == 2.0
+
+
+def test_members_fill_the_workers_as_the_executor_places_them():
+    tiles = [{"estimated_factor_seconds": 1.0, "estimated_memory_mib": 100.0}] * 2
+    wide = suggest_layout(tiles, cores=8, members=4)  # 8 tasks, 8 workers: 4 replicas a tile
+    assert (wide["workers"], wide["threads_per_worker"], wide["replicas_per_tile"]) == (8, 1, 4)
+    assert wide["tasks_per_step"] == 8
+    assert wide["estimated_factor_seconds_per_iteration"] == 1.0
+    assert wide["estimated_memory_mib_per_worker_max"] == 100.0
+    narrow = suggest_layout(tiles, cores=2, members=4)  # a tile per worker, all 4 members
+    assert (narrow["workers"], narrow["replicas_per_tile"]) == (2, 1)
+    assert narrow["estimated_factor_seconds_per_iteration"] == 4.0
+    assert narrow["estimated_memory_mib_per_worker_max"] == 400.0
+    assert narrow["estimated_member_iterations_per_second_factor_bound"] == 1.0
+    uneven = suggest_layout(tiles, cores=6, members=3)  # 3 replicas: one member each
+    assert uneven["estimated_factor_seconds_per_iteration"] == 1.0
+    single = suggest_layout(tiles, cores=8)  # no ensemble: one worker a tile, 4 threads
+    assert (single["workers"], single["threads_per_worker"]) == (2, 4)
+    assert "members" not in single
+
+
+def test_plan_reports_members_from_the_flag_and_refuses_nonsense(capsys):
+    assert main(["plan", "examples/paper-1.1.toml", "--members", "4", "--cores", "8"]) == 0
+    layout = json.loads(capsys.readouterr().out)["suggested_layout"]
+    assert layout["members"] == 4 and layout["workers"] == 4 and layout["replicas_per_tile"] == 4
+    assert main(["plan", "examples/paper-1.1.toml", "--members", "0"]) == 2
+    assert "--members 0" in capsys.readouterr().err

@@ -7,8 +7,18 @@ member-iterations per second; the ratio to K = 1. Run files name only the case, 
 cases take the 3D defaults (linearised steps, renewed every 20). Members run on
 ``--workers`` local Dask workers (1 BLAS thread each), the networks in this process.
 
+A weak-scaling projection to ``--nodes`` (default up to 64) follows from the per-task costs
+K = 1 measures: the workers' seconds of tile tasks per member-step (MUMPS's factor and solve
+counters), the round trip (a step's physics wall time beyond its tasks) and the driver's
+seconds of network per member-step. At N nodes of ``--cores-per-node`` single-thread
+workers, K = N x cores / tiles members fill them (members x tiles tasks a step); with the
+driver's network passes pipelined against the tasks, a step takes
+max(K x network, K x task seconds / workers + round trip) + one network pass. Printed for
+the driver's CPU (measured here) and for a GPU (the H200's seconds per network pass from
+benchmarks/bench_network_h200_*.json, one member at a time, not batched).
+
     .venv/bin/python scripts/bench_ensemble.py [--cases paper-1.1 block-3d] [--members 1 4 8]
-        [--iterations 20] [--workers 2] [--out FILE]
+        [--iterations 20] [--workers 2] [--nodes 1 4 16 64] [--cores-per-node 16] [--out FILE]
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -40,9 +51,15 @@ def measure(case: str, members: int, iterations: int, workers: int, runs: Path) 
         "output": {"progress": "none"},
     }
     marks: list[float] = []
+    records: list = []  # K = 1: (record, worker seconds of tile tasks so far)
 
     def hook(ensemble, records) -> None:
         marks.append(time.perf_counter())
+
+    def single(inv, rec) -> None:
+        marks.append(time.perf_counter())
+        counts = inv.executor.counters()
+        records.append((rec, counts["factor_seconds"] + counts["solve_seconds"]))
 
     t0 = time.perf_counter()
     if members == 1:  # a plain run: its hooks get (inversion, record)
@@ -51,7 +68,7 @@ def measure(case: str, members: int, iterations: int, workers: int, runs: Path) 
             runs / f"{case}-{members}",
             overwrite=True,
             workers=workers,
-            hooks=[lambda inv, rec: marks.append(time.perf_counter())],
+            hooks=[single],
         )
     else:
         result = hpcinv.run(
@@ -73,8 +90,50 @@ def measure(case: str, members: int, iterations: int, workers: int, runs: Path) 
         "wall_with_setup": round(wall, 1),
         "chi": result.summary["chi"],
     }
+    if records:  # per-task costs for the projection, from the steps after the first
+        timed = records[1:]
+        steps = len(timed)
+        task = (timed[-1][1] - records[0][1]) / steps
+        physics = sum(r.physics_seconds for r, _ in timed) / steps
+        tiles = result.summary["n_tiles"]
+        row["costs_per_member_step"] = {
+            "task_worker_seconds": round(task, 4),
+            # beyond the tasks themselves (spread over min(tiles, workers) workers)
+            "round_trip_seconds": round(max(physics - task / min(tiles, workers), 0.0), 4),
+            "network_seconds": round(
+                statistics.median(r.seconds - r.physics_seconds for r, _ in timed), 4
+            ),
+            "tiles": tiles,
+        }
     log(json.dumps(row))
     return row
+
+
+def project(costs: dict, nodes: list[int], cores_per_node: int, gpu_network: float | None):
+    """Weak scaling from per-task costs (see the module docstring)."""
+    tiles = costs["tiles"]
+    rows = []
+    base: dict[str, float] = {}
+    for n in nodes:
+        workers = n * cores_per_node
+        members = max(1, workers // tiles)
+        physics = members * costs["task_worker_seconds"] / workers + costs["round_trip_seconds"]
+        row = {"nodes": n, "workers": workers, "members": members}
+        drivers = {"cpu": costs["network_seconds"]}
+        if gpu_network is not None:
+            drivers["gpu"] = gpu_network
+        for name, net in drivers.items():
+            step = max(members * net, physics) + net
+            rate = members / step
+            base.setdefault(name, rate / n)
+            row[f"{name}_driver"] = {
+                "step_seconds": round(step, 3),
+                "member_iterations_per_second": round(rate, 2),
+                "efficiency": round(rate / (n * base[name]), 3),
+                "bound_by": "driver network passes" if members * net > physics else "physics",
+            }
+        rows.append(row)
+    return rows
 
 
 def main() -> None:
@@ -85,6 +144,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=Path, default=Path("runs/bench_ensemble"))
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--nodes", nargs="+", type=int, default=[1, 2, 4, 8, 16, 32, 64])
+    parser.add_argument("--cores-per-node", type=int, default=16)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     rows = [
@@ -102,12 +163,34 @@ def main() -> None:
             for r in rows
             if r["case"] == case
         }
+    projection = {}
+    for case in args.cases:
+        base = next(r for r in rows if r["case"] == case and r["members"] == 1)
+        gpu_file = (
+            Path(__file__).resolve().parents[1]
+            / "benchmarks"
+            / (f"bench_network_h200_{case.replace('paper-1.1', 'paper11').replace('-', '')}.json")
+        )
+        gpu = json.loads(gpu_file.read_text())["cuda_s"] if gpu_file.exists() else None
+        projection[case] = {
+            "costs_per_member_step": base["costs_per_member_step"],
+            "gpu_network_seconds": gpu,
+            "weak_scaling": project(
+                base["costs_per_member_step"], args.nodes, args.cores_per_node, gpu
+            ),
+        }
     report = {
         "script": "scripts/bench_ensemble.py",
         "machine": {"cores": 2, "workers": args.workers, "note": "shared machine, one run"},
         "iterations_timed": args.iterations,
         "runs": rows,
         "throughput_over_one_member": ratios,
+        "projection": {
+            "cores_per_node": args.cores_per_node,
+            "model": "members = workers // tiles; step = max(members x network, members x "
+            "task / workers + round trip) + network",
+            "cases": projection,
+        },
     }
     text = json.dumps(report, indent=2)
     print(text)

@@ -56,6 +56,13 @@ def test_dry_run_prints_a_valid_script_with_signal_requeue_and_config_settings(
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)  # bash parses it
 
 
+def test_an_ensemble_is_asked_of_run_and_resume_reads_it_from_the_run(tmp_path, config, capsys):
+    out = tmp_path / "run"
+    script = _dry_run(capsys, str(config), "--out", str(out), "--ensemble", "8")
+    assert f"-m hpcinv run {config} --out {out} --ensemble 8\n" in script
+    assert f"-m hpcinv resume {out}\n" in script
+
+
 def test_flags_override_config_which_overrides_the_site_profile(
     tmp_path, config, capsys, monkeypatch
 ):

@@ -139,6 +139,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="TOML run file")
     p.add_argument("--out", required=True, help="run directory (on a shared file system)")
     p.add_argument("--iterations", type=int, help="override inversion.iterations")
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        metavar="K",
+        help="override ensemble.members (passed to `hpcinv run`; the requeued job's resume "
+        "reads K from the run directory)",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument(
         "--overwrite",

@@ -199,6 +199,8 @@ def forwarded_options(args) -> tuple[list[str], list[str]]:
     if args.slurm_no_tls:
         common.append("--slurm-no-tls")
     run = common + (["--overwrite"] if args.overwrite else [])
+    if args.ensemble is not None:  # resume reads K from the run directory's config
+        run += ["--ensemble", str(args.ensemble)]
     return run, common
 
 

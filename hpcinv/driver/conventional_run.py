@@ -6,7 +6,7 @@ import logging
 import time
 
 from hpcinv.config import RunConfig
-from hpcinv.driver.outputs import _field_notes, final_coverage
+from hpcinv.driver.outputs import field_notes, final_coverage
 from hpcinv.driver.result import result_arrays
 from hpcinv.engine import SerialExecutor
 from hpcinv.problem import Problem
@@ -17,7 +17,7 @@ from hpcinv.report.versions import versions
 log = logging.getLogger("hpcinv")
 
 
-def _run_conventional(
+def run_conventional_into(
     problem: Problem, config: RunConfig, run_dir: RunDirectory, t_start: float
 ) -> dict:
     from hpcinv.inversion.conventional import run_conventional
@@ -51,7 +51,7 @@ def _run_conventional(
             "problem": problem.name,
             "versions": versions(),
             "reference_model": config.inversion.reference_value,
-            **_field_notes(problem),
+            **field_notes(problem),
         },
     )
     executor = SerialExecutor(problem)

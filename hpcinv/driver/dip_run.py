@@ -10,7 +10,7 @@ import numpy as np
 
 from hpcinv.checkpoint import CheckpointStore
 from hpcinv.config import RunConfig
-from hpcinv.driver.outputs import _field_notes, _spread, final_coverage
+from hpcinv.driver.outputs import field_notes, final_coverage, spread_summary
 from hpcinv.driver.progress import Progress
 from hpcinv.driver.result import result_arrays
 from hpcinv.driver.signals import StopSignals
@@ -181,8 +181,12 @@ class DipRun:
                     k: list(v) if isinstance(v, tuple) else v for k, v in self.defaults_3d.items()
                 },
                 "reference_model": self.config.inversion.reference_value,
-                **({} if mc_dropout is None else {"mc_dropout": _spread(mc_dropout, problem)}),
-                **_field_notes(problem),
+                **(
+                    {}
+                    if mc_dropout is None
+                    else {"mc_dropout": spread_summary(mc_dropout, problem)}
+                ),
+                **field_notes(problem),
             },
         )
         summary["timing"]["per_tile_seconds_last_iteration"] = {

@@ -10,7 +10,7 @@ from typing import cast
 import numpy as np
 
 from hpcinv.driver.dip_run import DipRun, Hook
-from hpcinv.driver.outputs import _chi_of, _field_notes, _spread, final_coverage
+from hpcinv.driver.outputs import chi_of, field_notes, final_coverage, spread_summary
 from hpcinv.driver.progress import Progress
 from hpcinv.driver.result import result_arrays
 from hpcinv.driver.signals import StopSignals
@@ -117,7 +117,7 @@ class EnsembleRun(DipRun):
             phi_d = 0.5 * float(r @ r)
             coverage = final_coverage(self.executor, model)
             chi = [
-                _chi_of(self.executor.predict(m_k), problem) if not np.isnan(c) else c
+                chi_of(self.executor.predict(m_k), problem) if not np.isnan(c) else c
                 for m_k, c in zip(models, chi)
             ]
         else:
@@ -188,9 +188,9 @@ class EnsembleRun(DipRun):
                 **(
                     {}
                     if mc_dropout is None
-                    else {"mc_dropout": {"member": 0, **_spread(mc_dropout, problem)}}
+                    else {"mc_dropout": {"member": 0, **spread_summary(mc_dropout, problem)}}
                 ),
-                **_field_notes(problem),
+                **field_notes(problem),
             },
         )
         arrays = result_arrays(problem, model, dpred, history, coverage, mc_dropout)

@@ -14,12 +14,12 @@ from hpcinv.problem import Problem
 log = logging.getLogger("hpcinv")
 
 
-def _chi_of(dpred: np.ndarray, problem: Problem) -> float:
+def chi_of(dpred: np.ndarray, problem: Problem) -> float:
     r = (dpred - problem.dobs) / problem.uncertainty
     return float(r @ r) / problem.n_data
 
 
-def _spread(mc_dropout: tuple[np.ndarray, np.ndarray], problem: Problem) -> dict:
+def spread_summary(mc_dropout: tuple[np.ndarray, np.ndarray], problem: Problem) -> dict:
     """summary.json's account of the MC dropout spread: its median and 90th percentile over
     the core cells (all ground cells without a core)."""
     std = mc_dropout[1]
@@ -41,7 +41,7 @@ def final_coverage(executor: Executor, model: np.ndarray) -> np.ndarray:
     return coverage
 
 
-def _field_notes(problem: Problem) -> dict:
+def field_notes(problem: Problem) -> dict:
     """summary.json's ``field_data``: what was read and decided (file, format, data type,
     uncertainties, mesh), for field-data problems."""
     notes = problem.info.notes

@@ -28,7 +28,7 @@ from hpcinv.config import (
     with_3d_defaults,
 )
 from hpcinv.driver.cluster import ClusterChoice, make_executor
-from hpcinv.driver.conventional_run import _run_conventional
+from hpcinv.driver.conventional_run import run_conventional_into
 from hpcinv.driver.dip_run import DipRun, Hook
 from hpcinv.driver.ensemble_run import EnsembleRun
 from hpcinv.driver.result import Result
@@ -92,7 +92,7 @@ def run(
     run_dir.path.mkdir(parents=True, exist_ok=True)
     run_dir.write_config(_config_text(config), source=config.path)
     if config.inversion.kind == "conventional":
-        _run_conventional(problem, config, run_dir, t_start)
+        run_conventional_into(problem, config, run_dir, t_start)
     else:
         _run_dip_on(
             problem,

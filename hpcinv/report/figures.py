@@ -105,15 +105,22 @@ def draw_report(run: RunDirectory) -> list[Path]:
     run.figures.mkdir(parents=True, exist_ok=True)
     mesh = _mesh(result)
     files = [_models(run, result, mesh), _curves(run, summary), _data(run, result, mesh.dim)]
-    for name, label in (("ensemble_std", "ensemble"), ("mc_dropout_std", "MC dropout")):
+    spreads = (
+        ("ensemble_std", "ensemble", "spread.png"),
+        ("mc_dropout_std", "MC dropout", "mc_dropout.png"),
+    )
+    for name, label, file in spreads:
         if result.get(name) is not None:
-            files.append(_spread(run, result, mesh, name, label))
+            files.append(_spread(run, result, mesh, name, label, file))
     return files
 
 
-def _spread(run, result, mesh, name: str, label: str) -> Path:
-    """The model and its spread side by side (``name``: the std in result.npz), with the
-    low-coverage veil: what the members agree on, and where the data leave them free."""
+def _spread(run, result, mesh, name: str, label: str, file: str) -> Path:
+    """The model and its spread side by side (``name``: the std in result.npz), and for an
+    ensemble with ``exceedance_resistivity`` the share of members below it, with the
+    low-coverage veil: what the members agree on, and where the data leave them free. The
+    std of ln conductivity is the relative spread of conductivity (std / mean, for small
+    spreads), so one colour scale reads the same for conductors and resistors."""
     model = _shown(result, result["model"])
     std = _shown(result, result[name])
     lo, hi = _core_limits(result, mesh)
@@ -124,13 +131,33 @@ def _spread(run, result, mesh, name: str, label: str) -> Path:
             model,
             CMAP,
             "ln conductivity (S/m)",
+            None,
         ),
-        (f"{label} standard deviation", std, "magma_r", "std of ln conductivity"),
+        (
+            f"{label} standard deviation of ln conductivity",
+            std,
+            "magma_r",
+            "relative spread (std / mean of S/m)",
+            None,
+        ),
     ]
-    fig, axes = _subplots(2, 1, figsize=(10, 6.4) if mesh.dim == 2 else (8, 8))
-    for ax, (title, m, cmap, unit) in zip(axes, panels):
+    if label == "ensemble" and result.get("ensemble_p_below") is not None:
+        panels.append(
+            (
+                "share of members below the exceedance resistivity",
+                _shown(result, result["ensemble_p_below"]),
+                "viridis",
+                "P(resistivity < threshold)",
+                (0.0, 1.0),
+            )
+        )
+    n = len(panels)
+    size = (10, 3.2 * n) if mesh.dim == 2 else (8, 4 * n)
+    fig, axes = _subplots(n, 1, figsize=size)
+    for ax, (title, m, cmap, unit, limits) in zip(axes, panels):
         finite = m[np.isfinite(m)]
-        opts = {"cmap": cmap, "vmin": np.percentile(finite, 1), "vmax": np.percentile(finite, 99)}
+        vmin, vmax = limits or (np.percentile(finite, 1), np.percentile(finite, 99))
+        opts = {"cmap": cmap, "vmin": vmin, "vmax": vmax}
         if mesh.dim == 2:
             im = mesh.plot_image(m, ax=ax, pcolor_opts=opts)[0]
             _veil(mesh, low, ax)
@@ -144,7 +171,7 @@ def _spread(run, result, mesh, name: str, label: str) -> Path:
         ax.set(title=title, xlabel="x (m)", ylabel="z (m)")
         fig.colorbar(im, ax=ax, label=unit, shrink=0.8)
     fig.tight_layout()
-    path = run.figures / "spread.png"
+    path = run.figures / file
     fig.savefig(path, dpi=110)
     return path
 

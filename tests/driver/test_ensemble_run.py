@@ -90,3 +90,6 @@ def test_an_ensembles_mc_dropout_is_member_0s_as_a_single_run_gives_it(tmp_path)
     assert result.arrays["mc_dropout_std"].max() > 0
     assert result.summary["mc_dropout"]["member"] == 0
     assert "mc_dropout_std" in result.export(tmp_path / "m.csv").read_text().splitlines()[0]
+    # both spreads drawn, neither over the other
+    assert {"spread.png", "mc_dropout.png"} <= {path.name for path in result.report()}
+    assert [path.name for path in single.report()].count("mc_dropout.png") == 1

@@ -222,6 +222,53 @@ def test_killed_worker_costs_a_retry_not_the_result(traffic):
     assert np.array_equal(inv.model(), reference.model())
 
 
+def test_killed_worker_costs_an_ensemble_a_retry_not_a_member():
+    """Three members of a one-tile problem on two workers (a replica of the tile on each):
+    a worker is SIGKILLed mid-step; every member ends as in the serial ensemble."""
+    from hpcinv.config import config_from_dict
+    from hpcinv.inversion import EnsembleInversion
+
+    cfg = config_from_dict(
+        {
+            "problem": {"case": "paper-1.1"},
+            "network": {"channels": [8, 4], "dropout": 0.1},
+            "inversion": {"learning_rate": 1e-3},
+            "ensemble": {"members": 3},
+        }
+    )
+    problem = hpcinv.build_problem(cfg)
+    reference = EnsembleInversion(problem, hpcinv.SerialExecutor(problem), cfg)
+    reference.run(3)
+    expected = [member.history.phi_d for member in reference.members], reference.models()
+
+    handle = local_cluster(2, threads_per_worker=1, dashboard=False)
+    try:
+        client = handle.client
+        ensemble = EnsembleInversion(problem, DaskExecutor(problem, client), cfg)
+        ensemble.run(1)
+        client.run(set_delay, delay=0.6)
+        pids = client.run(os.getpid)
+        victim = sorted(pids)[1]  # the second replica's worker
+
+        def kill_soon():
+            time.sleep(0.8)  # inside step 2
+            os.kill(pids[victim], signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_soon)
+        killer.start()
+        ensemble.run(3)
+        killer.join()
+        assert (
+            victim not in client.scheduler_info()["workers"]
+            or client.run(os.getpid).get(victim) != pids[victim]
+        )
+    finally:
+        handle.close()
+    assert [member.history.phi_d for member in ensemble.members] == expected[0]
+    assert all(len(member.history) == 3 for member in ensemble.members)
+    np.testing.assert_array_equal(ensemble.models(), expected[1])
+
+
 @pytest.mark.parametrize(
     "make",
     [

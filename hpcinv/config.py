@@ -123,6 +123,16 @@ class ProblemConfig:
         0.0, "absolute floor added to the uncertainty of synthetic data, volts", ge=0.0
     )
     noise_seed: int = _bounded(20240, "seed of the synthetic noise", ge=0)
+    observed: str = field(
+        default="",
+        metadata={
+            "doc": "built-in cases: a data file (any format problem.format reads, relative "
+            "to the config file) whose data replace the simulated ones: the case's mesh, "
+            "survey and true model with these data, matched to the case's survey by "
+            "electrode positions; uncertainties noise_percent of |dobs| plus noise_floor "
+            "(the paper's weighting)"
+        },
+    )
 
     def __post_init__(self):
         if (self.case is None) == (not self.data):
@@ -131,6 +141,11 @@ class ProblemConfig:
                 f"[problem] gives {given} of problem.case and problem.data; set exactly one: "
                 f"case = a built-in synthetic case ({', '.join(CASE_NAMES)}) or data = a "
                 f"field-data file (relative to the config file)"
+            )
+        if self.observed and self.case is None:
+            raise ConfigError(
+                "problem.observed replaces a built-in case's simulated data; with "
+                "problem.data the file itself is the data: drop problem.observed"
             )
 
 

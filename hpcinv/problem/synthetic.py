@@ -11,6 +11,7 @@ from hpcinv.config import RunConfig
 from hpcinv.errors import ConfigError
 from hpcinv.physics import choose_solver
 from hpcinv.problem.cases import SiteCase, build_case
+from hpcinv.problem.observed import observed_survey
 from hpcinv.problem.problem import (
     AIR_LOG_CONDUCTIVITY,
     Problem,
@@ -34,23 +35,28 @@ def synthetic_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
     case = build_case(pc.case)
     if isinstance(case, SiteCase):
         return site_case_problem(case, config, with_data=with_data)
-    survey, clean = case.survey, None
+    survey, clean, info = case.survey, None, None
     if with_data:
+        if pc.observed:
+            survey, notes = observed_survey(case.survey, config, case.name)
+            info = ProblemInfo(notes={"observed": notes})
         log.info(
-            "simulating data of %s (%d data, %d sources)",
+            "simulating %s data of %s (%d data, %d sources)",
+            "noise-free" if pc.observed else "the",
             case.name,
-            case.survey.n_data,
-            case.survey.n_sources,
+            survey.n_data,
+            survey.n_sources,
         )
         clean = simulate(
             case.mesh,
-            case.survey,
+            survey,
             case.true_model,
             solver=physics.solver,
             nky=physics.nky,
             blas_threads=physics.threads,
         )
-        survey = survey.with_data(*_noisy(clean, config))
+        if not pc.observed:
+            survey = survey.with_data(*_noisy(clean, config))
     return problem_from_survey(
         case.name,
         case.mesh,
@@ -64,6 +70,7 @@ def synthetic_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
         true_model=case.true_model,
         clean_data=clean,
         core_mask=case.core_mask,
+        info=info,
     )
 
 
@@ -93,7 +100,11 @@ def site_case_problem(case: SiteCase, config: RunConfig, *, with_data: bool = Tr
     physics = config.physics
     _check_noise(config)
     site = octree_site(case.survey.electrodes, case.survey.abmn, case.topography, config.mesh)
-    survey = Survey(site.electrodes, case.survey.abmn, name=case.survey.name)
+    observed, observed_notes = None, None
+    if with_data and config.problem.observed:
+        observed, observed_notes = observed_survey(case.survey, config, case.name)
+    abmn = case.survey.abmn if observed is None else observed.abmn
+    survey = Survey(site.electrodes, abmn, name=case.survey.name)
     tiles = octree_tiles(
         site,
         survey,
@@ -115,13 +126,17 @@ def site_case_problem(case: SiteCase, config: RunConfig, *, with_data: bool = Tr
             len(tiles),
         )
         clean = predict_on_tiles(tiles, survey.n_data, case.model)
-        survey = survey.with_data(*_noisy(clean, config))
+        if observed is None:
+            survey = survey.with_data(*_noisy(clean, config))
+        else:
+            survey = survey.with_data(observed.dobs, observed.uncertainty)
     notes = {
         "mesh_kind": "octree",
         "mesh_cells": int(site.mesh.n_cells),
         "finest_cell": site.finest,
         "model_grid_cells": [int(n) for n in site.grid.shape_cells],
         "max_electrode_move": float(site.moved.max()),
+        **({} if observed_notes is None else {"observed": observed_notes}),
     }
     return problem_from_survey(
         case.name,

@@ -37,6 +37,8 @@ MESH_KINDS = ("auto", "tensor", "octree")
 SOLVER_NAMES = ("mumps", "superlu", "banded")
 SOLVERS = ("auto", *SOLVER_NAMES)
 NETWORKS = ("auto", "paper-cnn-2d", "cnn-3d")
+#: how z, the dropout stream and the paper network's row order are drawn and laid out
+Z_CONVENTIONS = ("hpcinv", "dip-inv")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 LN_001 = -4.605170185988091  # ln(0.01 S/m), the paper's reference and background
 
@@ -325,6 +327,24 @@ class NetworkConfig:
         "has that many; such an axis is upsampled fewer times (1: every axis is upsampled "
         "in every block)",
         ge=1,
+    )
+    initial_weights: str = field(
+        default="",
+        metadata={
+            "doc": "a torch state dict (.pt, read with weights_only=True) loaded into the "
+            "network before the first iteration, in hpcinv's parameter names or the DIP-Inv "
+            "authors' (b1.0 ... b5.0); stage 1 is skipped (these weights are the stage-1 "
+            "network); z stays the run file's (seed, z_seed, z_convention)"
+        },
+    )
+    z_convention: str = _choice(
+        "hpcinv",
+        Z_CONVENTIONS,
+        "'hpcinv': z and the initial weights from a generator seeded with seed, dropout "
+        "from torch's generator seeded with seed + 1; 'dip-inv': the DIP-Inv authors' "
+        "train.py: torch's global generator seeded with seed gives z = normal(0, z_std, "
+        "(1, z_size)), then the layers' default initialisation, then every dropout mask, and "
+        "the paper network's image rows run from the deepest (their output's order)",
     )
 
     def __post_init__(self):

@@ -12,6 +12,13 @@ EXAMPLES = sorted(Path(__file__).resolve().parents[1].joinpath("examples").glob(
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_loads_and_its_files_exist(path):
     config = load_config(path)
-    for name in (config.problem.data, config.mesh.topography, config.report.overlay):
+    names = (
+        config.problem.data,
+        config.problem.observed,
+        config.network.initial_weights,
+        config.mesh.topography,
+        config.report.overlay,
+    )
+    for name in names:
         if name:
             assert config.resolve_path(name).is_file(), name

@@ -83,8 +83,8 @@ class DipRun:
         if state is not None:
             inv.load_state_dict(state)
             log.info("resumed at iteration %d", inv.iteration)
-        elif self.config.inversion.pretrain:
-            inv.pretrain(self.run_dir.stage1_file)
+        else:
+            inv.start(self.run_dir.stage1_file)
         total = self.config.inversion.iterations if iterations is None else iterations
         every = self.config.checkpoint.every
         with StopSignals() as signals:

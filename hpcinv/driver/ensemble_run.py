@@ -51,9 +51,9 @@ class EnsembleRun(DipRun):
         if state is not None:
             ensemble.load_state_dict(state)
             log.info("resumed at ensemble step %d", ensemble.iteration)
-        elif self.config.inversion.pretrain:
+        else:
             stage1 = self.run_dir.stage1_file
-            ensemble.pretrain(lambda k: stage1.with_name(f"{stage1.stem}-member{k}{stage1.suffix}"))
+            ensemble.start(lambda k: stage1.with_name(f"{stage1.stem}-member{k}{stage1.suffix}"))
         total = self.config.inversion.iterations if iterations is None else iterations
         every = self.config.checkpoint.every
         with StopSignals() as signals:

@@ -89,6 +89,7 @@ def run(
     problem = build_problem(config)
     config = resolve_reference(config, problem)
     _check_mc_dropout(config, problem)
+    _check_initial_weights(config, problem)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     run_dir.write_config(_config_text(config), source=config.path)
     if config.inversion.kind == "conventional":
@@ -190,6 +191,24 @@ def _check_mc_dropout(config: RunConfig, problem: Problem) -> None:
             "sample is the same model (3D runs default to no dropout: set network.dropout, "
             "e.g. 0.1)"
         )
+
+
+def _check_initial_weights(config: RunConfig, problem: Problem) -> None:
+    """network.initial_weights fits the network this run builds (before anything is
+    written: one clear error)."""
+    if config.inversion.kind != "dip" or not config.network.initial_weights:
+        return
+    import torch
+
+    from hpcinv.inversion import build_generator, initial_state
+
+    effective = with_3d_defaults(config)[0] if problem.dim == 3 else config
+    rng = torch.get_rng_state()  # the DIP-Inv convention seeds torch's global generator
+    try:
+        net = build_generator(effective.network, problem.model_grid)
+        initial_state(net, config.resolve_path(config.network.initial_weights))
+    finally:
+        torch.set_rng_state(rng)
 
 
 def resolve_reference(config: RunConfig, problem: Problem) -> RunConfig:

@@ -5,6 +5,7 @@ No dask here: executors come in through their ``misfit_and_gradient`` interface.
 
 from hpcinv.inversion.bridge import DataMisfit, data_misfit
 from hpcinv.inversion.ensemble import EnsembleInversion, member_config
+from hpcinv.inversion.initial_weights import initial_state, load_initial_weights
 from hpcinv.inversion.loop import DipInversion, History, IterationRecord, resolve_device
 from hpcinv.inversion.networks import CNN3D, PaperCNN2D, build_generator
 
@@ -20,4 +21,6 @@ __all__ = [
     "CNN3D",
     "PaperCNN2D",
     "build_generator",
+    "initial_state",
+    "load_initial_weights",
 ]

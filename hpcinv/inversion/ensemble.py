@@ -81,11 +81,12 @@ class EnsembleInversion:
         finally:
             self._rng[k] = torch.get_rng_state()
 
-    def pretrain(self, cache_file: Callable[[int], Any] | None = None) -> None:
-        """Stage 1 of every member (``cache_file(k)``: where member k's weights are cached)."""
+    def start(self, cache_file: Callable[[int], Any] | None = None) -> None:
+        """Every member's start: initial weights or stage 1 (``DipInversion.start``;
+        ``cache_file(k)``: where member k's stage-1 weights are cached)."""
         for k, member in enumerate(self.members):
             with self._generator_of(k):
-                member.pretrain(None if cache_file is None else cache_file(k))
+                member.start(None if cache_file is None else cache_file(k))
 
     def step(self) -> list[IterationRecord | None]:
         """One step of every member still running (None for those that stopped). Members

@@ -24,6 +24,7 @@ from hpcinv.config import RunConfig
 from hpcinv.errors import InversionError
 from hpcinv.files import atomic_write
 from hpcinv.inversion.bridge import data_misfit, known_misfit, sensitivity_scale
+from hpcinv.inversion.initial_weights import load_initial_weights
 from hpcinv.inversion.lr_schedule import PlateauSchedule
 from hpcinv.inversion.networks import Generator, build_generator
 from hpcinv.inversion.objective import total_loss
@@ -173,8 +174,10 @@ class DipInversion:
             self.cfg.optimizer, self.net.parameters(), self.cfg.learning_rate
         )
         self.lr_schedule = PlateauSchedule(self.cfg)
-        # dropout draws from torch's global generator: seed it so runs are repeatable
-        torch.manual_seed(config.network.seed + 1)
+        if config.network.z_convention != "dip-inv":
+            # dropout draws from torch's global generator: seed it so runs are repeatable
+            # (the DIP-Inv convention continues the stream that drew z and the layers)
+            torch.manual_seed(config.network.seed + 1)
         # air cells (field data over topography) are fixed, not inverted: the network's output
         # there is replaced, so they get no gradient and the reference term skips them
         active = getattr(problem, "active", None)
@@ -199,6 +202,18 @@ class DipInversion:
         return self.problem.n_data / 2.0
 
     # --- stage 1 ------------------------------------------------------------------------
+    def start(self, cache_file: Path | None = None) -> None:
+        """Before the first step of a new run: the weights of ``network.initial_weights``
+        (a stage-1 network made elsewhere, so stage 1 is skipped), else stage 1 when
+        ``inversion.pretrain`` asks for it (weights cached in ``cache_file``)."""
+        weights = self.config.network.initial_weights
+        if weights:
+            load_initial_weights(self.net, self.config.resolve_path(weights))
+            if self.cfg.pretrain:
+                log.info("stage 1 skipped: network.initial_weights are the stage-1 network")
+        elif self.cfg.pretrain:
+            self.pretrain(cache_file)
+
     def pretrain(self, cache_file: Path | None = None) -> int:
         """Stage 1 (the paper's stage_1.py): fit the network, dropout off, to m_ref with Adam on
         sum |m - m_ref| until rms(m - m_ref) < tolerance; weights cached in ``cache_file``."""

@@ -15,6 +15,11 @@ conventional inversion's smoothness does there too.
 
 Every generator returns m as a flat (n_cells,) tensor in discretize's cell order
 (x fastest, z last; z increasing upward); images put the surface in row 0.
+
+``network.z_convention = "dip-inv"`` draws z the DIP-Inv authors' way (torch's global
+generator seeded with ``seed``, then the layers' default initialisation, then dropout from
+the same stream) and lays ``PaperCNN2D``'s rows out as their network does, deepest first, so
+their weights (``hpcinv.inversion.initial_weights``) and dropout masks act where theirs did.
 """
 
 from __future__ import annotations
@@ -38,12 +43,25 @@ class Generator(nn.Module):
 
     def __init__(self, cfg: NetworkConfig, generator: torch.Generator):
         super().__init__()
-        z = torch.randn((1, cfg.z_size), generator=generator, dtype=torch.float32) * cfg.z_std
-        if cfg.z_seed >= 0 and cfg.z_seed != cfg.seed:
-            # a z of its own; the draw above is still consumed, so the weights are those of
-            # ``seed`` whatever z is (an ensemble varying z alone)
-            own = torch.Generator().manual_seed(cfg.z_seed)
-            z = torch.randn((1, cfg.z_size), generator=own, dtype=torch.float32) * cfg.z_std
+        own_z = cfg.z_seed >= 0 and cfg.z_seed != cfg.seed
+        if cfg.z_convention == "dip-inv":
+            # the authors' train.py: torch.manual_seed(0), then z from the global generator;
+            # the layers made next draw their default initialisation from it and dropout
+            # continues the same stream (build the layers in their order: Linear, convs)
+            torch.manual_seed(cfg.seed)
+            z = torch.normal(0.0, cfg.z_std, size=(1, cfg.z_size))
+            if own_z:
+                own = torch.Generator().manual_seed(cfg.z_seed)
+                z = torch.normal(0.0, cfg.z_std, size=(1, cfg.z_size), generator=own)
+        else:
+            z = torch.randn((1, cfg.z_size), generator=generator, dtype=torch.float32)
+            z = z * cfg.z_std
+            if own_z:
+                # a z of its own; the draw above is still consumed, so the weights are those
+                # of ``seed`` whatever z is (an ensemble varying z alone)
+                own = torch.Generator().manual_seed(cfg.z_seed)
+                z = torch.randn((1, cfg.z_size), generator=own, dtype=torch.float32)
+                z = z * cfg.z_std
         self.register_buffer("z", z)
         self.lo, self.hi = cfg.log_conductivity_min, cfg.log_conductivity_max
 
@@ -112,6 +130,9 @@ class PaperCNN2D(Generator):
                 f"model grid {nx} x {nz}"
             )
         self.nx, self.nz = nx, nz
+        #: the DIP-Inv convention lays the image out deepest row first, as the authors'
+        #: network does, so that their weights and dropout masks fall where theirs did
+        self.depth_first = cfg.z_convention == "dip-inv"
         self.linear = nn.Linear(cfg.z_size, self.h0 * self.w0)
         blocks, c_in = [], 1
         for c in cfg.channels:
@@ -126,16 +147,24 @@ class PaperCNN2D(Generator):
         self.head = nn.Conv2d(c_in, 1, 3)
         _init_conv(self, generator)
 
-    def image(self) -> torch.Tensor:
-        """(nz, nx) ln-conductivity image, surface in row 0."""
+    def _rows(self) -> torch.Tensor:
+        """(nz, nx) ln-conductivity in the network's own row order: the surface first
+        (hpcinv), or the deepest row first (``depth_first``: the DIP-Inv authors' output,
+        which they flatten straight into discretize's cell order)."""
         x = nn.functional.leaky_relu(self.linear(self.z), 0.2).view(1, 1, self.h0, self.w0)
         x = torch.sigmoid(self.head(self.dropout(self.blocks(x))))[0, 0, :, 1:-1]
         top = (x.shape[0] - self.nz) // 2
         left = (x.shape[1] - self.nx) // 2
         return self.scale(x[top : top + self.nz, left : left + self.nx])
 
+    def image(self) -> torch.Tensor:
+        """(nz, nx) ln-conductivity image, surface in row 0."""
+        rows = self._rows()
+        return rows.flip(0) if self.depth_first else rows
+
     def forward(self) -> torch.Tensor:
-        return self.image().flip(0).reshape(-1)
+        rows = self._rows()
+        return (rows if self.depth_first else rows.flip(0)).reshape(-1)
 
 
 class CNN3D(Generator):

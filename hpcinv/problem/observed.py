@@ -83,8 +83,7 @@ def observed_survey(case_survey: Survey, config: RunConfig, case_name: str) -> t
     }
     missing = case_survey.n_data - kept.size
     log.info(
-        "observed data of %s: %d data from %s (%s), matched to the case's survey%s; "
-        "uncertainty %s",
+        "observed data of %s: %d data from %s (%s), matched to the case's survey%s; uncertainty %s",
         case_name,
         kept.size,
         path,

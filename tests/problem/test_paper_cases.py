@@ -54,8 +54,10 @@ def test_noise_free_data_are_the_authors(case):
 
 def match_rows(problem, fd):
     """The problem's row of each datum of the file (the same electrode positions)."""
-    key = {tuple(problem.survey.electrodes[row].ravel()): i for i, row in
-           enumerate(problem.survey.abmn)}
+    key = {
+        tuple(problem.survey.electrodes[row].ravel()): i
+        for i, row in enumerate(problem.survey.abmn)
+    }
     return np.array([key[tuple(fd.survey.electrodes[row].ravel())] for row in fd.survey.abmn])
 
 

@@ -40,11 +40,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from reproduce_paper import MAE_LIMITS, PUBLISHED  # the paper's table, kept once (beside this)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reproduce_paper import MAE_LIMITS, PUBLISHED  # noqa: E402 - the paper's table, once
-
-from hpcinv.config import LN_001, dump_toml  # noqa: E402
+from hpcinv.config import LN_001, dump_toml
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -206,9 +204,7 @@ def main(argv=None) -> int:
     tasks = [(c, v) for v in args.variants for c in args.cases]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [
-            pool.submit(
-                run_variant, c, v, args.runs, args.iterations, args.force, args.streams
-            )
+            pool.submit(run_variant, c, v, args.runs, args.iterations, args.force, args.streams)
             for c, v in tasks
         ]
         results = [r for f in futures if (r := f.result()) is not None]

@@ -90,8 +90,14 @@ class Survey:
 
 def validate_survey(survey: Survey) -> None:
     """Raise ``DataError`` naming the first offending row (0-based datum index) and the fix."""
-    name = survey.name
-    electrodes, abmn = survey.electrodes, survey.abmn
+    _check_electrodes(survey.name, survey.electrodes, survey.abmn)
+    _check_abmn(survey.name, survey.electrodes, survey.abmn)
+    _check_data(survey)
+
+
+def _check_electrodes(name: str, electrodes: np.ndarray, abmn: np.ndarray) -> None:
+    """Raise ``DataError`` unless the electrodes are a non-empty (n, 2) or (n, 3) array of
+    finite coordinates and there is at least one data row."""
     if electrodes.ndim != 2 or electrodes.shape[1] not in (2, 3):
         raise DataError(
             f"{name}: electrodes must have shape (n, 2) for a line (x, z) or "
@@ -103,6 +109,11 @@ def validate_survey(survey: Survey) -> None:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(f"{name}: electrode {i} has a non-finite coordinate {electrodes[i]}")
+
+
+def _check_abmn(name: str, electrodes: np.ndarray, abmn: np.ndarray) -> None:
+    """Raise ``DataError`` for the first row whose A B M N indices are out of range or whose
+    current or potential dipole joins one electrode (by index or by position) to itself."""
     n_elec = electrodes.shape[0]
     for col, label in ((0, "A"), (2, "M")):
         wrong = (abmn[:, col] < 0) | (abmn[:, col] >= n_elec)
@@ -134,14 +145,20 @@ def validate_survey(survey: Survey) -> None:
     if coincident.any():
         row = int(np.flatnonzero(coincident)[0])
         raise DataError(f"{name}: row {row}: the two electrodes of a dipole are at the same place")
+
+
+def _check_data(survey: Survey) -> None:
+    """Raise ``DataError`` unless ``dobs`` and ``uncertainty`` (where given) hold one finite
+    value per data row, and every uncertainty is positive."""
+    name, n_data = survey.name, survey.abmn.shape[0]
     for key in ("dobs", "uncertainty"):
         value = getattr(survey, key)
         if value is None:
             continue
-        if value.shape != (abmn.shape[0],):
+        if value.shape != (n_data,):
             raise DataError(
                 f"{name}: {key} has {value.size} values but the survey has "
-                f"{abmn.shape[0]} data rows; give one value per row"
+                f"{n_data} data rows; give one value per row"
             )
         bad = ~np.isfinite(value)
         if bad.any():

@@ -240,64 +240,98 @@ def make_tiles(
     if split == "auto":
         split = "wavenumbers" if ky_points is not None and n_tiles > 1 else "sources"
     if split == "wavenumbers":
-        if ky_points is None:
-            raise TileError(
-                'physics.split = "wavenumbers" needs a 2.5D problem; a 3D survey splits by sources'
-            )
-        whole = make_tiles(
-            survey,
-            mesh,
-            1,
-            solver,
-            ky_points=ky_points,
-            ky_weights=ky_weights,
-            weights=weights,
-            blas_threads=blas_threads,
-        )[0]
-        return [
-            _replace(
-                whole,
-                index=t,
-                ky_points=np.asarray(ky_points, float)[group],
-                ky_weights=np.asarray(ky_weights, float)[group],
-                partial_data=n_tiles > 1,
-            )
-            for t, group in enumerate(split_wavenumbers(len(ky_points), n_tiles))
-        ]
+        return _wavenumber_tiles(
+            survey, mesh, n_tiles, solver, ky_points, ky_weights, weights, blas_threads
+        )
     if split != "sources":
         raise TileError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    electrodes = survey.electrodes
-    nan = np.full(survey.dim, np.nan)
-
-    def position(index):
-        return np.array([electrodes[i] if i != REMOTE else nan for i in index]).reshape(
-            -1, survey.dim
+    return [
+        _source_tile(
+            survey, mesh, t, source_ids, solver, ky_points, ky_weights, weights, blas_threads
         )
+        for t, source_ids in enumerate(split_sources(survey, n_tiles))
+    ]
 
-    tiles = []
-    for t, source_ids in enumerate(split_sources(survey, n_tiles)):
-        local = np.full(survey.n_sources, -1)
-        local[source_ids] = np.arange(len(source_ids))
-        rows = np.flatnonzero(local[survey.source_of_datum] >= 0)
-        is_pole_rx = survey.abmn[rows, 3] == REMOTE
-        rows = rows[np.lexsort((rows, is_pole_rx, local[survey.source_of_datum[rows]]))]
-        abmn = survey.abmn[rows]
-        spec = TileSpec(
+
+def _wavenumber_tiles(
+    survey: Survey,
+    mesh: MeshSpec,
+    n_tiles: int,
+    solver: str,
+    ky_points,
+    ky_weights,
+    weights,
+    blas_threads: int,
+) -> list[TileSpec]:
+    """The "wavenumbers" split: one tile of all sources, copied once per wavenumber group."""
+    if ky_points is None:
+        raise TileError(
+            'physics.split = "wavenumbers" needs a 2.5D problem; a 3D survey splits by sources'
+        )
+    whole = make_tiles(
+        survey,
+        mesh,
+        1,
+        solver,
+        ky_points=ky_points,
+        ky_weights=ky_weights,
+        weights=weights,
+        blas_threads=blas_threads,
+    )[0]
+    return [
+        _replace(
+            whole,
             index=t,
-            source_ids=np.asarray(source_ids, dtype=np.int64),
-            data_rows=rows,
-            src_a=position(survey.sources[source_ids, 0]),
-            src_b=position(survey.sources[source_ids, 1]),
-            datum_source=local[survey.source_of_datum[rows]],
-            rx_m=position(abmn[:, 2]),
-            rx_n=position(abmn[:, 3]),
-            mesh=mesh,
-            solver=solver,
-            blas_threads=blas_threads,
-            ky_points=None if ky_points is None else np.asarray(ky_points, float),
-            ky_weights=None if ky_weights is None else np.asarray(ky_weights, float),
+            ky_points=np.asarray(ky_points, float)[group],
+            ky_weights=np.asarray(ky_weights, float)[group],
+            partial_data=n_tiles > 1,
         )
-        if survey.dobs is not None and weights is not None:
-            spec = spec.with_data(survey.dobs, weights)
-        tiles.append(spec)
-    return tiles
+        for t, group in enumerate(split_wavenumbers(len(ky_points), n_tiles))
+    ]
+
+
+def _source_tile(
+    survey: Survey,
+    mesh: MeshSpec,
+    t: int,
+    source_ids: np.ndarray,
+    solver: str,
+    ky_points,
+    ky_weights,
+    weights,
+    blas_threads: int,
+) -> TileSpec:
+    """Tile ``t`` of the "sources" split: the sources ``source_ids``, all their data rows
+    (ordered as ``TileSpec`` documents) and, with observed data, their data and weights."""
+    local = np.full(survey.n_sources, -1)
+    local[source_ids] = np.arange(len(source_ids))
+    rows = np.flatnonzero(local[survey.source_of_datum] >= 0)
+    is_pole_rx = survey.abmn[rows, 3] == REMOTE
+    rows = rows[np.lexsort((rows, is_pole_rx, local[survey.source_of_datum[rows]]))]
+    abmn = survey.abmn[rows]
+    spec = TileSpec(
+        index=t,
+        source_ids=np.asarray(source_ids, dtype=np.int64),
+        data_rows=rows,
+        src_a=_positions(survey, survey.sources[source_ids, 0]),
+        src_b=_positions(survey, survey.sources[source_ids, 1]),
+        datum_source=local[survey.source_of_datum[rows]],
+        rx_m=_positions(survey, abmn[:, 2]),
+        rx_n=_positions(survey, abmn[:, 3]),
+        mesh=mesh,
+        solver=solver,
+        blas_threads=blas_threads,
+        ky_points=None if ky_points is None else np.asarray(ky_points, float),
+        ky_weights=None if ky_weights is None else np.asarray(ky_weights, float),
+    )
+    if survey.dobs is not None and weights is not None:
+        spec = spec.with_data(survey.dobs, weights)
+    return spec
+
+
+def _positions(survey: Survey, index: np.ndarray) -> np.ndarray:
+    """(n, dim) positions of the electrodes ``index``; a NaN row for a remote pole."""
+    nan = np.full(survey.dim, np.nan)
+    return np.array([survey.electrodes[i] if i != REMOTE else nan for i in index]).reshape(
+        -1, survey.dim
+    )

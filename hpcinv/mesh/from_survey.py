@@ -138,37 +138,20 @@ def mesh_from_survey(
     points in the same local coordinates; None takes the electrodes.
     """
     electrodes = np.asarray(electrodes, float)
-    dim = electrodes.shape[1]
     dx = cell_size if cell_size > 0 else 0.5 * nearest_spacing(electrodes)
     dz = cell_size_z if cell_size_z > 0 else (cell_size if cell_size > 0 else dx)
     if core_depth <= 0:
         core_depth = 0.4 * largest_separation(electrodes, abmn)
     margin = core_margin if core_margin > 0 else 2.0 * dx
-    surface_points = electrodes if topography is None else np.asarray(topography, float)
-    if surface_points.ndim != 2 or surface_points.shape[1] != dim:
-        raise DataError(
-            f"topography points must have {dim} columns (x, {'y, ' if dim == 3 else ''}"
-            f"z) like the electrodes, got shape {surface_points.shape}"
-        )
+    surface_points = _surface_points(electrodes, topography)
     surface = surface_function(surface_points)
     lo, hi = electrodes[:, :-1].min(axis=0), electrodes[:, :-1].max(axis=0)
     extent = float(np.max(hi - lo)) if np.max(hi - lo) > 0 else 10.0 * dx
     if padding_distance <= 0:
         padding_distance = 2.0 * extent
-    hs, origin = [], []
-    for axis in range(dim - 1):
-        n_core = int(np.ceil((hi[axis] - lo[axis] + 2 * margin) / dx))
-        start = 0.5 * (lo[axis] + hi[axis]) - 0.5 * n_core * dx  # core centred on the survey
-        pad = padding_cells(dx, pad_factor, reach=padding_distance)
-        hs.append(np.r_[pad[::-1], np.full(n_core, dx), pad])
-        origin.append(start - pad.sum())
     top = float(np.max(surface_points[:, -1]))
     bottom = float(electrodes[:, -1].min()) - core_depth
-    n_core_z = max(1, int(np.ceil((top - bottom) / dz)))
-    pad_z = padding_cells(dz, pad_factor, reach=padding_distance)
-    hs.append(np.r_[pad_z[::-1], np.full(n_core_z, dz)])
-    origin.append(top - n_core_z * dz - pad_z.sum())
-    mesh = TensorMesh(hs, origin=np.array(origin))
+    mesh = _padded_tensor_mesh(lo, hi, top, bottom, dx, dz, margin, padding_distance, pad_factor)
 
     flat = bool(np.ptp(surface_points[:, -1]) <= FLAT_TOL * max(1.0, abs(top)))
     cc = mesh.cell_centers
@@ -187,6 +170,47 @@ def mesh_from_survey(
         float(moved.max()),
     )
     return SurveyMesh(mesh, active, draped, moved, flat)
+
+
+def _surface_points(electrodes: np.ndarray, topography: np.ndarray | None) -> np.ndarray:
+    """The points the surface is interpolated from: ``topography`` when given, else the
+    electrodes; (n, dim) like the electrodes, or a DataError."""
+    dim = electrodes.shape[1]
+    surface_points = electrodes if topography is None else np.asarray(topography, float)
+    if surface_points.ndim != 2 or surface_points.shape[1] != dim:
+        raise DataError(
+            f"topography points must have {dim} columns (x, {'y, ' if dim == 3 else ''}"
+            f"z) like the electrodes, got shape {surface_points.shape}"
+        )
+    return surface_points
+
+
+def _padded_tensor_mesh(
+    lo: np.ndarray,
+    hi: np.ndarray,
+    top: float,
+    bottom: float,
+    dx: float,
+    dz: float,
+    margin: float,
+    padding_distance: float,
+    pad_factor: float,
+) -> TensorMesh:
+    """The TensorMesh of uniform core cells over the electrodes' horizontal box [lo, hi]
+    widened by ``margin``, from ``top`` down to ``bottom``, padded sideways and below (not
+    above: the top face is the highest surface point)."""
+    hs, origin = [], []
+    for axis in range(len(lo)):
+        n_core = int(np.ceil((hi[axis] - lo[axis] + 2 * margin) / dx))
+        start = 0.5 * (lo[axis] + hi[axis]) - 0.5 * n_core * dx  # core centred on the survey
+        pad = padding_cells(dx, pad_factor, reach=padding_distance)
+        hs.append(np.r_[pad[::-1], np.full(n_core, dx), pad])
+        origin.append(start - pad.sum())
+    n_core_z = max(1, int(np.ceil((top - bottom) / dz)))
+    pad_z = padding_cells(dz, pad_factor, reach=padding_distance)
+    hs.append(np.r_[pad_z[::-1], np.full(n_core_z, dz)])
+    origin.append(top - n_core_z * dz - pad_z.sum())
+    return TensorMesh(hs, origin=np.array(origin))
 
 
 def drape(mesh: TensorMesh, active: np.ndarray, electrodes: np.ndarray) -> np.ndarray:

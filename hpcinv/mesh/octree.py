@@ -113,22 +113,11 @@ def octree_from_survey(
     top = float(surface_points[:, -1].max())
     bottom = float(electrodes[:, -1].min()) - core_depth
 
-    shape = [_power_of_two(_n_cells(hi[a] - lo[a] + 2 * padding_distance, h)) for a in (0, 1)]
-    shape.append(_power_of_two(_n_cells(top - bottom + padding_distance, h)))
-    centre = 0.5 * (lo + hi)  # a node of the base grid: every count is even
-    origin = np.r_[centre - 0.5 * np.array(shape[:2]) * h, top - shape[2] * h]
-    mesh = TreeMesh([np.full(n, h) for n in shape], origin=origin, diagonal_balance=True)
-
-    finest = mesh.max_level
-    mesh.refine_points(
-        _electrode_points(electrodes, surface),
-        level=finest,
-        padding_cells_by_level=[electrode_cells],
-        finalize=False,
+    shape = _base_shape(lo, hi, top, bottom, h, padding_distance)
+    mesh = _base_tree(shape, lo, hi, top, h)
+    _refine_survey_tree(
+        mesh, electrodes, surface, lo, hi, bottom, electrode_cells, surface_cells, depth_cells
     )
-    _refine_surface_zone(mesh, surface, lo, hi, finest, surface_cells)
-    _refine_depth(mesh, surface, lo, hi, depth_cells, bottom)
-    mesh.finalize()
 
     flat = bool(np.ptp(surface_points[:, -1]) <= FLAT_TOL * max(1.0, abs(top)))
     active = tree_active(mesh, surface_points)
@@ -146,6 +135,51 @@ def octree_from_survey(
         float(moved.max()),
     )
     return SurveyMesh(mesh, active, draped, moved, flat)
+
+
+def _base_shape(
+    lo: np.ndarray, hi: np.ndarray, top: float, bottom: float, h: float, padding_distance: float
+) -> list[int]:
+    """Base-grid cells per axis: a power of two of ``h`` cells covering the core
+    (horizontal box [lo, hi], ``top`` down to ``bottom``) plus the padding."""
+    shape = [_power_of_two(_n_cells(hi[a] - lo[a] + 2 * padding_distance, h)) for a in (0, 1)]
+    shape.append(_power_of_two(_n_cells(top - bottom + padding_distance, h)))
+    return shape
+
+
+def _base_tree(
+    shape: Sequence[int], lo: np.ndarray, hi: np.ndarray, top: float, h: float
+) -> TreeMesh:
+    """The unrefined TreeMesh of ``shape`` cells of width ``h``, centred horizontally on
+    [lo, hi], its top face at ``top``."""
+    centre = 0.5 * (lo + hi)  # a node of the base grid: every count is even
+    origin = np.r_[centre - 0.5 * np.array(shape[:2]) * h, top - shape[2] * h]
+    return TreeMesh([np.full(n, h) for n in shape], origin=origin, diagonal_balance=True)
+
+
+def _refine_survey_tree(
+    mesh: TreeMesh,
+    electrodes: np.ndarray,
+    surface,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    bottom: float,
+    electrode_cells: int,
+    surface_cells: Sequence[int],
+    depth_cells: Sequence[int],
+) -> None:
+    """Refine the global mesh at the electrodes, over the core's surface and with depth
+    under it (see the module docstring), then finalize it."""
+    finest = mesh.max_level
+    mesh.refine_points(
+        _electrode_points(electrodes, surface),
+        level=finest,
+        padding_cells_by_level=[electrode_cells],
+        finalize=False,
+    )
+    _refine_surface_zone(mesh, surface, lo, hi, finest, surface_cells)
+    _refine_depth(mesh, surface, lo, hi, depth_cells, bottom)
+    mesh.finalize()
 
 
 def tile_octree(

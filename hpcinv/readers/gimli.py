@@ -193,6 +193,27 @@ def check_gimli(path, lines: list[TextLine] | None = None) -> None:
     ``numbered_lines`` if already read."""
     lines = numbered_lines(path) if lines is None else lines
     cursor = Cursor(path, lines)
+    _check_sensor_count(path, cursor)
+    cursor.i = 0
+    sensors = cursor.block("sensors", ("x", "y", "z"))
+    for row in sensors.rows:
+        expect_fields(
+            path,
+            row,
+            sensors.columns,
+            f"a sensor row (as the header on line {sensors.header.number})",
+        )
+    for name in sensors.columns:
+        sensors.column(path, name)
+    data = _check_data_block(path, cursor, sensors)
+    _topography(path, cursor, data, None)
+
+
+def _check_sensor_count(path, cursor: Cursor) -> None:
+    """Raise ``DataError`` unless the first line that is not a comment is the number of
+    sensors alone, followed by a ``#`` header line. Leaves ``cursor`` past the count."""
+    # Checked before ``Cursor.block`` reads them, so that a file of another format is
+    # refused with a message about its first line, not about a header or a row.
     first = cursor.next_line()
     if first is None:
         raise DataError(
@@ -205,6 +226,7 @@ def check_gimli(path, lines: list[TextLine] | None = None) -> None:
             f"sensor-count line: line {first.number} is {_quote(first)}, not the "
             f"number of sensors alone"
         )
+    lines = cursor.lines
     after = lines[cursor.i] if cursor.i < len(lines) else None
     if after is None or not after.text.lstrip().startswith("#"):
         at = f"line {after.number} is not" if after else "the file ends without"
@@ -213,17 +235,11 @@ def check_gimli(path, lines: list[TextLine] | None = None) -> None:
             f"(header): {at} a '# x y z' sensor header after the count on line "
             f"{first.number}"
         )
-    cursor.i = 0
-    sensors = cursor.block("sensors", ("x", "y", "z"))
-    for row in sensors.rows:
-        expect_fields(
-            path,
-            row,
-            sensors.columns,
-            f"a sensor row (as the header on line {sensors.header.number})",
-        )
-    for name in sensors.columns:
-        sensors.column(path, name)
+
+
+def _check_data_block(path, cursor: Cursor, sensors: Block) -> Block:
+    """The data block after ``sensors``; raises ``DataError`` unless it is there, its header
+    names a b m n, its rows are as wide as the header and their indices whole numbers."""
     data = cursor.block("data", None)
     if data is None:
         last = sensors.rows[-1].number if sensors.rows else sensors.header.number
@@ -244,7 +260,7 @@ def check_gimli(path, lines: list[TextLine] | None = None) -> None:
         )
     for name in ELECTRODE_COLUMNS:
         data.column(path, name, parse_integer)
-    _topography(path, cursor, data, None)
+    return data
 
 
 def _count(token: str) -> bool:

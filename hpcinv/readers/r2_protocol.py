@@ -157,6 +157,35 @@ class Companion:
 
 
 def _companion(path) -> Companion:
+    """The electrode positions of the companion file next to the protocol ``path``."""
+    found = _find_companion(path)
+    lines = numbered_lines(found)
+    if not lines:
+        raise DataError(f"{found}, line 1, column 1: the file is empty; give the positions")
+    head, rows, names = _companion_table(found, lines)
+
+    def column(name: str) -> np.ndarray | None:
+        if name not in names:
+            return None
+        k = names.index(name)
+        return np.array([parse_float(found, row, k, name) for row in rows])
+
+    x = column("x")
+    assert x is not None
+    labels = None
+    if "label" in names:
+        k = names.index("label")
+        labels = [" ".join(row.fields[k].split()) for row in rows]
+    remote = np.zeros(len(rows), dtype=bool)
+    if "remote" in names:
+        k = names.index("remote")
+        remote = np.array([row.fields[k].lower() in TRUE for row in rows])
+    return Companion(found, head, rows, labels, x, column("y"), column("z"), remote)
+
+
+def _find_companion(path) -> Path:
+    """The first of ``COMPANIONS`` in the protocol's folder; raises ``DataError`` saying
+    what to create when there is none."""
     folder = Path(path).parent
     found = next((folder / name for name in COMPANIONS if (folder / name).is_file()), None)
     if found is None:
@@ -167,9 +196,15 @@ def _companion(path) -> Companion:
             f"x,y,z; row k = electrode k, or a header with label,x,y,z as ResIPy's "
             f"elec.csv) and read again"
         )
-    lines = numbered_lines(found)
-    if not lines:
-        raise DataError(f"{found}, line 1, column 1: the file is empty; give the positions")
+    return found
+
+
+def _companion_table(
+    found: Path, lines: list[TextLine]
+) -> tuple[TextLine, list[TextLine], tuple[str, ...]]:
+    """(header, rows, column names) of the companion file's cells; without a header row the
+    names are ``x z`` or ``x y z`` and the header is the first row's line with them as its
+    fields. Raises ``DataError`` unless every row has one cell per column."""
     cells = [split_cells(line, separator(line.text)) for line in lines]
     if all(is_number(c) for c in cells[0].fields):
         header = None
@@ -199,24 +234,7 @@ def _companion(path) -> Companion:
                 f"found {len(row.fields)} cells, expected {len(names)} ({','.join(names)}); "
                 f"correct the row"
             )
-
-    def column(name: str) -> np.ndarray | None:
-        if name not in names:
-            return None
-        k = names.index(name)
-        return np.array([parse_float(found, row, k, name) for row in rows])
-
-    x = column("x")
-    assert x is not None
-    labels = None
-    if "label" in names:
-        k = names.index("label")
-        labels = [" ".join(row.fields[k].split()) for row in rows]
-    remote = np.zeros(len(rows), dtype=bool)
-    if "remote" in names:
-        k = names.index("remote")
-        remote = np.array([row.fields[k].lower() in TRUE for row in rows])
-    return Companion(found, head, rows, labels, x, column("y"), column("z"), remote)
+    return head, rows, names
 
 
 def read_r2_protocol(path, dim: int | None) -> FieldData:
@@ -233,6 +251,35 @@ def read_r2_protocol(path, dim: int | None) -> FieldData:
         companion.remote,
         dim,
     )
+    abmn = _survey_indices(path, protocol, companion)
+    names = protocol.names
+    rows, keep, dropped = drop_unusable(_data_rows(path, protocol))
+    dim_text = "3D" if positions.shape[1] == 3 else "2D line"
+    notes = [
+        f"R2/R3t protocol.dat ({len(names)} columns: {' '.join(names)}), {dim_text}",
+        f"electrode positions from {companion.path.name} ({len(companion.rows)} electrodes"
+        f"{f', {int(companion.remote.sum())} remote' if companion.remote.any() else ''})",
+        *notes,
+        "values are transfer resistances (V/A)"
+        + ("; err read as the absolute standard deviation (ohm)" if names[-1] == "err" else ""),
+    ]
+    return build_field_data(
+        path,
+        "r2-protocol",
+        "resistance",
+        positions[~companion.remote],
+        abmn[keep],
+        rows,
+        dropped,
+        notes,
+        end=f"line {protocol.count.number}, column 1 (number of measurements)",
+    )
+
+
+def _survey_indices(path, protocol: Protocol, companion: Companion) -> np.ndarray:
+    """(n, 4) A B M N of every measurement as indices into the companion's electrodes that
+    are not remote, ``REMOTE`` for a remote B or N; raises ``DataError`` for a remote A or
+    M."""
     number = _electrode_numbers(path, protocol, companion)
     kept = np.flatnonzero(~companion.remote)
     new_index = np.full(len(companion.rows), REMOTE, dtype=np.int64)
@@ -248,9 +295,14 @@ def read_r2_protocol(path, dim: int | None) -> FieldData:
                 f"{row.fields[k]} is remote in {companion.path.name}; only B and N can be "
                 f"remote poles: correct the row or the companion file"
             )
+    return abmn
+
+
+def _data_rows(path, protocol: Protocol) -> DataRows:
+    """The protocol's R values, and its err column (if any) as absolute uncertainties."""
     names = protocol.names
     k_r = names.index("R")
-    rows = DataRows(
+    return DataRows(
         lines=tuple(protocol.rows),
         value=np.array([parse_float(path, row, k_r, "R") for row in protocol.rows]),
         uncertainty=(
@@ -264,27 +316,6 @@ def read_r2_protocol(path, dim: int | None) -> FieldData:
             "B": f"column {names.index('b') + 1} (b)",
             "N": f"column {names.index('n') + 1} (n)",
         },
-    )
-    rows, keep, dropped = drop_unusable(rows)
-    dim_text = "3D" if positions.shape[1] == 3 else "2D line"
-    notes = [
-        f"R2/R3t protocol.dat ({len(names)} columns: {' '.join(names)}), {dim_text}",
-        f"electrode positions from {companion.path.name} ({len(companion.rows)} electrodes"
-        f"{f', {int(companion.remote.sum())} remote' if companion.remote.any() else ''})",
-        *notes,
-        "values are transfer resistances (V/A)"
-        + ("; err read as the absolute standard deviation (ohm)" if names[-1] == "err" else ""),
-    ]
-    return build_field_data(
-        path,
-        "r2-protocol",
-        "resistance",
-        positions[kept],
-        abmn[keep],
-        rows,
-        dropped,
-        notes,
-        end=f"line {protocol.count.number}, column 1 (number of measurements)",
     )
 
 

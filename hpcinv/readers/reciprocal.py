@@ -92,9 +92,27 @@ def find_reciprocal_pairs(abmn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
             f"electrode index {abmn.min()} in an A B M N table: indices are >= 0, or "
             f"{REMOTE} for a pole's remote B or N"
         )
-    n = abmn.shape[0]
+    quadrupole, side, orientation = _quadrupole_keys(abmn)
+    reading_number = _reading_numbers(quadrupole, side)
+    row_1, row_2 = _match_sides(quadrupole, side, reading_number)
+    normal_rows, reciprocal_rows = np.minimum(row_1, row_2), np.maximum(row_1, row_2)
+    # Relative to the canonical orientation the reciprocal's polarity is the product of the
+    # two rows' dipole orientations.
+    sign = orientation[normal_rows] * orientation[reciprocal_rows]
+    by_normal = np.argsort(normal_rows, kind="stable")
+    return (
+        normal_rows[by_normal],
+        reciprocal_rows[by_normal],
+        sign[by_normal].astype(np.int64),
+    )
+
+
+def _quadrupole_keys(abmn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of an (n, 4) A B M N table: ``quadrupole``, a label shared by every reading
+    of one quadrupole, either way round; ``side``, 1 where the current dipole is the lower of
+    the two, else 0; ``orientation``, +1 or -1, the product of the two dipoles' orientations
+    (+1 for a dipole written low-to-high)."""
     a, b, m, nn = abmn.T
-    # Each dipole as (low, high) electrode plus its orientation: +1 when written low-to-high.
     # REMOTE is just one more electrode here; a pole's dipole (A, REMOTE) is written high-to-
     # low, and so is its reciprocal's, so their orientations cancel in ``sign``.
     current_lo, current_hi = np.minimum(a, b), np.maximum(a, b)
@@ -116,13 +134,16 @@ def find_reciprocal_pairs(abmn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
         axis=0,
         return_inverse=True,
     )
-    quadrupole = quadrupole.ravel()
-    side = current_first.astype(np.int64)
+    return quadrupole.ravel(), current_first.astype(np.int64), orientation
 
-    # Number the readings of each (quadrupole, side) in file order: the k-th one way pairs
-    # with the k-th the other way, so repeats pair one-to-one and extras stay unpaired.
-    rows = np.arange(n)
-    order = np.lexsort((rows, side, quadrupole))
+
+def _reading_numbers(quadrupole: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """Per row, its 0-based number among the readings of its (quadrupole, side), in file
+    order."""
+    # The k-th reading one way pairs with the k-th the other way, so repeats pair one-to-one
+    # and extras stay unpaired.
+    n = quadrupole.size
+    order = np.lexsort((np.arange(n), side, quadrupole))
     sorted_quadrupole, sorted_side = quadrupole[order], side[order]
     run_starts = np.ones(n, dtype=bool)
     run_starts[1:] = (sorted_quadrupole[1:] != sorted_quadrupole[:-1]) | (
@@ -131,26 +152,23 @@ def find_reciprocal_pairs(abmn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     start_of_run = np.maximum.accumulate(np.where(run_starts, np.arange(n), 0))
     reading_number = np.empty(n, dtype=np.int64)
     reading_number[order] = np.arange(n) - start_of_run
+    return reading_number
 
+
+def _match_sides(
+    quadrupole: np.ndarray, side: np.ndarray, reading_number: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The paired rows, (side 1 row, side 0 row) each, that share a quadrupole and a reading
+    number."""
     # (quadrupole, reading number) is unique within a side, so matching the two sides on it
     # is a sorted intersection. A self-reciprocal row (both dipoles the same) has no other
     # side and so never pairs.
-    match_key = quadrupole * (n + 1) + reading_number
+    match_key = quadrupole * (quadrupole.size + 1) + reading_number
     one_way, other_way = np.flatnonzero(side == 1), np.flatnonzero(side == 0)
     _, in_one, in_other = np.intersect1d(
         match_key[one_way], match_key[other_way], assume_unique=True, return_indices=True
     )
-    row_1, row_2 = one_way[in_one], other_way[in_other]
-    normal_rows, reciprocal_rows = np.minimum(row_1, row_2), np.maximum(row_1, row_2)
-    # Relative to the canonical orientation the reciprocal's polarity is the product of the
-    # two rows' dipole orientations.
-    sign = orientation[normal_rows] * orientation[reciprocal_rows]
-    by_normal = np.argsort(normal_rows, kind="stable")
-    return (
-        normal_rows[by_normal],
-        reciprocal_rows[by_normal],
-        sign[by_normal].astype(np.int64),
-    )
+    return one_way[in_one], other_way[in_other]
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,6 +246,22 @@ def fit_error_model(
     finite = np.isfinite(abs_mean) & np.isfinite(abs_error)
     abs_mean, abs_error = abs_mean[finite], abs_error[finite]
     n_pairs = abs_mean.size
+    _check_enough_pairs(n_pairs, n_bins)
+    bin_abs_values, bin_sigmas, bin_counts = _bin_pairs(abs_mean, abs_error, n_bins)
+    a, b = _fit_bins(bin_abs_values, bin_sigmas, bin_counts, weighted)
+    return ErrorModel(
+        a=a,
+        b=b,
+        n_pairs=int(n_pairs),
+        n_bins_used=int(n_bins),
+        bin_abs_values=bin_abs_values,
+        bin_sigmas=bin_sigmas,
+    )
+
+
+def _check_enough_pairs(n_pairs: int, n_bins: int) -> None:
+    """Raise DataError unless ``n_bins`` >= 2 and there are max(2 n_bins, ``MIN_PAIRS``)
+    pairs to fit."""
     if n_bins < 2:
         raise DataError(f"a reciprocal error model needs n_bins >= 2 (got {n_bins})")
     needed = max(2 * n_bins, MIN_PAIRS)
@@ -238,28 +272,34 @@ def fit_error_model(
             "instead"
         )
 
+
+def _bin_pairs(
+    abs_mean: np.ndarray, abs_error: np.ndarray, n_bins: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs sorted by |mean| and cut into ``n_bins`` bins of equal count: per bin the
+    mean |R|, the sigma of one reading (mean |e| times ``ABS_DIFFERENCE_TO_SIGMA``) and the
+    number of pairs."""
     by_size = np.argsort(abs_mean, kind="stable")
     bins = np.array_split(by_size, n_bins)
     bin_abs_values = np.array([abs_mean[indices].mean() for indices in bins])
     bin_sigmas = ABS_DIFFERENCE_TO_SIGMA * np.array([abs_error[indices].mean() for indices in bins])
     bin_counts = np.array([indices.size for indices in bins], dtype=float)
+    return bin_abs_values, bin_sigmas, bin_counts
 
-    if weighted:
-        scale = _positive_scale(bin_sigmas)
+
+def _fit_bins(
+    bin_abs_values: np.ndarray, bin_sigmas: np.ndarray, bin_counts: np.ndarray, weighted: bool
+) -> tuple[float, float]:
+    """a and b of the line through the bins: unweighted, or weighted by count / (predicted
+    sigma)^2, refitted with each fit's prediction (see ``fit_error_model``)."""
+    if not weighted:
+        return _fit_line(bin_abs_values, bin_sigmas, np.ones(bin_abs_values.size))
+    scale = _positive_scale(bin_sigmas)
+    a, b = _fit_line(bin_abs_values, bin_sigmas, bin_counts / scale**2)
+    for _ in range(_REWEIGHTING_ITERATIONS):
+        scale = _positive_scale(a + b * bin_abs_values)
         a, b = _fit_line(bin_abs_values, bin_sigmas, bin_counts / scale**2)
-        for _ in range(_REWEIGHTING_ITERATIONS):
-            scale = _positive_scale(a + b * bin_abs_values)
-            a, b = _fit_line(bin_abs_values, bin_sigmas, bin_counts / scale**2)
-    else:
-        a, b = _fit_line(bin_abs_values, bin_sigmas, np.ones(n_bins))
-    return ErrorModel(
-        a=a,
-        b=b,
-        n_pairs=int(n_pairs),
-        n_bins_used=int(n_bins),
-        bin_abs_values=bin_abs_values,
-        bin_sigmas=bin_sigmas,
-    )
+    return a, b
 
 
 def _positive_scale(sigmas: np.ndarray) -> np.ndarray:
@@ -352,25 +392,73 @@ def reciprocal_uncertainty(
     normal, reciprocal, sign = find_reciprocal_pairs(abmn)
     mean, error = reciprocal_errors(values, normal, reciprocal, sign)
 
+    relative_error = _relative_errors(mean, error)
+    # NaN compares False, so "not within" also drops pairs with a non-finite reading.
+    outlier = ~(relative_error <= max_relative_error)
+    model = _fit_kept_pairs(mean, error, outlier, max_relative_error, n_bins, weighted)
+    keep_rows, kept_values, uncertainty, averaged, n_unpaired = _kept_data(
+        values, normal, reciprocal, mean, ~outlier, model
+    )
+    return ReciprocalResult(
+        keep_rows=keep_rows,
+        values=kept_values,
+        uncertainty=uncertainty,
+        averaged=averaged,
+        model=model,
+        n_data=n_data,
+        n_pairs=int(normal.size),
+        n_unpaired=n_unpaired,
+        dropped_rows=np.stack([normal[outlier], reciprocal[outlier]], axis=1),
+        dropped_relative_errors=relative_error[outlier],
+        max_relative_error=float(max_relative_error),
+    )
+
+
+def _relative_errors(mean: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Per pair, the relative reciprocal error |e| / |mean|: inf for a zero mean with a
+    nonzero difference, 0 for two zero readings."""
     abs_mean = np.abs(mean)
     relative_error = np.divide(
         error, abs_mean, out=np.full(error.shape, np.inf), where=abs_mean > 0
     )
     relative_error[(abs_mean == 0) & (error == 0)] = 0.0  # two identical zero readings agree
-    # NaN compares False, so "not within" also drops pairs with a non-finite reading.
-    outlier = ~(relative_error <= max_relative_error)
+    return relative_error
+
+
+def _fit_kept_pairs(
+    mean: np.ndarray,
+    error: np.ndarray,
+    outlier: np.ndarray,
+    max_relative_error: float,
+    n_bins: int,
+    weighted: bool,
+) -> ErrorModel:
+    """``fit_error_model`` on the pairs that are not outliers."""
     kept = ~outlier
     try:
-        model = fit_error_model(mean[kept], error[kept], n_bins, weighted=weighted)
+        return fit_error_model(mean[kept], error[kept], n_bins, weighted=weighted)
     except DataError as too_few:
         if not outlier.any():
             raise
+        # Dropped outliers may be why too few pairs are left: say how many were dropped.
         raise DataError(
-            f"{too_few}; {normal.size} pairs found, {outlier.sum()} dropped "
+            f"{too_few}; {mean.size} pairs found, {outlier.sum()} dropped "
             f"(reciprocal error > {100 * max_relative_error:.3g}%)"
         ) from too_few
 
-    paired = np.zeros(n_data, dtype=bool)
+
+def _kept_data(
+    values: np.ndarray,
+    normal: np.ndarray,
+    reciprocal: np.ndarray,
+    mean: np.ndarray,
+    kept: np.ndarray,
+    model: ErrorModel,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """``keep_rows``, ``values``, ``uncertainty`` and ``averaged`` of a ``ReciprocalResult``
+    (the kept pairs' means and the unpaired rows' readings), in file order, and the number of
+    unpaired rows."""
+    paired = np.zeros(values.size, dtype=bool)
     paired[normal] = paired[reciprocal] = True
     unpaired_rows = np.flatnonzero(~paired)
     keep_rows = np.concatenate([normal[kept], unpaired_rows])
@@ -378,18 +466,12 @@ def reciprocal_uncertainty(
     averaged = np.concatenate([np.ones(kept.sum(), dtype=bool), np.zeros(unpaired_rows.size, bool)])
     uncertainty = model.uncertainty(kept_values) * np.where(averaged, PAIR_MEAN_SIGMA_FACTOR, 1.0)
     in_file_order = np.argsort(keep_rows, kind="stable")
-    return ReciprocalResult(
-        keep_rows=keep_rows[in_file_order],
-        values=kept_values[in_file_order],
-        uncertainty=uncertainty[in_file_order],
-        averaged=averaged[in_file_order],
-        model=model,
-        n_data=n_data,
-        n_pairs=int(normal.size),
-        n_unpaired=int(unpaired_rows.size),
-        dropped_rows=np.stack([normal[outlier], reciprocal[outlier]], axis=1),
-        dropped_relative_errors=relative_error[outlier],
-        max_relative_error=float(max_relative_error),
+    return (
+        keep_rows[in_file_order],
+        kept_values[in_file_order],
+        uncertainty[in_file_order],
+        averaged[in_file_order],
+        int(unpaired_rows.size),
     )
 
 

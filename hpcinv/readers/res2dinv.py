@@ -108,7 +108,31 @@ def check_res2dinv(path, lines: list[TextLine] | None = None) -> None:
 
 
 def _parse(path, raw: list[TextLine]) -> General:
+    """The header values and data rows of a Res2DInv general array file; raises
+    ``DataError`` (naming the line and column) where the file departs from the layout."""
     lines = [_fields(line) for line in raw]
+    general, n = _parse_header(path, lines)
+    start = len(HEADER) + (3 if general.ip else 0)
+    if start < len(lines) and lines[start].fields and not is_number(lines[start].fields[0]):
+        raise DataError(
+            f"{path}, line {lines[start].number}, column 1: {quote(lines[start])} where the "
+            f"first data row goes; the variant with error estimates (or another header "
+            f"line) is not read: export the data as a general array without errors"
+        )
+    general.rows.extend(_data_rows(path, lines, start, n, general))
+    after = start + n
+    if after < len(lines) and _is_row(lines[after], general.ip):
+        raise DataError(
+            f"{path}, line {lines[after].number}, column 1: a data row after the {n} data "
+            f"points promised on line {general.n.number}; correct the count there"
+        )
+    general.trailing = len(lines) - after
+    return general
+
+
+def _parse_header(path, lines: list[TextLine]) -> tuple[General, int]:
+    """The header's values, as a ``General`` without rows, and the number of data points;
+    raises ``DataError`` where a header line is missing or not as the layout has it."""
     if len(lines) < len(HEADER):
         at = lines[-1].number if lines else 1
         raise DataError(
@@ -142,14 +166,14 @@ def _parse(path, raw: list[TextLine]) -> General:
     n = _whole(path, count, "number of data points")
     x_location = _whole(path, lines[7], "type of x-location", (1, 2))
     ip = _whole(path, lines[8], "IP flag", (0, 1)) == 1
-    start = len(HEADER) + (3 if ip else 0)
-    general = General(data_type, count, x_location, ip)
-    if start < len(lines) and lines[start].fields and not is_number(lines[start].fields[0]):
-        raise DataError(
-            f"{path}, line {lines[start].number}, column 1: {quote(lines[start])} where the "
-            f"first data row goes; the variant with error estimates (or another header "
-            f"line) is not read: export the data as a general array without errors"
-        )
+    return General(data_type, count, x_location, ip), n
+
+
+def _data_rows(path, lines: list[TextLine], start: int, n: int, general: General) -> list[TextLine]:
+    """The ``n`` data rows from line index ``start`` on, each checked to be a row of 2, 3 or
+    4 electrodes with numbers for the coordinates."""
+    count, ip = general.n, general.ip
+    rows = []
     for k in range(n):
         if start + k >= len(lines):
             raise DataError(
@@ -167,15 +191,8 @@ def _parse(path, raw: list[TextLine]) -> General:
             )
         for j in range(1, len(row.fields)):
             parse_float(path, row, j, "x" if j % 2 == 1 else "z")
-        general.rows.append(row)
-    after = start + n
-    if after < len(lines) and _is_row(lines[after], ip):
-        raise DataError(
-            f"{path}, line {lines[after].number}, column 1: a data row after the {n} data "
-            f"points promised on line {count.number}; correct the count there"
-        )
-    general.trailing = len(lines) - after
-    return general
+        rows.append(row)
+    return rows
 
 
 def _is_row(row: TextLine, ip: bool) -> bool:

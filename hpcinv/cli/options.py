@@ -11,6 +11,13 @@ from hpcinv.driver import ClusterChoice
 
 
 def cluster_options(p: argparse.ArgumentParser) -> None:
+    """Add the options that choose where the tiles run, and the SLURM settings, to ``p``."""
+    _dask_options(p)
+    _slurm_options(p)
+
+
+def _dask_options(p: argparse.ArgumentParser) -> None:
+    """Serial, a local Dask cluster or a running scheduler."""
     g = p.add_argument_group("cluster (default: serial, in this process)")
     g.add_argument(
         "--workers",
@@ -33,6 +40,10 @@ def cluster_options(p: argparse.ArgumentParser) -> None:
         default=60.0,
         help="seconds to wait for the scheduler (default 60)",
     )
+
+
+def _slurm_options(p: argparse.ArgumentParser) -> None:
+    """Workers as SLURM jobs (--slurm) or one allocation (--slurm-runner), and their settings."""
     s = p.add_argument_group(
         "SLURM (--slurm: --workers N worker jobs through dask-jobqueue, --threads-per-worker "
         "CPUs each; settings from these flags, else the config's [slurm], else the site "
@@ -48,6 +59,11 @@ def cluster_options(p: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--site", help="site profile: a TOML file with a [slurm] table (default: $HPCINV_SITE)"
     )
+    _slurm_worker_options(s)
+
+
+def _slurm_worker_options(s: argparse._ArgumentGroup) -> None:
+    """The worker jobs' resources, extra lines and how the driver reaches them."""
     s.add_argument("--slurm-partition", help="partition of the worker jobs")
     s.add_argument("--slurm-account", help="account of the worker jobs")
     s.add_argument("--slurm-memory", help="memory per worker job (default 4GiB)")

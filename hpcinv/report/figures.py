@@ -189,81 +189,88 @@ def _core_limits(result, mesh):
 
 
 def _models(run, result, mesh) -> Path:
+    """model.png: the recovered model (and the true one, for synthetic runs) on one colour
+    scale, as a 2D section, a 3D field model's slices and line sections, or a synthetic 3D
+    model's slices and section."""
     models = [("recovered", _shown(result, result["model"]))]
     if "true_model" in result.arrays:
         models.append(("true", _shown(result, result["true_model"])))
     lo, hi = _core_limits(result, mesh)
     low = low_coverage(result)
+    # one scale for recovered and true, so they compare by eye; the 1st and 99th
+    # percentiles, so a few extreme cells do not wash out the rest
     vmin = min(np.nanpercentile(m, 1) for _, m in models)
     vmax = max(np.nanpercentile(m, 99) for _, m in models)
     electrodes = result["electrodes"] + _origin(result, mesh.dim)
     if mesh.dim == 2:
-        fig, axes = _subplots(len(models), 1, figsize=(10, 3.2 * len(models)), squeeze=False)
         overlay = result.get("overlay")
-        for ax, (title, m) in zip(axes[:, 0], models):
-            im = mesh.plot_image(m, ax=ax, pcolor_opts={"cmap": CMAP, "vmin": vmin, "vmax": vmax})[
-                0
-            ]
-            if title == "recovered":
-                _veil(mesh, low, ax)
-            ax.plot(electrodes[:, 0], electrodes[:, 1], "kv", ms=3)
-            if overlay is not None:
-                xz = np.asarray(overlay, float) + _origin(result, 2)
-                ax.plot(xz[:, 0], xz[:, 1], "k-", lw=1.2, label="interpreted geology")
-                ax.legend(loc="lower right", fontsize=8)
-            ax.set(
-                xlim=(lo[0], hi[0]),
-                ylim=(lo[1], hi[1] + 5),
-                title=f"{title} model",
-                xlabel="x (m)",
-                ylabel="z (m)",
-                aspect="equal",
-            )
-            fig.colorbar(im, ax=ax, label="ln conductivity (S/m)", shrink=0.8)
+        if overlay is not None:  # the geology is drawn in the file's coordinates, as the mesh
+            overlay = np.asarray(overlay, float) + _origin(result, 2)
+        fig = _sections_2d(mesh, models, electrodes, overlay, lo, hi, vmin, vmax, low)
     elif "true_model" not in result.arrays:
         fig = _field_3d(mesh, models[0][1], electrodes, lo, hi, vmin, vmax, low)
     else:
-        depths = np.linspace(hi[2], lo[2], 5)[1:4]
-        fig, axes = _subplots(len(models), 4, figsize=(16, 3.6 * len(models)), squeeze=False)
-        for row, (title, m) in zip(axes, models):
-            for ax, depth in zip(row[:3], depths):
-                k = int(np.argmin(np.abs(mesh.cell_centers_z - depth)))
-                im = mesh.plot_slice(
-                    m,
-                    ax=ax,
-                    normal="Z",
-                    ind=k,
-                    pcolor_opts={"cmap": CMAP, "vmin": vmin, "vmax": vmax},
-                )[0]
-                ax.plot(electrodes[:, 0], electrodes[:, 1], "k.", ms=2)
-                ax.set(
-                    xlim=(lo[0], hi[0]),
-                    ylim=(lo[1], hi[1]),
-                    title=f"{title}, z = {mesh.cell_centers_z[k]:.0f} m",
-                    aspect="equal",
-                )
-                if title == "recovered":
-                    _veil(mesh, low, ax, normal="Z", ind=k)
-            j = int(np.argmin(np.abs(mesh.cell_centers_y)))
-            im = mesh.plot_slice(
-                m,
-                ax=row[3],
-                normal="Y",
-                ind=j,
-                pcolor_opts={"cmap": CMAP, "vmin": vmin, "vmax": vmax},
-            )[0]
-            row[3].set(
-                xlim=(lo[0], hi[0]),
-                ylim=(lo[2], hi[2]),
-                title=f"{title}, y = {mesh.cell_centers_y[j]:.0f} m",
-            )
-            if title == "recovered":
-                _veil(mesh, low, row[3], normal="Y", ind=j)
-            fig.colorbar(im, ax=row[3], label="ln conductivity (S/m)", shrink=0.8)
+        fig = _synthetic_3d(mesh, models, electrodes, lo, hi, vmin, vmax, low)
     fig.tight_layout()
     path = run.figures / "model.png"
     fig.savefig(path, dpi=110)
     return path
+
+
+def _sections_2d(mesh, models, electrodes, overlay, lo, hi, vmin, vmax, low=None):
+    """2D models, one section each over the core, with the electrodes and the ``overlay``
+    polylines (file coordinates, or None) drawn on top."""
+    opts = {"cmap": CMAP, "vmin": vmin, "vmax": vmax}
+    fig, axes = _subplots(len(models), 1, figsize=(10, 3.2 * len(models)), squeeze=False)
+    for ax, (title, m) in zip(axes[:, 0], models):
+        im = mesh.plot_image(m, ax=ax, pcolor_opts=opts)[0]
+        if title == "recovered":  # coverage is the recovered model's: the true one is known
+            _veil(mesh, low, ax)
+        ax.plot(electrodes[:, 0], electrodes[:, 1], "kv", ms=3)
+        if overlay is not None:
+            ax.plot(overlay[:, 0], overlay[:, 1], "k-", lw=1.2, label="interpreted geology")
+            ax.legend(loc="lower right", fontsize=8)
+        ax.set(
+            xlim=(lo[0], hi[0]),
+            ylim=(lo[1], hi[1] + 5),  # a margin above the ground
+            title=f"{title} model",
+            xlabel="x (m)",
+            ylabel="z (m)",
+            aspect="equal",
+        )
+        fig.colorbar(im, ax=ax, label="ln conductivity (S/m)", shrink=0.8)
+    return fig
+
+
+def _synthetic_3d(mesh, models, electrodes, lo, hi, vmin, vmax, low=None):
+    """Synthetic 3D models (recovered, true), a row each: three depth slices over the core
+    and a vertical section at y = 0, where the synthetic surveys are centred."""
+    opts = {"cmap": CMAP, "vmin": vmin, "vmax": vmax}
+    depths = np.linspace(hi[2], lo[2], 5)[1:4]  # the quarter depths, not the core's edges
+    fig, axes = _subplots(len(models), 4, figsize=(16, 3.6 * len(models)), squeeze=False)
+    for row, (title, m) in zip(axes, models):
+        veil = low if title == "recovered" else None  # the true model is known everywhere
+        for ax, depth in zip(row[:3], depths):
+            k = int(np.argmin(np.abs(mesh.cell_centers_z - depth)))
+            mesh.plot_slice(m, ax=ax, normal="Z", ind=k, pcolor_opts=opts)
+            ax.plot(electrodes[:, 0], electrodes[:, 1], "k.", ms=2)
+            ax.set(
+                xlim=(lo[0], hi[0]),
+                ylim=(lo[1], hi[1]),
+                title=f"{title}, z = {mesh.cell_centers_z[k]:.0f} m",
+                aspect="equal",
+            )
+            _veil(mesh, veil, ax, normal="Z", ind=k)
+        j = int(np.argmin(np.abs(mesh.cell_centers_y)))
+        im = mesh.plot_slice(m, ax=row[3], normal="Y", ind=j, pcolor_opts=opts)[0]
+        row[3].set(
+            xlim=(lo[0], hi[0]),
+            ylim=(lo[2], hi[2]),
+            title=f"{title}, y = {mesh.cell_centers_y[j]:.0f} m",
+        )
+        _veil(mesh, veil, row[3], normal="Y", ind=j)
+        fig.colorbar(im, ax=row[3], label="ln conductivity (S/m)", shrink=0.8)
+    return fig
 
 
 def _field_3d(mesh, m, electrodes, lo, hi, vmin, vmax, low=None):

@@ -7,7 +7,7 @@ Public API::
     result.model, result.summary["chi"], result.export("model.csv")
     hpcinv.resume("runs/p11", iterations=3000)
     config = hpcinv.load_config(path); problem = hpcinv.build_problem(config)
-    hpcinv.SerialExecutor(problem).misfit_and_gradient(m)
+    [(phi, g)] = hpcinv.SerialExecutor(problem).misfit_and_gradient([m])  # batches of models
     print(hpcinv.Report())
 
 Names load on first use, so ``import hpcinv`` (and ``hpcinv.errors``, ``hpcinv.config``)

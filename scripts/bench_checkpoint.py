@@ -19,13 +19,13 @@ from pathlib import Path
 import hpcinv
 from hpcinv.checkpoint import CheckpointStore
 from hpcinv.config import CheckpointConfig, config_from_dict
-from hpcinv.inversion import DipInversion
+from hpcinv.inversion import Stepper
 
 
 def measure(case: str, repeats: int) -> dict:
     cfg = config_from_dict({"problem": {"case": case}})
     problem = hpcinv.build_problem(cfg)
-    inv = DipInversion(problem, hpcinv.SerialExecutor(problem), cfg)
+    inv = Stepper.build(cfg, problem, hpcinv.SerialExecutor(problem))  # a single run
     inv.step()  # warm-up
     iteration = []
     for _ in range(3):
@@ -37,7 +37,7 @@ def measure(case: str, repeats: int) -> dict:
         store = CheckpointStore(Path(tmp) / "checkpoint.zarr", keep_last=2)
         for i in range(repeats):
             t = time.perf_counter()
-            state = {**inv.state_dict(), "model": inv.model()}  # what a run saves
+            state = {**inv.state_dict(), "model": inv.members[0].model()}  # what a run saves
             store.save(inv.iteration + i, state, cfg.raw, cfg.sha256)
             writes.append(time.perf_counter() - t)
         sizes.append(

@@ -40,7 +40,7 @@ from hpcinv.config import config_from_dict
 from hpcinv.engine.cluster import local_cluster
 from hpcinv.engine.dask_executor import DaskExecutor
 from hpcinv.engine.plan import tile_estimate
-from hpcinv.inversion import DipInversion
+from hpcinv.inversion import Member, Stepper
 
 
 def log(msg: str) -> None:
@@ -69,11 +69,11 @@ def _peak_rss_mib() -> float:
 
 def time_serial(problem, ms) -> dict:
     ex = hpcinv.SerialExecutor(problem)
-    ex.misfit_and_gradient(ms[0])
+    ex.misfit_and_gradient([ms[0]])[0]
     seconds = []
     for m in ms[1:]:
         t = time.perf_counter()
-        ex.misfit_and_gradient(m)
+        ex.misfit_and_gradient([m])[0]
         seconds.append(time.perf_counter() - t)
     return {
         "seconds_median": statistics.median(seconds),
@@ -84,11 +84,11 @@ def time_serial(problem, ms) -> dict:
 
 def time_dask(problem, client, ms, label) -> dict:
     ex = DaskExecutor(problem, client)
-    ex.misfit_and_gradient(ms[0])  # warm-up: builds every tile on its worker
+    ex.misfit_and_gradient([ms[0]])[0]  # warm-up: builds every tile on its worker
     seconds, overheads = [], []
     for m in ms[1:]:
         t = time.perf_counter()
-        ex.misfit_and_gradient(m)
+        ex.misfit_and_gradient([m])[0]
         wall = time.perf_counter() - t
         busy: dict[str, float] = {}
         for stats in ex.tile_stats.values():
@@ -132,7 +132,7 @@ def block_3d(repeats: int) -> dict:
             log(f"block-3d (d) 2 workers, local meshes, {n} tiles")
             local = hpcinv.build_problem(block_config(n, True))
             out[f"d_two_workers_local_{n}_tiles"] = time_dask(local, handle.client, ms, f"(d{n})")
-            d_local = hpcinv.SerialExecutor(local).predict(glob.true_model)
+            d_local = hpcinv.SerialExecutor(local).predict([glob.true_model])[0]
             rel = np.abs(d_local - glob.clean_data) / np.abs(glob.clean_data)
             out[f"d_two_workers_local_{n}_tiles"]["data_error_vs_global"] = {
                 "median": float(np.median(rel)),
@@ -167,7 +167,7 @@ def paper_iteration(iterations: int, warmup: int) -> dict:
         problem = hpcinv.build_problem(cfg)
         handle = local_cluster(workers, threads_per_worker=1, dashboard=False)
         try:
-            inv = DipInversion(problem, DaskExecutor(problem, handle.client), cfg)
+            inv = Stepper.build(cfg, problem, DaskExecutor(problem, handle.client))
             out[f"hpcinv_{workers}_workers"] = timed_iterations(
                 hpcinv_step(inv), warmup, iterations, f"paper-1.1 {workers} worker(s)"
             )
@@ -175,7 +175,7 @@ def paper_iteration(iterations: int, warmup: int) -> dict:
             handle.close()
     cfg = config_from_dict({"problem": {"case": "paper-1.1"}, "network": {"dropout": 0.1}})
     problem = hpcinv.build_problem(cfg)
-    net = DipInversion(problem, hpcinv.SerialExecutor(problem), cfg).net
+    net = Member(problem, cfg).net
     paper = PaperAlgorithm(problem, cfg, net)
     out["paper_algorithm"] = timed_iterations(paper.step, 1, max(3, iterations // 4), "paper")
     p = out["paper_algorithm"]["seconds_median"]

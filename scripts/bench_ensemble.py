@@ -51,33 +51,25 @@ def measure(case: str, members: int, iterations: int, workers: int, runs: Path) 
         "output": {"progress": "none"},
     }
     marks: list[float] = []
-    records: list = []  # K = 1: (record, worker seconds of tile tasks so far)
+    records: list = []  # K = 1: each step's record
+    first: list = []  # member 0, the first member a hook sees
 
-    def hook(ensemble, records) -> None:
-        marks.append(time.perf_counter())
-
-    def single(inv, rec) -> None:
-        marks.append(time.perf_counter())
-        counts = inv.executor.counters()
-        records.append((rec, counts["factor_seconds"] + counts["solve_seconds"]))
+    def hook(member, rec) -> None:  # called for each member's record: mark member 0's
+        if not first:
+            first.append(member)
+        if member is first[0]:
+            marks.append(time.perf_counter())
+            if members == 1:
+                records.append(rec)
 
     t0 = time.perf_counter()
-    if members == 1:  # a plain run: its hooks get (inversion, record)
-        result = hpcinv.run(
-            config_from_dict(raw),
-            runs / f"{case}-{members}",
-            overwrite=True,
-            workers=workers,
-            hooks=[single],
-        )
-    else:
-        result = hpcinv.run(
-            config_from_dict(raw),
-            runs / f"{case}-{members}",
-            overwrite=True,
-            workers=workers,
-            hooks=[hook],
-        )
+    result = hpcinv.run(
+        config_from_dict(raw),
+        runs / f"{case}-{members}",
+        overwrite=True,
+        workers=workers,
+        hooks=[hook],
+    )
     wall = time.perf_counter() - t0
     # from the end of the first step (stage 1, caches and the first factorizations behind)
     seconds = marks[-1] - marks[0]
@@ -93,15 +85,17 @@ def measure(case: str, members: int, iterations: int, workers: int, runs: Path) 
     if records:  # per-task costs for the projection, from the steps after the first
         timed = records[1:]
         steps = len(timed)
-        task = (timed[-1][1] - records[0][1]) / steps
-        physics = sum(r.physics_seconds for r, _ in timed) / steps
+        # worker seconds of the tile tasks per step (factorizations and solves, every step
+        # alike: the first builds the tiles besides, which these seconds leave out)
+        task = result.summary["timing"]["solve_seconds"] / len(records)
+        physics = sum(r.physics_seconds for r in timed) / steps
         tiles = result.summary["n_tiles"]
         row["costs_per_member_step"] = {
             "task_worker_seconds": round(task, 4),
             # beyond the tasks themselves (spread over min(tiles, workers) workers)
             "round_trip_seconds": round(max(physics - task / min(tiles, workers), 0.0), 4),
             "network_seconds": round(
-                statistics.median(r.seconds - r.physics_seconds for r, _ in timed), 4
+                statistics.median(r.seconds - r.physics_seconds for r in timed), 4
             ),
             "tiles": tiles,
         }

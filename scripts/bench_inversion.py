@@ -3,13 +3,13 @@
 Both run in this one process, one after the other, on the same problem (mesh, survey, noisy
 data and uncertainties from ``examples/paper-1.1.toml``) and an identically initialised network:
 
-* **hpcinv**, as ``hpcinv run`` iterates: ``DipInversion(problem, SerialExecutor(problem),
-  cfg).step()``, i.e. network forward (dropout on), physics misfit and gradient through the
-  autograd bridge, backward, Adam step. Wall seconds of each ``step()`` call, and the physics
-  part of it (``IterationRecord.physics_seconds``).
+* **hpcinv**, as ``hpcinv run`` iterates: ``Stepper.build(config, problem,
+  SerialExecutor(problem)).step()``, i.e. network forward (dropout on), physics misfit and
+  gradient through the autograd bridge, backward, Adam step. Wall seconds of each
+  ``step()`` call, and the physics part of it (``IterationRecord.physics_seconds``).
 * **the paper's algorithm** (Xu & Heagy 2024, their ``train.py``), re-created on the same
-  network weights (a second ``DipInversion`` is built only for its freshly initialised
-  ``net``; its ``step()`` is not used). Each iteration:
+  network weights (a second ``Member`` is built only for its freshly initialised
+  ``net``). Each iteration:
 
       m = net()                                       # train mode, dropout on, float32
       sim = Simulation2DNodal(mesh, survey, sigmaMap=ExpMap(mesh), solver=SolverLU,
@@ -33,7 +33,7 @@ data and uncertainties from ``examples/paper-1.1.toml``) and an identically init
 
 Each algorithm does ``--warmup`` iterations (not counted) and then ``--iterations`` timed
 ones; medians and every per-iteration time are reported, with the ratio of the medians
-(paper / hpcinv). hpcinv is measured first: building a ``DipInversion`` seeds torch's global
+(paper / hpcinv). hpcinv is measured first: building a ``Member`` seeds torch's global
 generator (dropout), so the second network is built only once hpcinv is done, and each
 algorithm then sees the dropout stream of a fresh run.
 
@@ -120,11 +120,11 @@ def timed_iterations(step: Step, warmup: int, iterations: int, label: str) -> di
 # --------------------------------------------------------------------------- the algorithms
 
 
-def hpcinv_step(inv) -> Step:
-    """One ``DipInversion.step()``, as ``hpcinv run`` iterates."""
+def hpcinv_step(run) -> Step:
+    """One step of a single run (a ``Stepper`` of one member), as ``hpcinv run`` iterates."""
 
     def step() -> dict:
-        return {"physics_seconds": inv.step().physics_seconds}
+        return {"physics_seconds": run.step().records[0].physics_seconds}
 
     return step
 
@@ -196,7 +196,7 @@ class PaperAlgorithm:
 def compare_first_iteration(executor, first: tuple[np.ndarray, float, np.ndarray]) -> dict:
     """hpcinv's misfit and gradient against the paper's, on the paper's first model."""
     m, phi_paper, g_paper = first
-    phi, g = executor.misfit_and_gradient(m)
+    phi, g = executor.misfit_and_gradient([m])[0]
     return {
         "max_rel_grad_diff": float(np.max(np.abs(g - g_paper)) / np.max(np.abs(g_paper))),
         "rel_phi_diff": abs(phi - phi_paper) / abs(phi_paper),
@@ -240,12 +240,12 @@ def run(iterations: int, warmup: int, threads: int) -> dict:
     import dataclasses
 
     import hpcinv
-    from hpcinv.inversion import DipInversion
+    from hpcinv.inversion import Member, Stepper
 
     log(f"{CASE}: building the problem")
     cfg = hpcinv.load_config(str(RUN_FILE))
     # the same threads for both algorithms: the network's (torch, also the paper's network,
-    # which runs in this process after DipInversion set them) and hpcinv's tiles' BLAS
+    # which runs in this process after the member set them) and hpcinv's tiles' BLAS
     cfg = dataclasses.replace(
         cfg,
         network=dataclasses.replace(cfg.network, threads=threads),
@@ -264,7 +264,7 @@ def run(iterations: int, warmup: int, threads: int) -> dict:
     }
 
     log(f"hpcinv ({problem.solver})")
-    inv = DipInversion(problem, ex, cfg)
+    inv = Stepper.build(cfg, problem, ex)
     report["hpcinv"] = {
         "solver": problem.solver,
         **timed_iterations(hpcinv_step(inv), warmup, iterations, "hpcinv"),
@@ -272,7 +272,7 @@ def run(iterations: int, warmup: int, threads: int) -> dict:
 
     log("paper algorithm (new Simulation2DNodal per iteration, SolverLU, storeJ)")
     # built only now: its constructor re-seeds torch's global generator (dropout)
-    net = DipInversion(problem, ex, cfg).net
+    net = Member(problem, cfg).net
     paper = PaperAlgorithm(problem, cfg, net)
     with warnings.catch_warnings():  # SimPEG's solver-choice and CSC-conversion notes
         warnings.simplefilter("ignore")

@@ -71,12 +71,12 @@ def _peak_rss_mib() -> float:
 def dip_iterations(problem, config, iterations: int) -> dict:
     from bench_inversion import hpcinv_step, timed_iterations
 
-    from hpcinv.inversion import DipInversion
+    from hpcinv.inversion import Stepper
 
     handle = local_cluster(2, threads_per_worker=1, dashboard=False)
     try:
         executor = DaskExecutor(problem, handle.client)
-        inv = DipInversion(problem, executor, config)
+        inv = Stepper.build(config, problem, executor)
         timed = timed_iterations(hpcinv_step(inv), 1, iterations, "grid-3d DIP, 2 workers")
         timed["peak_rss_mib_per_worker"] = sorted(handle.client.run(_peak_rss_mib).values())
         timed["tile_seconds_last"] = {

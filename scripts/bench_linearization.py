@@ -21,7 +21,7 @@ import torch
 
 import hpcinv
 from hpcinv.config import config_from_dict, with_3d_defaults
-from hpcinv.inversion import DipInversion
+from hpcinv.inversion import Stepper
 
 
 def main() -> None:
@@ -33,21 +33,22 @@ def main() -> None:
     config, _ = with_3d_defaults(config_from_dict({"problem": {"case": args.case}}))
     problem = hpcinv.build_problem(config)
     executor = hpcinv.SerialExecutor(problem)
-    inv = DipInversion(problem, executor, config)
-    inv.pretrain()
-    inv.run(args.warmup)
+    run = Stepper.build(config, problem, executor)
+    run.start()  # stage 1
+    run.run(args.warmup)
+    inv = run.members[0]
     K = config.inversion.relinearize_every
     rows = []
     for _ in range(K):
-        rec = inv.step()
+        rec = run.step().records[0]
         with torch.no_grad():
             m = inv._output()
         m_lin = m.clone().requires_grad_()
-        phi_lin = inv._lin.misfit(m_lin)
+        phi_lin = inv.method.linearization.misfit(m_lin)
         phi_lin.backward()
         g_lin = m_lin.grad.numpy()
         t0 = time.perf_counter()
-        phi, g = executor.misfit_and_gradient(m.numpy())
+        phi, g = executor.misfit_and_gradient([m.numpy()])[0]
         exact_seconds = time.perf_counter() - t0
         rows.append(
             {

@@ -30,7 +30,7 @@ import hpcinv
 from hpcinv.config import load_config
 from hpcinv.engine.cluster import SlurmWorkers, local_cluster, slurm_cluster
 from hpcinv.engine.dask_executor import DaskExecutor
-from hpcinv.inversion import DipInversion
+from hpcinv.inversion import Stepper
 
 
 def log(msg: str) -> None:
@@ -58,7 +58,7 @@ def measure(problem, config, workers: int, args) -> dict:
     handle = start_cluster(workers, args.slurm, Path("runs/scaling"))
     try:
         executor = DaskExecutor(problem, handle.client)
-        inv = DipInversion(problem, executor, config)
+        inv = Stepper.build(config, problem, executor)
         timing = timed_iterations(
             hpcinv_step(inv), args.warmup, args.iterations, f"{workers} worker(s)"
         )

@@ -30,7 +30,7 @@ def test_import_contracts_hold():
         ("config/run.py", "import hpcinv.engine", "Layers of docs/design.md"),
         ("problem/problem.py", "import hpcinv.problem.build", "No import cycles"),
         ("physics/tile.py", "import torch", "No torch below the inversion"),
-        ("inversion/loop.py", "import distributed", "No Dask in the inversion"),
+        ("inversion/member.py", "import distributed", "No Dask in the inversion"),
     ],
 )
 def test_each_contract_can_fail(tmp_path, module, line, broken):

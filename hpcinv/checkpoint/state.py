@@ -1,6 +1,6 @@
 """A checkpoint's state as plain arrays and JSON values, and back.
 
-The inversion gives its state as nested dicts (``DipInversion.state_dict``); a checkpoint
+The inversion gives its state as nested dicts (``Stepper.state_dict``); a checkpoint
 stores every array leaf (tensors as numpy arrays) under its path (``weights/head.bias``,
 ``optimizer/state/0/exp_avg``) and every other leaf (numbers, strings, lists) as a JSON value
 under its path. Dict keys become strings: whoever loads a state converts the keys it needs.

@@ -83,11 +83,9 @@ class InversionConfig:
     learning_rate: float = _bounded(1e-4, "optimiser learning rate", gt=0.0)
     lr_schedule: str = _choice(
         "constant",
-        ("constant", "plateau", "backoff"),
+        ("constant", "plateau"),
         "'constant' (the paper); 'plateau': the rate times lr_factor whenever the best chi "
-        "has not improved by lr_threshold (relative) for lr_patience iterations; 'backoff' "
-        "(with relinearize_every > 1): times lr_factor whenever the exact chi of a renewal "
-        "rose by more than lr_threshold over the previous one",
+        "has not improved by lr_threshold (relative) for lr_patience iterations",
     )
     lr_patience: int = _bounded(100, "plateau: iterations without a better chi", ge=1)
     lr_factor: float = _bounded(0.5, "plateau: the rate is multiplied by this", gt=0.0, le=1.0)
@@ -122,12 +120,6 @@ class InversionConfig:
     pretrain_tolerance: float = _bounded(0.01, "stage 1 stops at rms(m - m_ref) below this", gt=0.0)
     pretrain_max_iterations: int = _bounded(5000, "stage 1 iteration limit", ge=1)
     pretrain_learning_rate: float = _bounded(1e-3, "stage 1 Adam learning rate", gt=0.0)
-    pretrain_method: str = _choice(
-        "adam",
-        ("adam", "exact"),
-        "stage 1: 'adam' fits the network to m_ref (the paper); 'exact' zeroes the output "
-        "layer's weights and sets its bias so the network gives m_ref exactly, no iteration",
-    )
     device: str = _choice(
         "auto", ("auto", "cpu", "cuda"), "where the network runs; 'auto' takes CUDA when available"
     )
@@ -137,39 +129,6 @@ class InversionConfig:
         "current model every K steps, and the K - 1 steps between use the misfit of that "
         "linearisation (dense J held here: n_data x n_cells x 4 bytes)",
         ge=1,
-    )
-    relinearize_adaptive: bool = field(
-        default=False,
-        metadata={
-            "doc": "with relinearize_every > 1: at each renewal the misfit the previous "
-            "linearisation predicted for the new model is compared with the physics'; within "
-            "relinearize_tolerance (relative) the next interval doubles (up to 16 x "
-            "relinearize_every), off by more than 3 x that it halves (down to "
-            "relinearize_every / 4); and a step whose linearised chi is at target_chi renews "
-            "at once, so the physics decides the stop"
-        },
-    )
-    relinearize_tolerance: float = _bounded(
-        0.1, "relinearize_adaptive: relative misfit error that lets the interval grow", gt=0.0
-    )
-    precondition: str = _choice(
-        "none",
-        ("none", "sensitivity"),
-        "'sensitivity': the data term's model-space gradient is scaled per cell by "
-        "(D_ref / D_c)^precondition_power, D = diag(J^T W^2 J) at the reference model, D_ref "
-        "its 99th percentile, so cells the data see weakly are not learned far slower",
-    )
-    precondition_power: float = _bounded(0.5, "exponent of the sensitivity scaling", gt=0.0)
-    precondition_floor: float = _bounded(
-        1e-3, "D_c / D_ref below this is taken as this (caps the scaling)", gt=0.0, le=1.0
-    )
-    coverage_taper: float = _bounded(
-        0.0,
-        "m = m_ref + t (G(z) - m_ref) with t = min(1, coverage / (coverage_taper x the largest "
-        "coverage)) at the reference model: cells the data do not see stay at m_ref "
-        "(0: off; e.g. 0.01)",
-        ge=0.0,
-        le=1.0,
     )
 
     def __post_init__(self) -> None:
@@ -181,11 +140,11 @@ class InversionConfig:
 
     @property
     def reference_value(self) -> float:
-        """m_ref in ln(S/m); 'halfspace' must have been resolved (``resolve_reference``)."""
+        """m_ref in ln(S/m); 'halfspace' must have been resolved (``resolve_config``)."""
         if isinstance(self.reference_model, str):
             raise ConfigError(
                 "inversion.reference_model = 'halfspace' is fitted to the data when the "
-                "problem is built; resolve it with hpcinv.driver's resolve_reference first"
+                "problem is built; resolve it with hpcinv.driver.resolve.resolve_config first"
             )
         return float(self.reference_model)
 

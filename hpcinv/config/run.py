@@ -49,7 +49,7 @@ class RunConfig:
         return Path(self.path).parent / path
 
 
-_SECTIONS: dict[str, type] = {
+SECTIONS: dict[str, type] = {
     "problem": ProblemConfig,
     "physics": PhysicsConfig,
     "network": NetworkConfig,
@@ -87,7 +87,7 @@ HARMLESS_KEYS = (
 def config_changes(old: RunConfig, new: RunConfig) -> tuple[list[str], list[str]]:
     """(changes that matter, harmless changes) between two configs, as 'key: a -> b'."""
     matter, harmless = [], []
-    for section in _SECTIONS:
+    for section in SECTIONS:
         a, b = getattr(old, section), getattr(new, section)
         for f in dataclasses.fields(a):
             va, vb = getattr(a, f.name), getattr(b, f.name)
@@ -162,11 +162,11 @@ def config_from_dict(raw: dict, path: str | None = None) -> RunConfig:
     """Validate a nested dict (as TOML gives it) into a ``RunConfig``."""
     if not isinstance(raw, dict):
         raise ConfigError("the configuration must be a table of sections")
-    unknown = sorted(set(raw) - set(_SECTIONS))
+    unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ConfigError(
             f"unknown section(s) {', '.join(repr(u) for u in unknown)}; "
-            f"allowed sections: {', '.join(_SECTIONS)}"
+            f"allowed sections: {', '.join(SECTIONS)}"
         )
     if "problem" not in raw:
         raise ConfigError(
@@ -174,7 +174,7 @@ def config_from_dict(raw: dict, path: str | None = None) -> RunConfig:
             "or problem.data, a field-data file)"
         )
     sections = {}
-    for name, cls in _SECTIONS.items():
+    for name, cls in SECTIONS.items():
         table = raw.get(name, {})
         if not isinstance(table, dict):
             raise ConfigError(f"'{name}' must be a table ([{name}]), got {type(table).__name__}")

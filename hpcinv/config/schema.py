@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import field
@@ -18,8 +19,49 @@ def _bounded(default, doc, *, gt=None, ge=None, le=None):
     return field(default=default, metadata={"gt": gt, "ge": ge, "le": le, "doc": doc})
 
 
+#: Slurm's time formats: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS
+SLURM_TIME = re.compile(r"^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+(:\d{1,2}){0,2})$")
+
+#: keys and values that were options once and are refused now, with the release that removed
+#: them and why (README "Removed options": each lost its measurement or was never used)
+REMOVED_KEYS = {
+    "inversion.relinearize_adaptive": ("0.7.0", "measured worse on block-3d"),
+    "inversion.relinearize_tolerance": ("0.7.0", "it tuned relinearize_adaptive"),
+    "inversion.precondition": ("0.7.0", "measured worse on block-3d"),
+    "inversion.precondition_power": ("0.7.0", "it tuned precondition"),
+    "inversion.precondition_floor": ("0.7.0", "it tuned precondition"),
+    "inversion.pretrain_method": ("0.7.0", "'exact' was measured worse; stage 1 is Adam's"),
+    "inversion.coverage_taper": ("0.7.0", "never measured"),
+}
+REMOVED_VALUES = {
+    ("inversion.lr_schedule", "backoff"): ("0.7.0", "measured worse on block-3d"),
+    ("inversion.optimizer", "adamw"): ("0.7.0", "used by nothing"),
+    ("inversion.optimizer", "sgd"): ("0.7.0", "used by nothing"),
+    ("inversion.optimizer", "rmsprop"): ("0.7.0", "used by nothing"),
+}
+
+
+def _refuse_removed(table: dict, section: str) -> None:
+    """One line for a key or value a release removed: which release, why, what to do."""
+    for name, value in table.items():
+        key = f"{section}.{name}"
+        if key in REMOVED_KEYS:
+            release, why = REMOVED_KEYS[key]
+            raise ConfigError(
+                f'{key} was removed in hpcinv {release} ({why}; README "Removed options"); '
+                f"delete it from the run file"
+            )
+        if isinstance(value, str) and (key, value) in REMOVED_VALUES:
+            release, why = REMOVED_VALUES[(key, value)]
+            raise ConfigError(
+                f'{key} = {value!r} was removed in hpcinv {release} ({why}; README "Removed '
+                f'options"); leave {key} out for its default'
+            )
+
+
 def _parse_section(cls, table: dict, section: str):
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    _refuse_removed(table, section)
     unknown = sorted(set(table) - set(fields))
     if unknown:
         raise ConfigError(
@@ -52,6 +94,11 @@ def _check_value(key: str, value, hint, meta):
         raise ConfigError(f"{key} must be {names}, got {type(value).__name__} {value!r}")
     if meta.get("memory"):
         memory_bytes(str(value), key)
+    if meta.get("walltime") and not SLURM_TIME.match(str(value)):
+        raise ConfigError(
+            f"{key} = {value!r} is not a Slurm time limit; write MM, MM:SS, HH:MM:SS or "
+            f"D-HH[:MM[:SS]], e.g. 01:30:00"
+        )
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(

@@ -1,35 +1,40 @@
-"""A single DIP run into a run directory (``DipRun``)."""
+"""A DIP run of K >= 1 members into a run directory (``DipRun``): the stepper, the checkpoint
+store and the callbacks (``driver.callbacks``); what it writes is ``driver.outputs``'s."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable, Sequence
-
-import numpy as np
+from typing import Any
 
 from hpcinv.checkpoint import CheckpointStore
 from hpcinv.config import RunConfig
-from hpcinv.driver.outputs import field_notes, final_coverage, spread_summary
-from hpcinv.driver.progress import Progress
-from hpcinv.driver.result import result_arrays
-from hpcinv.driver.signals import StopSignals
+from hpcinv.driver.callbacks import (
+    Accounting,
+    Callback,
+    Checkpointing,
+    Hook,
+    Progress,
+    StopOnSignal,
+    UserHooks,
+)
+from hpcinv.driver.outputs import dip_outputs
+from hpcinv.driver.resolve import Resolved
+from hpcinv.driver.signals import StopRequested, StopSignals
 from hpcinv.engine import Executor
 from hpcinv.errors import InversionError, RunInterrupted
-from hpcinv.inversion import DipInversion, IterationRecord
+from hpcinv.inversion import Stepper
 from hpcinv.problem import Problem
 from hpcinv.report.rundir import RunDirectory
-from hpcinv.report.summary import build_summary
 from hpcinv.report.versions import versions
 
 log = logging.getLogger("hpcinv")
 
-Hook = Callable[[DipInversion, IterationRecord], None]
-
 
 class DipRun:
-    """One DIP run into a run directory: checkpoint cadence, signals, factorization
-    accounting, result.npz and summary.json."""
+    """``config.ensemble.members`` DIP members of ``problem`` stepped by one ``Stepper``
+    through ``executor``, checkpointed into ``run_dir``."""
 
     def __init__(
         self,
@@ -39,13 +44,11 @@ class DipRun:
         run_dir: RunDirectory,
         t_start: float,
         before_rename: Callable[[], None] | None = None,
+        resolved: Resolved | None = None,
     ):
-        self.problem = problem
-        self.executor = executor
-        self.config = config
-        self.run_dir = run_dir
-        self.t_start = t_start
-        self.inv = self._inversion()
+        self.problem, self.executor, self.config = problem, executor, config
+        self.run_dir, self.t_start = run_dir, t_start
+        self.stepper = Stepper.build(config, problem, executor)
         cc = config.checkpoint
         self.store = CheckpointStore(
             run_dir.checkpoint_path,
@@ -53,167 +56,141 @@ class DipRun:
             keep_every=cc.keep_every,
             before_rename=before_rename,
         )
-        self.factorizations_per_iteration: list[int] = []
-        self.factorizations_per_tile: list[int] = []
-        self._last_counts: tuple[int, dict] = (0, {})
         self.versions = versions()
-        #: {"section.key": value} the 3D defaults filled in (summary.json's ``defaults_3d``)
-        self.defaults_3d: dict = {}
+        #: what the run file left to the context, resolved (summary.json's ``resolved``)
+        self.resolved = resolved or Resolved(config, {}, {})
+        self.total = config.inversion.iterations
+        self.accounting = Accounting()
+        self.callbacks: list[Callback] = []
 
-    def _inversion(self) -> DipInversion:
-        return DipInversion(self.problem, self.executor, self.config)
+    @property
+    def members(self):
+        return self.stepper.members
 
-    def run(self, iterations: int | None, state: dict | None, hooks: Sequence[Hook]) -> dict:
-        inv, problem = self.inv, self.problem
+    def fit(self, iterations: int | None, state: dict | None, hooks: Sequence[Hook] = ()) -> dict:
+        """Run (or, with a checkpoint's ``state``, go on) until ``iterations`` steps in all
+        or every member's target; the final summary."""
+        self.total = self.config.inversion.iterations if iterations is None else iterations
+        self._log_start()
+        with StopSignals() as signals:
+            stop = StopOnSignal(signals)
+            self.callbacks = [
+                self.accounting,
+                Progress(self.config.output.progress),
+                UserHooks(hooks),
+                stop,
+                Checkpointing(self.config.checkpoint.every),
+            ]
+            try:
+                with signals.interruptible():
+                    self._begin(state)
+            except StopRequested:
+                raise RunInterrupted(
+                    f"received {signals.name} before the first iteration: nothing was "
+                    f"lost (stage 1 is cached in {self.run_dir.path}); run it again"
+                ) from None
+            for cb in self.callbacks:
+                cb.on_start(self)
+            try:
+                stopped = self._steps(signals, stop)
+            except InversionError as exc:
+                self._end(f"error: {exc}")
+                self.save(final=True, stopped=f"error: {exc}")
+                raise
+            except RunInterrupted:
+                self._end("interrupted")
+                raise
+            self._end(stopped)
+            return self.save(final=True, stopped=stopped)
+
+    def _begin(self, state: dict | None) -> None:
+        if state is not None:
+            self.load_state_dict(state)
+            log.info("resumed at iteration %d", self.stepper.iteration)
+            return
+        stage1 = self.run_dir.stage1_file
+        if len(self.members) == 1:
+            self.stepper.start(lambda k: stage1)
+        else:
+            self.stepper.start(lambda k: stage1.with_name(f"{stage1.stem}-member{k}.npz"))
+
+    def _steps(self, signals: StopSignals, stop: StopOnSignal) -> str:
+        stepper = self.stepper
+        while stepper.iteration < self.total and not all(stepper.done):
+            try:
+                with signals.interruptible():
+                    step = stepper.step()
+            except StopRequested:
+                log.warning("%s during a step: that step is abandoned", signals.name)
+                stop.stop(self)
+            else:
+                for cb in self.callbacks:
+                    cb.on_step(self, step)
+        return stepper.finish()
+
+    def _end(self, stopped: str) -> None:
+        for cb in self.callbacks:
+            cb.on_end(self, stopped)
+
+    def save(self, final: bool = False, stopped: str = "running") -> dict:
+        """Checkpoint every member, then result.npz and summary.json (after every
+        checkpoint; ``final``: with the exact misfit of the final model, its coverage and MC
+        dropout)."""
+        models = self.stepper.models()
+        summary, arrays = dip_outputs(self, models, final, stopped)
+        self.store.save(
+            self.stepper.iteration,
+            {**self.state_dict(), "model": arrays["model"]},
+            self.config.raw,
+            self.config.sha256,
+        )
+        self.run_dir.write_result(arrays)
+        self.run_dir.write_summary(summary)
+        return summary
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **self.stepper.state_dict(),
+            "z": self.members[0].net.z.detach().cpu().numpy(),
+            "callbacks": {cb.key: cb.state_dict() for cb in self._stateful()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "members" not in state:  # a single run's checkpoint before 0.7: one member's state
+            state = {
+                "iteration": state["iteration"],
+                "done": [0],
+                "stopped": [""],
+                "members": {"0": state},
+            }
+        self.stepper.load_state_dict(state)
+        saved = state.get("callbacks", {})
+        for cb in self._stateful():
+            if cb.key in saved:
+                cb.load_state_dict(saved[cb.key])
+
+    def _stateful(self) -> list[Callback]:
+        return [self.accounting]
+
+    def _log_start(self) -> None:
+        problem, member = self.problem, self.members[0]
+        k = len(self.members)
         log.info(
-            "DIP inversion of %s: %d data, %d cells, %s network (%d weights) on %s, "
-            "%d tile(s), solver %s, %d worker(s); threads: network %d, physics %d",
+            "DIP %s of %s: %d data, %d cells, %s network (%d weights) on %s, %d tile(s), "
+            "solver %s, %d worker(s); threads: network %d, physics %d",
+            "inversion" if k == 1 else f"ensemble ({k} members, vary {self.config.ensemble.vary})",
             problem.name,
             problem.n_data,
             problem.model_grid.n_cells,
-            type(inv.net).__name__,
-            inv.net.n_weights(),
-            inv.device,
+            type(member.net).__name__,
+            member.net.n_weights(),
+            member.device,
             len(problem.tiles),
             problem.solver,
             self.executor.n_workers,
             self.config.network.threads,
             self.config.physics.threads,
         )
-        if state is not None:
-            inv.load_state_dict(state)
-            log.info("resumed at iteration %d", inv.iteration)
-        else:
-            inv.start(self.run_dir.stage1_file)
-        total = self.config.inversion.iterations if iterations is None else iterations
-        every = self.config.checkpoint.every
-        with StopSignals() as signals:
 
-            def checkpoint(inv: DipInversion, rec: IterationRecord) -> None:
-                if signals.received is not None:
-                    self.save(rec, stopped=f"interrupted by {signals.name}")
-                    raise RunInterrupted(
-                        f"received {signals.name}: checkpointed at iteration {inv.iteration} "
-                        f"in {self.store.path}; continue with `hpcinv resume "
-                        f"{self.run_dir.path}`"
-                    )
-                if inv.iteration % every == 0 and inv.iteration < total:
-                    self.save(rec)
-
-            progress = Progress(self.config.output.progress, total, inv.iteration)
-            try:
-                stopped = inv.run(
-                    total, hooks=[self._count_factorizations, progress, *hooks, checkpoint]
-                )
-            except InversionError as exc:
-                progress.close()
-                self.save(None, final=True, stopped=f"error: {exc}")
-                raise
-            finally:
-                progress.close()
-            return self.save(None, final=True, stopped=stopped)
-
-    def _count_factorizations(self, inv: DipInversion, rec: IterationRecord) -> None:
-        counts = self.executor.counters()
-        total, per_tile = counts["factorizations"], counts["per_tile_factorizations"]
-        last_total, last_tiles = self._last_counts
-        self.factorizations_per_iteration.append(total - last_total)
-        self.factorizations_per_tile.append(
-            max((per_tile[i] - last_tiles.get(i, 0) for i in per_tile), default=0)
-        )
-        self._last_counts = (total, dict(per_tile))
-
-    def save(
-        self, rec: IterationRecord | None, final: bool = False, stopped: str = "running"
-    ) -> dict:
-        """Checkpoint, then result.npz and summary.json (after every checkpoint)."""
-        inv, problem = self.inv, self.problem
-        model = inv.model()
-        self.store.save(
-            inv.iteration,
-            {**inv.state_dict(), "model": model, "z": inv.net.z.detach().cpu().numpy()},
-            self.config.raw,
-            self.config.sha256,
-        )
-        coverage = mc_dropout = None
-        if final:
-            dpred = self.executor.predict(model)
-            r = (dpred - problem.dobs) / problem.uncertainty
-            phi_d = 0.5 * float(r @ r)
-            coverage = final_coverage(self.executor, model)
-            mc_dropout = self._mc_dropout(inv)
-        else:  # between saves: the misfit of the last (dropout-on) iterate
-            dpred = np.full(problem.n_data, np.nan)
-            phi_d = rec.phi_d if rec is not None else float("nan")
-        counts = self.executor.counters()
-        history = inv.history.as_dict()
-        summary = build_summary(
-            kind="dip",
-            iterations=inv.iteration,
-            phi_d=phi_d,
-            n_data=problem.n_data,
-            history=history,
-            model=model,
-            true_model=problem.true_model,
-            core_mask=problem.core_mask,
-            n_tiles=len(problem.tiles),
-            n_workers=self.executor.n_workers,
-            device=str(inv.device),
-            config_sha256=self.config.sha256,
-            solve_seconds=float(counts["factor_seconds"] + counts["solve_seconds"]),
-            factorizations_per_iteration=self.factorizations_per_iteration,
-            factorizations_per_tile_per_iteration=self.factorizations_per_tile,
-            stopped=stopped,
-            wall_seconds=time.perf_counter() - self.t_start,
-            extra={
-                "network": type(inv.net).__name__,
-                "n_weights": inv.net.n_weights(),
-                "problem": problem.name,
-                "checkpoint_iteration": inv.iteration,
-                "threads": self._threads(),
-                "learning_rate": {
-                    "schedule": self.config.inversion.lr_schedule,
-                    "final": inv.optimizer.param_groups[0]["lr"],
-                    "cut_after_iterations": list(inv.lr_schedule.cuts),
-                },
-                "versions": self.versions,
-                "defaults_3d": {
-                    k: list(v) if isinstance(v, tuple) else v for k, v in self.defaults_3d.items()
-                },
-                "reference_model": self.config.inversion.reference_value,
-                **(
-                    {}
-                    if mc_dropout is None
-                    else {"mc_dropout": spread_summary(mc_dropout, problem)}
-                ),
-                **field_notes(problem),
-            },
-        )
-        summary["timing"]["per_tile_seconds_last_iteration"] = {
-            str(i): round(t, 4) for i, t in self.executor.last_seconds.get("per_tile", {}).items()
-        }
-        self.run_dir.write_result(
-            result_arrays(problem, model, dpred, history, coverage, mc_dropout)
-        )
-        self.run_dir.write_summary(summary)
-        return summary
-
-    def _mc_dropout(self, inv: DipInversion) -> tuple[np.ndarray, np.ndarray] | None:
-        """(mean, std) of ensemble.mc_dropout_samples dropout-on passes of ``inv``'s network
-        (None when the run asks for none)."""
-        samples = self.config.ensemble.mc_dropout_samples
-        if not samples:
-            return None
-        t0 = time.perf_counter()
-        mc_dropout = inv.mc_dropout(samples, seed=self.config.network.seed + 2)
-        log.info(
-            "MC dropout: %d samples in %.1f s, median std %.3g ln(S/m)",
-            samples,
-            time.perf_counter() - t0,
-            float(np.median(mc_dropout[1])),
-        )
-        return mc_dropout
-
-    def _threads(self) -> dict:
-        """What the numbers depend on, recorded: the network's and the tiles' threads."""
-        return {"network": self.config.network.threads, "physics": self.config.physics.threads}
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t_start

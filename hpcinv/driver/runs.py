@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from hpcinv.checkpoint import CheckpointStore
 from hpcinv.config import (
     RunConfig,
@@ -25,16 +23,15 @@ from hpcinv.config import (
     config_from_dict,
     dump_toml,
     load_config,
-    with_3d_defaults,
 )
+from hpcinv.driver.callbacks import Hook
 from hpcinv.driver.cluster import ClusterChoice, make_executor
 from hpcinv.driver.conventional_run import run_conventional_into
-from hpcinv.driver.dip_run import DipRun, Hook
-from hpcinv.driver.ensemble_run import EnsembleRun
+from hpcinv.driver.dip_run import DipRun
+from hpcinv.driver.resolve import Resolved, resolve_config
 from hpcinv.driver.result import Result
 from hpcinv.errors import (
     CheckpointError,
-    ConfigError,
     HpcinvError,
 )
 from hpcinv.problem import Problem, build_problem
@@ -67,17 +64,16 @@ def run(
     or as ``cluster`` says (SLURM). None of these changes the numbers: the run file's
     ``physics.threads`` and ``network.threads`` fix what they depend on.
     ``iterations`` overrides inversion.iterations; ``overwrite`` replaces a run that ``out``
-    holds; ``hooks`` are called after every DIP iteration with (inversion, record);
+    holds; ``hooks`` are called after every DIP step with (member, record) for each member
+    that stepped;
     ``before_checkpoint_rename`` between writing a checkpoint and renaming it into place.
     """
     config = _as_config(config)
     _check_iterations(iterations)
     run_dir = RunDirectory(out)
-    choice = cluster or ClusterChoice(
-        workers, threads_per_worker, scheduler_address, scheduler_file, client=client
+    choice = _cluster_choice(
+        cluster, workers, threads_per_worker, scheduler_address, scheduler_file, client, run_dir
     )
-    choice.validate()
-    choice.join_runner(run_dir.path)  # --slurm-runner: only the driver task goes on
     if run_dir.holds_a_run():
         if not overwrite:
             raise HpcinvError(
@@ -87,17 +83,15 @@ def run(
         clear_run(run_dir)
     t_start = time.perf_counter()
     problem = build_problem(config)
-    config = resolve_reference(config, problem)
-    _check_mc_dropout(config, problem)
-    _check_initial_weights(config, problem)
+    resolved = resolve_config(config, problem)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     run_dir.write_config(_config_text(config), source=config.path)
     if config.inversion.kind == "conventional":
-        run_conventional_into(problem, config, run_dir, t_start)
+        run_conventional_into(problem, resolved.config, run_dir, t_start)
     else:
         _run_dip_on(
             problem,
-            config,
+            resolved,
             run_dir,
             choice,
             iterations,
@@ -133,11 +127,9 @@ def resume(
     """
     _check_iterations(iterations)
     run_dir = RunDirectory(out)
-    choice = cluster or ClusterChoice(
-        workers, threads_per_worker, scheduler_address, scheduler_file, client=client
+    choice = _cluster_choice(
+        cluster, workers, threads_per_worker, scheduler_address, scheduler_file, client, run_dir
     )
-    choice.validate()
-    choice.join_runner(run_dir.path)
     store = CheckpointStore(run_dir.checkpoint_path)
     if not store.exists():
         raise CheckpointError(
@@ -148,27 +140,14 @@ def resume(
     state, attrs = store.load_latest()
     saved = config_from_dict(attrs["config"])
     current = _as_config(config) if config is not None else load_run_config(run_dir)
-    matter, harmless = config_changes(saved, current)
-    if matter:
-        raise CheckpointError(
-            "the configuration changed in ways that alter the inversion since the checkpoint: "
-            + "; ".join(matter)
-            + ". Start a new run (another --out) instead"
-        )
-    if harmless and not force:
-        raise CheckpointError(
-            "the configuration changed since the checkpoint: "
-            + "; ".join(harmless)
-            + ". These are harmless: pass --force "
-            "to resume with them"
-        )
+    harmless = _check_changes(saved, current, force)
     t_start = time.perf_counter()
     problem = build_problem(current)
-    current = resolve_reference(current, problem)
-    _check_mc_dropout(current, problem)
+    _check_octree_tiles(problem, harmless)
+    resolved = resolve_config(current, problem)
     _run_dip_on(
         problem,
-        current,
+        resolved,
         run_dir,
         choice,
         iterations,
@@ -180,58 +159,54 @@ def resume(
     return Result(run_dir.path)
 
 
-def _check_mc_dropout(config: RunConfig, problem: Problem) -> None:
-    """MC dropout samples need dropout (before anything is written: one clear error)."""
-    if config.inversion.kind != "dip" or not config.ensemble.mc_dropout_samples:
-        return
-    effective = with_3d_defaults(config)[0] if problem.dim == 3 else config
-    if effective.network.dropout == 0:
-        raise ConfigError(
-            "ensemble.mc_dropout_samples > 0 needs network.dropout > 0: without dropout every "
-            "sample is the same model (3D runs default to no dropout: set network.dropout, "
-            "e.g. 0.1)"
-        )
-
-
-def _check_initial_weights(config: RunConfig, problem: Problem) -> None:
-    """network.initial_weights fits the network this run builds (before anything is
-    written: one clear error)."""
-    if config.inversion.kind != "dip" or not config.network.initial_weights:
-        return
-    import torch
-
-    from hpcinv.inversion import build_generator, initial_state
-
-    effective = with_3d_defaults(config)[0] if problem.dim == 3 else config
-    rng = torch.get_rng_state()  # the DIP-Inv convention seeds torch's global generator
-    try:
-        net = build_generator(effective.network, problem.model_grid)
-        initial_state(net, config.resolve_path(config.network.initial_weights))
-    finally:
-        torch.set_rng_state(rng)
-
-
-def resolve_reference(config: RunConfig, problem: Problem) -> RunConfig:
-    """``config`` with ``inversion.reference_model = "halfspace"`` replaced by ln of the best
-    uniform half-space conductivity of the problem's data (field data: fitted when the
-    problem was built); unchanged otherwise. A function of the data and the run file, so a
-    resumed run gets the same value."""
-    inversion = config.inversion
-    if inversion.reference_model != "halfspace":
-        return config
-    notes = problem.info.notes or {}
-    sigma = notes.get("halfspace_conductivity")
-    if sigma is None:
-        raise ConfigError(
-            f"inversion.reference_model = 'halfspace' needs field data whose best uniform "
-            f"half-space could be fitted; {problem.name} has none (synthetic cases and data "
-            f"that no positive conductivity fits): give m_ref in ln(S/m)"
-        )
-    value = float(np.log(sigma))
-    log.info("reference model: the best uniform half-space, %.4g S/m (ln %.3f)", sigma, value)
-    return dataclasses.replace(
-        config, inversion=dataclasses.replace(inversion, reference_model=value)
+def _cluster_choice(
+    cluster,
+    workers,
+    threads_per_worker,
+    scheduler_address,
+    scheduler_file,
+    client,
+    run_dir: RunDirectory,
+) -> ClusterChoice:
+    """Where tiles run, checked; an ``srun`` runner's tasks other than the driver's stop in
+    ``join_runner``."""
+    choice = cluster or ClusterChoice(
+        workers, threads_per_worker, scheduler_address, scheduler_file, client=client
     )
+    choice.validate()
+    choice.join_runner(run_dir.path)  # --slurm-runner: only the driver task goes on
+    return choice
+
+
+def _check_changes(saved: RunConfig, current: RunConfig, force: bool) -> list[str]:
+    """The harmless changes of the run file since the checkpoint (they need ``force``);
+    ``CheckpointError`` for changes that alter the iterates."""
+    matter, harmless = config_changes(saved, current)
+    if matter:
+        raise CheckpointError(
+            "the configuration changed in ways that alter the inversion since the checkpoint: "
+            + "; ".join(matter)
+            + ". Start a new run (another --out) instead"
+        )
+    if harmless and not force:
+        raise CheckpointError(
+            "the configuration changed since the checkpoint: "
+            + "; ".join(harmless)
+            + ". These are harmless: pass --force to resume with them"
+        )
+    return harmless
+
+
+def _check_octree_tiles(problem: Problem, harmless: list[str]) -> None:
+    """On octrees each tile has a mesh of its own: another tile count changes the data
+    (~1%), not only the last bits, so it is refused even with --force."""
+    changed = [line for line in harmless if line.startswith("physics.n_tiles")]
+    if changed and any(t.mesh.kind == "octree" for t in problem.tiles):
+        raise CheckpointError(
+            f"{changed[0]}: this problem's tiles are octrees, each meshed around its own "
+            f"electrodes, so the tile count changes the data (~1%); resume with the "
+            f"checkpoint's physics.n_tiles or start a new run (another --out)"
+        )
 
 
 def load_run_config(run_dir: RunDirectory) -> RunConfig:
@@ -270,7 +245,7 @@ def _config_text(config: RunConfig) -> str:
 
 def _run_dip_on(
     problem: Problem,
-    config: RunConfig,
+    resolved: Resolved,
     run_dir: RunDirectory,
     choice: ClusterChoice,
     iterations: int | None,
@@ -279,20 +254,19 @@ def _run_dip_on(
     hooks: Sequence[Hook],
     before_rename: Callable[[], None] | None,
 ) -> dict:
-    filled: dict = {}
-    if problem.dim == 3:
-        config, filled = with_3d_defaults(config)
-        if filled:
-            log.info(
-                "3D defaults for what the run file leaves out: %s",
-                ", ".join(f"{k} = {v}" for k, v in filled.items()),
-            )
+    config = resolved.config
     executor, handle = make_executor(problem, choice, run_dir.path, config.physics.threads)
     try:
-        kind = EnsembleRun if config.ensemble.members > 1 else DipRun
-        dip = kind(problem, executor, config, run_dir, t_start, before_rename=before_rename)
-        dip.defaults_3d = filled
-        return dip.run(iterations, state, hooks)
+        dip = DipRun(
+            problem,
+            executor,
+            config,
+            run_dir,
+            t_start,
+            before_rename=before_rename,
+            resolved=resolved,
+        )
+        return dip.fit(iterations, state, hooks)
     finally:
         executor.close()
         if handle is not None:

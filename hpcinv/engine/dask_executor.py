@@ -28,11 +28,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import CancelledError
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-from hpcinv.engine.executor import TileExecutor
+from hpcinv.engine.executor import Share, TileExecutor
+from hpcinv.engine.placement import replica_homes, replica_of
 from hpcinv.engine.plan import check_tiles_fit
 from hpcinv.engine.tasks import add_results, pairwise_reduce
 from hpcinv.engine.worker import PLUGIN_NAME, TileCachePlugin, run_tile_task
@@ -40,8 +41,6 @@ from hpcinv.errors import TileError
 from hpcinv.problem import Problem
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 def _identity(x):
@@ -87,6 +86,10 @@ class DaskBackend:
             8 * problem.model_grid.n_cells * len(problem.tiles) > small_traffic_bytes
         )
         self.client = client
+        #: scattered first; a call whose scattered array was lost again with the arrays
+        #: inside the tasks (``CancelledError``: the scheduler forgot the data)
+        self.sharers: tuple[Share, ...] = (self._scatter, _identity)
+        self.lost_data: tuple[type[BaseException], ...] = (CancelledError,)
         info = client.scheduler_info()["workers"]
         workers = sorted(info)
         if not workers:
@@ -96,13 +99,10 @@ class DaskBackend:
         client.register_plugin(plugin or TileCachePlugin(), name=PLUGIN_NAME)
         if client.run_on_scheduler(_stop_work_stealing):
             log.info("stopped the scheduler's work stealing: tiles stay on their workers")
-        #: tile index -> the workers that hold it (replica r of tile i: worker i + r T,
-        #: round-robin over the sorted addresses; T tiles, one replica unless W > T)
-        n_tiles = len(problem.tiles)
-        replicas = max(1, len(workers) // n_tiles)
+        #: tile index -> the workers that hold its replicas (``engine.placement``)
         self.homes = {
-            spec.index: [workers[(i + r * n_tiles) % len(workers)] for r in range(replicas)]
-            for i, spec in enumerate(problem.tiles)
+            spec.index: [workers[w] for w in homes]
+            for spec, homes in zip(problem.tiles, replica_homes(len(problem.tiles), len(workers)))
         }
         #: tile index -> the worker of its first replica (where single models go)
         self.home = {index: homes[0] for index, homes in self.homes.items()}
@@ -129,7 +129,7 @@ class DaskBackend:
                 func,
                 self._specs[i],
                 *args,
-                workers=[self.homes[i][replica % len(self.homes[i])]],
+                workers=[self.homes[i][replica_of(replica, len(self.homes[i]))]],
                 allow_other_workers=True,
                 pure=False,
             )
@@ -163,22 +163,12 @@ class DaskBackend:
             return array
         return self.client.scatter(array, broadcast=True, hash=False)
 
-    def attempt(self, run: Callable[[Callable[[np.ndarray], Any]], T]) -> T:
-        try:
-            return run(self._scatter)
-        except CancelledError:
-            log.warning(
-                "a worker was lost with this iteration's scattered data; recomputing "
-                "the iteration with the arrays inside the tasks"
-            )
-            return run(_identity)
-
     def close(self) -> None:
         self._specs.clear()
 
 
 class DaskExecutor(TileExecutor):
-    """``predict(m)`` and ``misfit_and_gradient(m)`` of ``problem`` on ``client``'s workers.
+    """The batched calls of ``Executor`` for ``problem`` on ``client``'s workers.
 
     ``worker_memory`` (bytes) overrides the workers' own memory limit in the check that
     refuses, before any solve, tiles too large for a worker. ``small_traffic_bytes``: see

@@ -1,22 +1,28 @@
 """One orchestration of a problem's tiles, mapped serially or on Dask workers.
 
-``TileExecutor`` owns everything about an iteration that does not depend on where tiles run:
-the model check, the 2.5D two-round partial data (a wavenumber split needs every tile's data
-before any residual exists), the residuals, the pairwise sums, the counters and the per-tile
-seconds. A ``TaskBackend`` supplies only how the same task functions (``engine.tasks``) are
-mapped over tiles and how their results come back:
+``TileExecutor`` owns everything about a call that does not depend on where tiles run: the
+model check, the 2.5D two rounds (a wavenumber split needs every tile's partial data before
+any residual exists), the residuals, the pairwise sums, the counts. A ``TaskBackend``
+supplies only how the same task functions (``engine.tasks``) are mapped over tiles and how
+their results come back:
 
 * ``SerialBackend`` (``engine.serial``) calls them here, one after another;
 * ``DaskBackend`` (``engine.dask_executor``) submits them to the workers holding the tiles.
 
-``Executor`` is the interface the inversion uses (``predict``, ``misfit_and_gradient``).
+Every call takes a batch of models (an ensemble's members; one model is a batch of one) and
+returns a ``Batch``: the results in the models' order, each handed over as soon as it is in
+(on Dask, every model's tasks are mapped before the first result is awaited, so the caller
+can work on model 0's result while the workers still solve the others), and the ``Counts``
+of what the call cost.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -33,43 +39,103 @@ from hpcinv.engine.tasks import (
 from hpcinv.errors import DataError
 from hpcinv.problem import Problem
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
+Share = Callable[[np.ndarray], Any]
+
+
+@dataclass
+class Counts:
+    """What one executor call (or a step's calls) cost, summed over tiles: factorizations,
+    solved columns, factor-cache hits, factor and solve seconds; per tile its factorizations
+    and task seconds (both rounds of a 2.5D split); ``seconds`` of wall time."""
+
+    factorizations: int = 0
+    solves: int = 0
+    hits: int = 0
+    factor_seconds: float = 0.0
+    solve_seconds: float = 0.0
+    seconds: float = 0.0
+    per_tile_factorizations: dict[int, int] = field(default_factory=dict)
+    per_tile_seconds: dict[int, float] = field(default_factory=dict)
+
+    def add_tiles(self, tiles: dict[int, dict]) -> None:
+        """Add the per-tile statistics a task reported (``engine.tasks``)."""
+        for index, stats in tiles.items():
+            for key in STAT_KEYS[1:]:
+                setattr(self, key, getattr(self, key) + stats[key])
+            self.per_tile_factorizations[index] = (
+                self.per_tile_factorizations.get(index, 0) + stats["factorizations"]
+            )
+            self.per_tile_seconds[index] = self.per_tile_seconds.get(index, 0.0) + stats["seconds"]
+
+    def __add__(self, other: Counts) -> Counts:
+        out = Counts(
+            **{k: getattr(self, k) + getattr(other, k) for k in (*STAT_KEYS[1:], "seconds")}
+        )
+        for name in ("per_tile_factorizations", "per_tile_seconds"):
+            merged = dict(getattr(self, name))
+            for index, value in getattr(other, name).items():
+                merged[index] = merged.get(index, 0) + value
+            setattr(out, name, merged)
+        return out
+
+    @property
+    def max_tile_factorizations(self) -> int:
+        return max(self.per_tile_factorizations.values(), default=0)
+
+
+class Batch(Generic[T]):
+    """The results of one batched call, in the models' order. Iterating hands each over as
+    soon as it is in; indexing or ``list`` waits for what it needs. ``counts`` is complete
+    once every result was taken."""
+
+    def __init__(self, results: Iterator[T], count: int, counts: Counts):
+        self._source, self._count, self.counts = results, count, counts
+        self._taken: list[T] = []
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[T]:
+        k = 0
+        while k < self._count:
+            yield self[k]
+            k += 1
+
+    def __getitem__(self, k: int) -> T:
+        while len(self._taken) <= k:
+            self._taken.append(next(self._source))
+        return self._taken[k]
 
 
 class Executor(Protocol):
-    """Forward data and the misfit gradient of a problem, wherever its tiles run.
+    """Forward data, misfits, gradients and Jacobians of a problem, wherever its tiles run.
 
-    m: (n_cells,) float64 ln(S/m) on the model grid; d: (n_data,) V/A in the survey's order;
-    phi = 0.5 ||W (d - dobs)||^2 with W = 1/uncertainty; g = dphi/dm (n_cells,).
+    models: sequences of (n_cells,) float64 ln(S/m) on the model grid; d: (n_data,) V/A in the
+    survey's order; phi = 0.5 ||W (d - dobs)||^2 with W = 1/uncertainty; g = dphi/dm
+    (n_cells,); J = dd/dm (n_data, n_cells).
     """
 
     problem: Problem
-    #: seconds of the last ``misfit_and_gradient``: {"total": s, "per_tile": {index: s}}
-    last_seconds: dict
 
     @property
     def n_workers(self) -> int: ...
 
-    def predict(self, m: np.ndarray) -> np.ndarray: ...
+    def predict(self, models: Sequence[np.ndarray]) -> Batch[np.ndarray]: ...
 
-    def misfit_and_gradient(self, m: np.ndarray) -> tuple[float, np.ndarray]: ...
+    def misfit_and_gradient(
+        self, models: Sequence[np.ndarray]
+    ) -> Batch[tuple[float, np.ndarray]]: ...
 
-    def misfit_and_gradient_many(
-        self,
-        models: Iterable[np.ndarray],
-        count: int | None = None,
-        consume: Callable[[int, float, np.ndarray], None] | None = None,
-    ) -> list[tuple[float, np.ndarray]]: ...
+    def jacobian(
+        self, models: Sequence[np.ndarray], dtype: str = "float32"
+    ) -> Batch[tuple[np.ndarray, np.ndarray]]: ...
+
+    def sensitivity(self, models: Sequence[np.ndarray]) -> Batch[dict[str, np.ndarray]]: ...
 
     def counters(self) -> dict: ...
-
-    def sensitivity(self, m: np.ndarray) -> dict[str, np.ndarray]: ...
-
-    def jacobian(self, m: np.ndarray, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]: ...
-
-    def jacobian_many(
-        self, models: Sequence[np.ndarray], dtype: str = "float32"
-    ) -> list[tuple[np.ndarray, np.ndarray]]: ...
 
     def close(self) -> None: ...
 
@@ -81,10 +147,13 @@ class TaskBackend(Protocol):
     tile order, and returns handles (``replica``: which copy of each tile, where a backend
     keeps several: model k of a batch uses replica k, so its factors stay where it began);
     ``gather`` turns handles into results; ``tree_sum`` sums results in ``pairwise_reduce``'s
-    pairing. ``attempt(run)`` calls ``run(share)``, where ``share(array)`` ships an array
-    once for every task (Dask: scattered); a backend that can lose shared data calls ``run``
-    again with arrays inside the tasks.
+    pairing. ``sharers``: the ways to ship an array once for every task, in the order to
+    try them (Dask: scattered, then inside the tasks); a call that raises one of
+    ``lost_data`` (shared data lost with a worker) is continued with the next way.
     """
+
+    sharers: tuple[Share, ...]
+    lost_data: tuple[type[BaseException], ...]
 
     @property
     def n_workers(self) -> int: ...
@@ -94,8 +163,6 @@ class TaskBackend(Protocol):
     def gather(self, handles: list[Any]) -> list[dict]: ...
 
     def tree_sum(self, handles: list[Any]) -> dict: ...
-
-    def attempt(self, run: Callable[[Callable[[np.ndarray], Any]], T]) -> T: ...
 
     def close(self) -> None: ...
 
@@ -120,113 +187,101 @@ def residuals(problem: Problem, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class TileExecutor:
-    """``predict(m)`` and ``misfit_and_gradient(m)`` of ``problem``, tiles run by ``backend``.
-
-    Each tile is factored once per model; its factors serve both calls for the same model.
-    """
+    """The batched calls of ``problem``, tiles run by ``backend``. Each tile is factored
+    once per model; its factors serve every call for the same model."""
 
     def __init__(self, problem: Problem, backend: TaskBackend):
         self.problem = problem
         self.backend = backend
         self._partial = any(spec.partial_data for spec in problem.tiles)
-        self._totals = dict.fromkeys(STAT_KEYS[1:], 0)
-        #: per tile: its latest task statistics (seconds, counts, where it ran)
+        self._totals = Counts()
+        #: per tile: the statistics of its latest task (seconds, counts, where it ran)
         self.tile_stats: dict[int, dict] = {}
-        #: per tile: factorizations since this executor began
-        self.per_tile_factorizations: dict[int, int] = {}
-        self.last_seconds: dict = {}
-        #: models a tile keeps factors of (``misfit_and_gradient_many`` raises it)
+        #: models a tile keeps factors of (a batch of more raises it)
         self._reserved = 1
+
+    @property
+    def per_tile_factorizations(self) -> dict[int, int]:
+        """Factorizations of each tile since this executor began."""
+        return dict(self._totals.per_tile_factorizations)
 
     @property
     def n_workers(self) -> int:
         return self.backend.n_workers
 
-    def predict(self, m: np.ndarray) -> np.ndarray:
-        m = check_model(self.problem, m)
-        return self.backend.attempt(lambda share: self._predict(share(m))[0])
+    # --- the calls ---------------------------------------------------------------------
+    def predict(self, models: Sequence[np.ndarray]) -> Batch[np.ndarray]:
+        return self._batch(models, self._predictions)
 
-    def misfit_and_gradient(self, m: np.ndarray) -> tuple[float, np.ndarray]:
-        m = check_model(self.problem, m)
+    def misfit_and_gradient(self, models: Sequence[np.ndarray]) -> Batch[tuple[float, np.ndarray]]:
+        """phi and g of each model, each exactly as alone; the 2.5D second round of model k
+        is mapped as soon as its residual is known, while later models' first rounds run."""
+        return self._batch(models, self._misfits)
+
+    def jacobian(
+        self, models: Sequence[np.ndarray], dtype: str = "float32"
+    ) -> Batch[tuple[np.ndarray, np.ndarray]]:
+        """(d, J) of each model: the data (n_data,) float64 and J = dd/dm (n_data, n_cells)
+        as ``dtype``, from one factorization per tile (no solve beyond the forward's in the
+        electrode basis). J is dense: n_data x n_cells x 4 bytes in float32 must fit here."""
+        return self._batch(
+            models,
+            lambda ms, start, share, counts: self._jacobians(ms, start, share, counts, dtype),
+        )
+
+    def sensitivity(self, models: Sequence[np.ndarray]) -> Batch[dict[str, np.ndarray]]:
+        """Per model-grid cell (n_cells,): ``coverage`` = sum_j |J_j| / uncertainty_j (the
+        cumulative sensitivity) and ``diag`` = diag(J^T W^2 J), W = 1 / uncertainty, exact,
+        from each tile's factors for the model. Air cells get 0."""
+        return self._batch(models, self._sensitivities)
+
+    def counters(self) -> dict:
+        """Since this executor began, summed over tiles and calls: factorizations, solved
+        columns, factor-cache hits, factor and solve seconds; and factorizations per tile."""
+        t = self._totals
+        return {
+            **{k: getattr(t, k) for k in STAT_KEYS[1:]},
+            "per_tile_factorizations": dict(t.per_tile_factorizations),
+        }
+
+    def close(self) -> None:
+        self.backend.close()
+
+    # --- one batch, its retries and its counts -----------------------------------------
+    def _batch(self, models: Sequence[np.ndarray], rounds) -> Batch:
+        checked = [check_model(self.problem, m) for m in models]
+        self._reserve(len(checked))
+        counts = Counts()
+        return Batch(self._retrying(rounds, checked, counts), len(checked), counts)
+
+    def _retrying(self, rounds, models: list[np.ndarray], counts: Counts) -> Iterator:
+        """``rounds(models, start, share, counts)``'s results; a backend that lost shared
+        data (a worker died holding it) continues from the first result not yet handed
+        over, with the next way of sharing (arrays inside the tasks): a retry, the same
+        numbers."""
         t0 = time.perf_counter()
-        phi, total, seconds = self.backend.attempt(lambda share: self._misfit(share(m), share))
-        for index, stats in total["tiles"].items():
-            seconds[index] = seconds.get(index, 0.0) + stats["seconds"]
-        self._record(total["tiles"])
-        self.last_seconds = {"total": time.perf_counter() - t0, "per_tile": seconds}
-        return phi, self.problem.mask_gradient(total["g"])
-
-    def misfit_and_gradient_many(
-        self,
-        models: Iterable[np.ndarray],
-        count: int | None = None,
-        consume: Callable[[int, float, np.ndarray], None] | None = None,
-    ) -> list[tuple[float, np.ndarray]]:
-        """``misfit_and_gradient`` of several models (an ensemble's members), each exactly as
-        alone, pipelined: each model's tile tasks are mapped as soon as the model is drawn
-        from ``models`` (an iterator may compute the next model meanwhile, e.g. the next
-        member's network pass), and ``consume(k, phi, g)`` gets model k's result as soon as
-        it is in (e.g. that member's backward pass and update) while later models' tasks
-        still run. ``count``: how many models (needed before the first is drawn; len of a
-        list). Each tile keeps the factors of all of them, so a 2.5D split's second round
-        refactors nothing. If a worker is lost, the models are recomputed but each is
-        consumed once."""
-        source = iter(models)
-        if count is None:
-            listed = list(source)
-            count, source = len(listed), iter(listed)
-        self._reserve(count)
-        produced: list[np.ndarray] = []
-
-        def model(k: int) -> np.ndarray:
-            while len(produced) <= k:
-                produced.append(check_model(self.problem, next(source)))
-            return produced[k]
-
-        results: dict[int, tuple[float, np.ndarray]] = {}
-        seconds: dict[int, float] = {}
-        t0 = time.perf_counter()
-
-        def deliver(k: int, phi: float, total: dict, round_one: dict[int, float]) -> None:
-            if k in results:  # delivered before a lost worker made the batch run again
+        done = 0
+        sharers = self.backend.sharers
+        for attempt, share in enumerate(sharers):
+            try:
+                for result in rounds(models, done, share, counts):
+                    done += 1
+                    counts.seconds = time.perf_counter() - t0
+                    yield result
                 return
-            for index, stats in total["tiles"].items():
-                seconds[index] = (
-                    seconds.get(index, 0.0) + round_one.get(index, 0.0) + stats["seconds"]
+            except self.backend.lost_data:
+                if attempt + 1 == len(sharers):
+                    raise
+                log.warning(
+                    "a worker was lost with this call's shared data; recomputing from model "
+                    "%d with the arrays inside the tasks",
+                    done,
                 )
-            self._record(total["tiles"])
-            results[k] = (phi, self.problem.mask_gradient(total["g"]))
-            if consume is not None:
-                consume(k, *results[k])
 
-        def run(share) -> None:
-            if self._partial:
-                # round one of every model as it comes; round two of each once its residual
-                # is known (the others' round one still running)
-                firsts = []
-                for k in range(count):
-                    m = share(model(k))
-                    firsts.append((m, self.backend.map_tiles(tile_predict, (m,), k)))
-                seconds_handles = []
-                for k, (m, handles) in enumerate(firsts):
-                    d, round_one = self._data_of(self.backend.gather(handles))
-                    r, v = residuals(self.problem, d)
-                    second = self.backend.map_tiles(tile_jtvec, (m, share(v)), k)
-                    seconds_handles.append((0.5 * float(r @ r), round_one, second))
-                for k, (phi, round_one, handles) in enumerate(seconds_handles):
-                    deliver(k, phi, self.backend.tree_sum(handles), round_one)
-                return
-            handles = []
-            for k in range(count):
-                m = share(model(k))
-                handles.append(self.backend.map_tiles(tile_misfit_and_gradient, (m,), k))
-            for k, h in enumerate(handles):
-                total = self.backend.tree_sum(h)
-                deliver(k, float(total["phi"]), total, {})
-
-        self.backend.attempt(run)
-        self.last_seconds = {"total": time.perf_counter() - t0, "per_tile": seconds}
-        return [results[k] for k in range(count)]
+    def _record(self, tiles: dict[int, dict], counts: Counts) -> None:
+        counts.add_tiles(tiles)
+        self._totals.add_tiles(tiles)
+        self.tile_stats.update(tiles)
 
     def _reserve(self, count: int) -> None:
         """Let every tile (each replica of it) keep the factors of ``count`` models."""
@@ -235,106 +290,90 @@ class TileExecutor:
                 self.backend.gather(self.backend.map_tiles(tile_reserve, (count,), replica))
             self._reserved = count
 
-    def sensitivity(self, m: np.ndarray) -> dict[str, np.ndarray]:
-        """Per model-grid cell (n_cells,): ``coverage`` = sum_j |J_j| / uncertainty_j (the
-        cumulative sensitivity) and ``diag`` = diag(J^T W^2 J), W = 1 / uncertainty, exact,
-        from each tile's factors for ``m`` (the factors an iteration at ``m`` holds anyway).
-        Air cells get 0."""
-        m = check_model(self.problem, m)
-        w = 1.0 / self.problem.uncertainty
-        parts = self.backend.attempt(
-            lambda share: self.backend.gather(
-                self.backend.map_tiles(tile_sensitivity, (share(m), share(w)))
-            )
-        )
-        for part in parts:
-            self._record(part["tiles"])
-        if self._partial:
-            # the tiles hold wavenumber shares of every datum: sum them before taking |.|
-            J = np.zeros((self.problem.n_data, m.size))
-            for part in parts:
-                J[part["rows"]] += part["J"]
-            WJ = w[:, None] * J
-            out = {"coverage": np.abs(WJ).sum(axis=0), "diag": (WJ * WJ).sum(axis=0)}
-        else:
-            out = pairwise_reduce(
-                [{"coverage": p["coverage"], "diag": p["diag"]} for p in parts],
-                lambda a, b: {k: a[k] + b[k] for k in a},
-            )
-        return {k: self.problem.mask_gradient(np.asarray(v, float)) for k, v in out.items()}
-
-    def jacobian(self, m: np.ndarray, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
-        """(d, J): the data (n_data,) float64 and J = dd/dm (n_data, n_cells) as ``dtype``
-        at ``m``, from one factorization per tile (no solve beyond the forward's in the
-        electrode basis). J is dense: n_data x n_cells x 4 bytes in float32 must fit here."""
-        return self.jacobian_many([m], dtype)[0]
-
-    def jacobian_many(
-        self, models: Sequence[np.ndarray], dtype: str = "float32"
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``jacobian`` of several models (an ensemble's members renewing their
-        linearisations in the same step), each exactly as alone: every model's tile tasks
-        are mapped before any is gathered, so they fill the workers together."""
-        checked = [check_model(self.problem, m) for m in models]
-        self._reserve(len(checked))
-
-        def run(share) -> list[list[dict]]:
-            handles = [
-                self.backend.map_tiles(tile_jacobian, (share(m), dtype), k)
-                for k, m in enumerate(checked)
-            ]
-            return [self.backend.gather(h) for h in handles]
-
+    # --- rounds ------------------------------------------------------------------------
+    def _first_round(self, models, start: int, share: Share) -> list[tuple[Any, list]]:
+        """(shared model, handles of its tile_predict tasks) of models[start:]."""
         out = []
-        for m, parts in zip(checked, self.backend.attempt(run)):
+        for k in range(start, len(models)):
+            m = share(models[k])
+            out.append((m, self.backend.map_tiles(tile_predict, (m,), k)))
+        return out
+
+    def _data_of(self, handles: list, counts: Counts) -> np.ndarray:
+        """The data of all tiles, their partial sums added in tile order."""
+        d = np.zeros(self.problem.n_data)
+        for part in self.backend.gather(handles):
+            d[part["rows"]] += part["d"]
+            self._record(part["tiles"], counts)
+        return d
+
+    def _predictions(self, models, start, share, counts) -> Iterator[np.ndarray]:
+        for _, handles in self._first_round(models, start, share):
+            yield self._data_of(handles, counts)
+
+    def _misfits(self, models, start, share, counts) -> Iterator[tuple[float, np.ndarray]]:
+        if self._partial:
+            # residuals need every wavenumber's contribution: forward everywhere first; the
+            # gradient round then reuses each tile's cached factors and fields
+            seconds = []
+            for k, (m, handles) in enumerate(self._first_round(models, start, share), start):
+                r, v = residuals(self.problem, self._data_of(handles, counts))
+                second = self.backend.map_tiles(tile_jtvec, (m, share(v)), k)
+                seconds.append((0.5 * float(r @ r), second))
+            for phi, handles in seconds:
+                total = self.backend.tree_sum(handles)
+                self._record(total["tiles"], counts)
+                yield phi, self.problem.mask_gradient(total["g"])
+            return
+        rounds = [
+            self.backend.map_tiles(tile_misfit_and_gradient, (share(models[k]),), k)
+            for k in range(start, len(models))
+        ]
+        for handles in rounds:
+            total = self.backend.tree_sum(handles)
+            self._record(total["tiles"], counts)
+            yield float(total["phi"]), self.problem.mask_gradient(total["g"])
+
+    def _jacobians(self, models, start, share, counts, dtype: str) -> Iterator:
+        rounds = [
+            self.backend.map_tiles(tile_jacobian, (share(models[k]), dtype), k)
+            for k in range(start, len(models))
+        ]
+        for handles in rounds:
             d = np.zeros(self.problem.n_data)
-            J = np.zeros((self.problem.n_data, m.size), dtype=dtype)
-            for part in parts:
-                self._record(part["tiles"])
+            J = np.zeros((self.problem.n_data, self.problem.model_grid.n_cells), dtype=dtype)
+            for part in self.backend.gather(handles):
+                self._record(part["tiles"], counts)
                 d[part["rows"]] += part["d"]
                 J[part["rows"]] += part["J"]
             if self.problem.active is not None:
                 J[:, ~self.problem.active] = 0.0
-            out.append((d, J))
-        return out
+            yield d, J
 
-    def _predict(self, m_shared) -> tuple[np.ndarray, dict[int, float]]:
-        """The data of all tiles (partial sums added, in tile order) and each tile's seconds."""
-        return self._data_of(self.backend.gather(self.backend.map_tiles(tile_predict, (m_shared,))))
+    def _sensitivities(self, models, start, share, counts) -> Iterator[dict[str, np.ndarray]]:
+        w = 1.0 / self.problem.uncertainty
+        rounds = [
+            self.backend.map_tiles(tile_sensitivity, (share(models[k]), share(w)), k)
+            for k in range(start, len(models))
+        ]
+        for handles in rounds:
+            parts = self.backend.gather(handles)
+            for part in parts:
+                self._record(part["tiles"], counts)
+            yield {
+                k: self.problem.mask_gradient(np.asarray(v, float))
+                for k, v in self._sum_sensitivities(parts).items()
+            }
 
-    def _data_of(self, parts: list[dict]) -> tuple[np.ndarray, dict[int, float]]:
-        d = np.zeros(self.problem.n_data)
-        seconds = {}
-        for part in parts:
-            d[part["rows"]] += part["d"]
-            self._record(part["tiles"])
-            seconds.update({i: s["seconds"] for i, s in part["tiles"].items()})
-        return d, seconds
-
-    def _misfit(self, m_shared, share) -> tuple[float, dict, dict[int, float]]:
+    def _sum_sensitivities(self, parts: list[dict]) -> dict[str, np.ndarray]:
         if self._partial:
-            # residuals need every wavenumber's contribution: forward everywhere first; the
-            # gradient round then reuses each tile's cached factors and fields
-            d, seconds = self._predict(m_shared)
-            r, v = residuals(self.problem, d)
-            total = self.backend.tree_sum(self.backend.map_tiles(tile_jtvec, (m_shared, share(v))))
-            return 0.5 * float(r @ r), total, seconds
-        total = self.backend.tree_sum(self.backend.map_tiles(tile_misfit_and_gradient, (m_shared,)))
-        return float(total["phi"]), total, {}
-
-    def _record(self, tiles: dict[int, dict]) -> None:
-        for index, stats in tiles.items():
-            self.tile_stats[index] = stats
-            for key in self._totals:
-                self._totals[key] += stats[key]
-            self.per_tile_factorizations[index] = (
-                self.per_tile_factorizations.get(index, 0) + stats["factorizations"]
-            )
-
-    def counters(self) -> dict:
-        """Since this executor began, summed over tiles and calls: factorizations, solved
-        columns, factor-cache hits, factor and solve seconds; and factorizations per tile."""
-        return {**self._totals, "per_tile_factorizations": dict(self.per_tile_factorizations)}
-
-    def close(self) -> None:
-        self.backend.close()
+            # the tiles hold wavenumber shares of every datum: sum them before taking |.|
+            J = np.zeros((self.problem.n_data, self.problem.model_grid.n_cells))
+            for part in parts:
+                J[part["rows"]] += part["J"]
+            WJ = (1.0 / self.problem.uncertainty)[:, None] * J
+            return {"coverage": np.abs(WJ).sum(axis=0), "diag": (WJ * WJ).sum(axis=0)}
+        return pairwise_reduce(
+            [{"coverage": p["coverage"], "diag": p["diag"]} for p in parts],
+            lambda a, b: {k: a[k] + b[k] for k in a},
+        )

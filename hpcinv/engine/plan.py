@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from hpcinv.engine.placement import replica_homes, replica_of
 from hpcinv.errors import SizeError, TileError
 from hpcinv.physics.estimate import MIB, largest_tile_memory_mib, tile_estimate
 from hpcinv.tiles import TileSpec
@@ -52,15 +53,15 @@ def suggest_layout(tiles: list[dict], cores: int, members: int = 1) -> dict:
     tasks = n * members
     workers = max(1, min(tasks, cores))
     threads = max(1, cores // workers)
-    replicas = max(1, workers // n)
+    homes = replica_homes(n, workers)
+    replicas = len(homes[0])
     loads = [0.0] * workers
     memory = [0.0] * workers
-    for i, tile in enumerate(tiles):
+    for tile, tile_homes in zip(tiles, homes):
         held = [0] * replicas  # models each replica of the tile keeps factors for
         for k in range(members):
-            held[k % replicas] += 1
-        for r in range(replicas):
-            w = (i + r * n) % workers
+            held[replica_of(k, replicas)] += 1
+        for r, w in enumerate(tile_homes):
             loads[w] += held[r] * tile["estimated_factor_seconds"]
             # the tile's estimate is its operators and one model's factors: a replica keeps
             # the factors of every member it serves (an upper bound)

@@ -4,19 +4,24 @@ Dask executor must match exactly; it runs the same task functions Dask ships."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 import numpy as np
 
-from hpcinv.engine.executor import TileExecutor
+from hpcinv.engine.executor import Share, TileExecutor
 from hpcinv.engine.tasks import TileCache, add_results, pairwise_reduce
 from hpcinv.problem import Problem
 
-T = TypeVar("T")
+
+def _identity(array: np.ndarray) -> np.ndarray:
+    return array
 
 
 class SerialBackend:
     """Calls each tile task here, in tile order, with this process's ``TileCache``."""
+
+    #: arrays go into the calls as they are; nothing shared can be lost here
+    sharers: tuple[Share, ...] = (_identity,)
+    lost_data: tuple[type[BaseException], ...] = ()
 
     def __init__(self, problem: Problem):
         self.tiles = problem.tiles
@@ -35,16 +40,12 @@ class SerialBackend:
     def tree_sum(self, handles: list[dict]) -> dict:
         return pairwise_reduce(handles, add_results)
 
-    def attempt(self, run: Callable[[Callable[[np.ndarray], Any]], T]) -> T:
-        return run(lambda array: array)
-
     def close(self) -> None:
         self.cache.clear()
 
 
 class SerialExecutor(TileExecutor):
-    """``predict(m) -> d`` and ``misfit_and_gradient(m) -> (phi, g)`` of ``problem``, tile by
-    tile in this process (see ``Executor``)."""
+    """The batched calls of ``Executor`` for ``problem``, tile by tile in this process."""
 
     def __init__(self, problem: Problem):
         super().__init__(problem, SerialBackend(problem))

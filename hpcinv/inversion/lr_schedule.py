@@ -6,11 +6,6 @@ of Adam's steps raised chi (Century 3D, iterations 300-745 at 5e-3): the rate wa
 for the misfit's curvature there, and a smaller one kept chi falling. Because the schedule
 depends on the history only, a resumed run replays the saved history and continues exactly
 as an uninterrupted one.
-
-'backoff' is for linearised steps (``relinearize_every`` > 1): it looks only at the exact
-chi of each renewal, and cuts the rate whenever that rose above the previous one by more
-than ``lr_threshold``: the steps since the last renewal went further than the
-linearisation holds (block-3d at 5e-3: chi 1.04 -> 2.7 between two renewals).
 """
 
 from __future__ import annotations
@@ -31,21 +26,12 @@ class PlateauSchedule:
 
     @property
     def active(self) -> bool:
-        return self.cfg.lr_schedule in ("plateau", "backoff")
+        return self.cfg.lr_schedule == "plateau"
 
-    def observe(self, chi: float, exact: bool = True) -> float:
+    def observe(self, chi: float) -> float:
         if not self.active:
             return self.lr
         self.seen += 1
-        if self.cfg.lr_schedule == "backoff":
-            if not exact:
-                return self.lr
-            rose = chi > self.best * (1.0 + self.cfg.lr_threshold)  # best: the last exact chi
-            if rose and self.lr > self.cfg.lr_min:
-                self.lr = max(self.cfg.lr_min, self.lr * self.cfg.lr_factor)
-                self.cuts.append(self.seen)
-            self.best = chi
-            return self.lr
         if chi < self.best * (1.0 - self.cfg.lr_threshold):
             self.best, self.since_best = chi, 0
         else:
@@ -56,10 +42,9 @@ class PlateauSchedule:
             self.cuts.append(self.seen)
         return self.lr
 
-    def replay(self, chi_history, exact_history=None) -> float:
+    def replay(self, chi_history) -> float:
         """Rebuild the state of a run that saw ``chi_history`` (on resume)."""
         self.__init__(self.cfg)
-        exact = [1.0] * len(chi_history) if exact_history is None else exact_history
-        for chi, e in zip(chi_history, exact):
-            self.observe(float(chi), bool(e))
+        for chi in chi_history:
+            self.observe(float(chi))
         return self.lr

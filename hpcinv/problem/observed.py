@@ -35,36 +35,15 @@ def observed_survey(case_survey: Survey, config: RunConfig, case_name: str) -> t
     the paper's uncertainties; notes on what was read and matched)."""
     pc = config.problem
     path = config.resolve_path(pc.observed)
-    if not path.exists():
-        raise ConfigError(
-            f"problem.observed: no such file {path} (paths are relative to the config "
-            f"file's directory)"
-        )
-    dimension = "2d" if case_survey.dim == 2 else "3d"
-    fd = read_survey(path, format=pc.format, dimension=dimension)
-    if fd.survey.dim != case_survey.dim:
-        raise DataError(
-            f"{path}: a {fd.survey.dim}D survey; case {case_name} is "
-            f"{case_survey.dim}D: give a file of the case's survey"
-        )
+    fd = _read(path, pc.format, case_survey.dim, case_name)
     values = to_resistance(fd).dobs
     assert values is not None  # readers always give values
     rows, signs = match_data(fd, case_survey, case_name)
     kept = np.sort(rows)  # the case's order
-    file_index = np.empty(case_survey.n_data, dtype=np.int64)
-    file_index[rows] = np.arange(rows.size)
     dobs = np.empty(case_survey.n_data)
     dobs[rows] = signs * values
     dobs = dobs[kept]
-    rel, floor = pc.noise_percent / 100.0, pc.noise_floor
-    uncertainty = rel * np.abs(dobs) + floor
-    zero = np.flatnonzero(uncertainty <= 0)
-    if zero.size:
-        raise DataError(
-            f"{fd.where(int(file_index[kept[zero[0]]]))}: datum {dobs[zero[0]]:g} V/A gets "
-            f"uncertainty 0 (problem.noise_percent of |d| plus problem.noise_floor); set "
-            f"problem.noise_floor > 0"
-        )
+    uncertainty = _paper_weighting(fd, dobs, rows, kept, config)
     survey = Survey(
         case_survey.electrodes,
         case_survey.abmn[kept],
@@ -92,6 +71,41 @@ def observed_survey(case_survey: Survey, config: RunConfig, case_name: str) -> t
         notes["uncertainty"],
     )
     return survey, notes
+
+
+def _read(path, format: str, dim: int, case_name: str) -> FieldData:
+    """The file, read as a survey of the case's dimension."""
+    if not path.exists():
+        raise ConfigError(
+            f"problem.observed: no such file {path} (paths are relative to the config "
+            f"file's directory)"
+        )
+    fd = read_survey(path, format=format, dimension="2d" if dim == 2 else "3d")
+    if fd.survey.dim != dim:
+        raise DataError(
+            f"{path}: a {fd.survey.dim}D survey; case {case_name} is {dim}D: give a file of "
+            f"the case's survey"
+        )
+    return fd
+
+
+def _paper_weighting(
+    fd: FieldData, dobs: np.ndarray, rows: np.ndarray, kept: np.ndarray, config: RunConfig
+) -> np.ndarray:
+    """noise_percent of |dobs| plus noise_floor, or ``DataError`` naming the file line of
+    the first datum that would get 0."""
+    pc = config.problem
+    uncertainty = pc.noise_percent / 100.0 * np.abs(dobs) + pc.noise_floor
+    zero = np.flatnonzero(uncertainty <= 0)
+    if zero.size:
+        file_index = np.empty(rows.max() + 1, dtype=np.int64)
+        file_index[rows] = np.arange(rows.size)
+        raise DataError(
+            f"{fd.where(int(file_index[kept[zero[0]]]))}: datum {dobs[zero[0]]:g} V/A gets "
+            f"uncertainty 0 (problem.noise_percent of |d| plus problem.noise_floor); set "
+            f"problem.noise_floor > 0"
+        )
+    return uncertainty
 
 
 def match_data(fd: FieldData, case: Survey, case_name: str) -> tuple[np.ndarray, np.ndarray]:

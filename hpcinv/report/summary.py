@@ -1,10 +1,21 @@
-"""summary.json: the metrics outside tools read (contract in docs/design.md)."""
+"""summary.json: the metrics outside tools read (contract in docs/design.md).
+
+``build_summary`` makes the keys every run has from the run's facts (``RunFacts``: the
+problem, the run file, where it ran and what it cost) and its outcome; each kind of run adds
+its own keys through ``extra`` (``hpcinv.driver.outputs``)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hpcinv.version import __version__
+
+if TYPE_CHECKING:
+    from hpcinv.config import RunConfig
+    from hpcinv.problem import Problem
 
 
 def mae_core(model, true_model, core_mask) -> float | None:
@@ -16,30 +27,39 @@ def mae_core(model, true_model, core_mask) -> float | None:
     return float(np.mean(np.abs(np.asarray(model)[mask] - np.asarray(true_model)[mask])))
 
 
+@dataclass
+class RunFacts:
+    """What a summary says of the run besides its outcome: the problem and run file, where
+    it ran (workers, device), what the physics cost (factor and solve seconds; per step the
+    factorizations in all and on the busiest tile) and the wall time."""
+
+    problem: Problem
+    config: RunConfig
+    n_workers: int = 1
+    device: str = "cpu"
+    solve_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    factorizations: list[int] = field(default_factory=list)
+    tile_factorizations: list[int] = field(default_factory=list)
+    #: None: the problem's tile count
+    n_tiles: int | None = None
+
+
 def build_summary(
+    facts: RunFacts,
     *,
     kind: str,
     iterations: int,
     phi_d: float,
-    n_data: int,
     history: dict,
     model,
-    true_model,
-    core_mask,
-    n_tiles: int,
-    n_workers: int,
-    device: str,
-    config_sha256: str,
-    solve_seconds: float,
-    factorizations_per_iteration,
-    factorizations_per_tile_per_iteration,
     stopped: str,
-    wall_seconds: float,
     extra: dict | None = None,
 ) -> dict:
     """The summary dict. ``history`` holds per-iteration lists phi_d, chi, beta, seconds and
     (DIP) physics_seconds; overhead_fraction is the share of iteration time spent outside
     the physics call (network, optimiser, bookkeeping; for Dask also scheduling)."""
+    problem = facts.problem
     seconds = np.asarray(history.get("seconds", []), float)
     physics = np.asarray(history.get("physics_seconds", []), float)
     total = float(seconds.sum())
@@ -50,26 +70,26 @@ def build_summary(
         "kind": kind,
         "iterations": int(iterations),
         "phi_d": float(phi_d),
-        "chi": float(phi_d / (n_data / 2.0)),
-        "n_data": int(n_data),
-        "mae_core": mae_core(model, true_model, core_mask),
+        "chi": float(phi_d / (problem.n_data / 2.0)),
+        "n_data": int(problem.n_data),
+        "mae_core": mae_core(model, problem.true_model, problem.core_mask),
         "history": {
             k: [float(x) for x in history.get(k, [])] for k in ("phi_d", "chi", "beta", "seconds")
         },
         "timing": {
             "seconds_per_iteration_median": float(np.median(seconds)) if seconds.size else None,
-            "solve_seconds": float(solve_seconds),
+            "solve_seconds": float(facts.solve_seconds),
             "overhead_fraction": overhead,
-            "wall_seconds": float(wall_seconds),
+            "wall_seconds": float(facts.wall_seconds),
         },
         "factorizations": {
-            "per_iteration_max": _max_or_none(factorizations_per_iteration),
-            "per_tile_per_iteration_max": _max_or_none(factorizations_per_tile_per_iteration),
+            "per_iteration_max": _max_or_none(facts.factorizations),
+            "per_tile_per_iteration_max": _max_or_none(facts.tile_factorizations),
         },
-        "n_tiles": int(n_tiles),
-        "n_workers": int(n_workers),
-        "device": device,
-        "config_sha256": config_sha256,
+        "n_tiles": int(len(problem.tiles) if facts.n_tiles is None else facts.n_tiles),
+        "n_workers": int(facts.n_workers),
+        "device": facts.device,
+        "config_sha256": facts.config.sha256,
         "hpcinv_version": __version__,
         "stopped": stopped,
     }

@@ -48,7 +48,8 @@ def _final(run: Path):
     with np.load(run / "result.npz") as r:
         model = r["model"].copy()
     state, _ = CheckpointStore(run / "checkpoint.zarr").load_latest()
-    arrays, _ = flatten_state({"weights": state["weights"], "optimizer": state["optimizer"]})
+    member = state["members"]["0"]
+    arrays, _ = flatten_state({"weights": member["weights"], "optimizer": member["optimizer"]})
     return summary, model, arrays
 
 
@@ -74,18 +75,22 @@ def test_checkpoint_layout(straight):
     assert g.attrs["complete"] is True and g.attrs["iteration"] == 12
     assert len(g.attrs["config_sha256"]) == 64 and g.attrs["config"]["problem"]["case"] == "tiny-2d"
     assert g.attrs["format"] == "hpcinv-checkpoint-2"
+    # a run of K members: each member's state under members/<k>, the callbacks' under
+    # callbacks/<key> (docs/design.md, checkpoint.zarr)
     for key in (
         "model",
         "z",
-        "rng/torch",
-        "history/phi_d",
-        "weights/linear.weight",
-        "weights/z",
-        "optimizer/state/0/exp_avg",
+        "members/0/rng/torch",
+        "members/0/history/phi_d",
+        "members/0/weights/linear.weight",
+        "members/0/weights/z",
+        "members/0/optimizer/state/0/exp_avg",
+        "callbacks/accounting/factorizations",
     ):
         assert key in g.attrs["arrays"]
     assert g.attrs["values"]["iteration"] == 12
-    assert g.attrs["values"]["optimizer/param_groups"][0]["lr"] == 1e-2
+    assert g.attrs["values"]["members/0/iteration"] == 12
+    assert g.attrs["values"]["members/0/optimizer/param_groups"][0]["lr"] == 1e-2
 
 
 def test_resume_is_identical_to_an_uninterrupted_run(config_file, straight, tmp_path):
@@ -190,7 +195,7 @@ def test_damaged_latest_falls_back_to_the_previous(config_file, straight, tmp_pa
     shutil.copytree(straight, out)
     latest = out / "checkpoint.zarr" / "iter-00000012"
     if damage == "chunk":
-        shutil.rmtree(latest / "weights" / "head.weight" / "c")
+        shutil.rmtree(latest / "members" / "0" / "weights" / "head.weight" / "c")
     else:
         meta = json.loads((latest / "zarr.json").read_text())
         del meta["attributes"]["complete"]
@@ -284,7 +289,7 @@ def test_a_format_1_checkpoint_of_hpcinv_0_1_resumes(tmp_path):
     # what the file holds, and the run goes on from it
     from hpcinv.config import load_config
     from hpcinv.engine import SerialExecutor
-    from hpcinv.inversion import DipInversion
+    from hpcinv.inversion import Stepper
     from hpcinv.problem import build_problem
 
     out = tmp_path / "run"
@@ -293,12 +298,13 @@ def test_a_format_1_checkpoint_of_hpcinv_0_1_resumes(tmp_path):
     assert attrs["meta"]["iteration"] == 4 and "values" not in attrs
     config = load_config(out / "config.toml")
     problem = build_problem(config)
-    inv = DipInversion(problem, SerialExecutor(problem), config)
-    inv.load_state_dict(state)
+    run = Stepper.build(config, problem, SerialExecutor(problem))
+    run.load_state_dict({"iteration": 4, "done": [0], "stopped": [""], "members": {"0": state}})
+    inv = run.members[0]
     assert inv.iteration == 4 and len(inv.history) == 4
     for name, tensor in inv.net.state_dict().items():
         assert np.array_equal(tensor.numpy(), state["weights"][name]), name
-    adam = inv.optimizer.state_dict()["state"]
+    adam = inv.method.optimizer.state_dict()["state"]
     assert np.array_equal(adam[0]["exp_avg"].numpy(), state["optimizer"]["state"]["0"]["exp_avg"])
     assert main(["resume", str(out), "--iterations", "6"]) == 0
     summary = json.loads((out / "summary.json").read_text())

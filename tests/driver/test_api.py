@@ -41,7 +41,7 @@ def test_result_exports_and_draws(tmp_path):
     assert {p.name for p in result.report()} >= {"model.png", "convergence.png"}
     # result.npz's coverage is the cumulative sensitivity at the final model
     problem = hpcinv.build_problem(config_from_dict(RAW))
-    expected = hpcinv.SerialExecutor(problem).sensitivity(result.model)["coverage"]
+    expected = hpcinv.SerialExecutor(problem).sensitivity([result.model])[0]["coverage"]
     np.testing.assert_allclose(result.arrays["coverage"], expected, rtol=1e-10)
     assert np.all(expected > 0)
     with pytest.raises(hpcinv.HpcinvError, match=r"no export format for '\.vtu'; use \.csv"):

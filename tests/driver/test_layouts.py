@@ -121,8 +121,7 @@ def test_the_thread_counts_are_what_the_numbers_depend_on():
     # not vacuous (on the tiny cases above they happen not to: too small to split)
     import torch
 
-    from hpcinv.inversion import build_generator
-    from hpcinv.inversion.loop import set_network_threads
+    from hpcinv.inversion import build_generator, set_network_threads
     from hpcinv.physics import TilePhysics
 
     config = config_from_dict({"problem": {"case": "paper-1.1"}})

@@ -9,7 +9,7 @@ import hpcinv
 from hpcinv.config import config_from_dict
 from hpcinv.engine.cluster import local_cluster
 from hpcinv.engine.dask_executor import DaskExecutor
-from hpcinv.inversion import DipInversion
+from hpcinv.inversion import Stepper
 from hpcinv.mesh.from_survey import mesh_from_survey
 from hpcinv.problem import problem_from_survey, simulate
 from hpcinv.survey import Survey, line_survey, merge_surveys
@@ -64,13 +64,13 @@ def test_air_cells_are_fixed_and_get_zero_gradient(problem):
     ex = hpcinv.SerialExecutor(problem)
     air = ~problem.active
     m = _random(problem, 1)
-    phi, g = ex.misfit_and_gradient(m)
+    phi, g = ex.misfit_and_gradient([m])[0]
     assert np.all(g[air] == 0.0) and np.abs(g[problem.active]).max() > 0
     # whatever the model says in the air, the data are those of the air value
     m2 = m.copy()
     m2[air] = np.log(0.5)
-    assert np.array_equal(ex.predict(m2), ex.predict(np.where(air, AIR, m)))
-    phi2, g2 = ex.misfit_and_gradient(m2)
+    assert np.array_equal(ex.predict([m2])[0], ex.predict([np.where(air, AIR, m)])[0])
+    phi2, g2 = ex.misfit_and_gradient([m2])[0]
     assert phi2 == phi and np.array_equal(g2, g)
 
 
@@ -78,9 +78,11 @@ def test_gradient_with_air_matches_finite_differences(problem):
     ex = hpcinv.SerialExecutor(problem)
     m = _random(problem, 2)
     dm = np.random.default_rng(3).standard_normal(m.size)  # air cells included: no effect
-    _, g = ex.misfit_and_gradient(m)
+    _, g = ex.misfit_and_gradient([m])[0]
     h = 1e-3
-    fd = (ex.misfit_and_gradient(m + h * dm)[0] - ex.misfit_and_gradient(m - h * dm)[0]) / (2 * h)
+    fd = (
+        ex.misfit_and_gradient([m + h * dm])[0][0] - ex.misfit_and_gradient([m - h * dm])[0][0]
+    ) / (2 * h)
     # central differences: O(h^2) ~ 1e-6 relative; a gradient that counted air cells would
     # be off by their share of g . dm (order one)
     assert fd == pytest.approx(g @ dm, rel=1e-5)
@@ -94,8 +96,8 @@ def test_dask_equals_serial_with_air(problem, traffic):
         dask_ex = DaskExecutor(
             problem, handle.client, small_traffic_bytes=0 if traffic == "scattered" else 2**30
         )
-        pa, ga = hpcinv.SerialExecutor(problem).misfit_and_gradient(m)
-        pb, gb = dask_ex.misfit_and_gradient(m)
+        pa, ga = hpcinv.SerialExecutor(problem).misfit_and_gradient([m])[0]
+        pb, gb = dask_ex.misfit_and_gradient([m])[0]
     finally:
         handle.close()
     assert abs(pa - pb) <= 1e-12 * abs(pa)
@@ -112,12 +114,13 @@ def test_dip_loop_keeps_air_fixed_and_out_of_the_reference_term():
             "inversion": {"learning_rate": 1e-2, "beta_schedule": "constant", "beta": 0.5},
         }
     )
-    inv = DipInversion(problem, hpcinv.SerialExecutor(problem), config)
+    run = Stepper.build(config, problem, hpcinv.SerialExecutor(problem))
+    inv = run.members[0]
     air = ~problem.active
     for _ in range(3):
         with torch.no_grad():
             raw = inv.net().double().numpy()
-        rec = inv.step()
+        rec = run.step().records[0]
         # the reference term sums the active cells only (air would add ~|ln 1e-8 - ln 0.01|
         # = 13.8 per cell)
         ref = np.abs(raw[~air] - config.inversion.reference_model).sum()
@@ -140,7 +143,7 @@ def test_conventional_baseline_keeps_air_fixed():
     assert out["model"].shape == (problem.model_grid.n_cells,)
     assert np.all(out["model"][air] == AIR)
     start = hpcinv.SerialExecutor(problem).misfit_and_gradient(
-        np.full(problem.model_grid.n_cells, config.inversion.reference_model)
-    )[0]
+        [np.full(problem.model_grid.n_cells, config.inversion.reference_model)]
+    )[0][0]
     r = (out["dpred"] - problem.dobs) / problem.uncertainty
     assert 0.5 * float(r @ r) < start

@@ -54,17 +54,20 @@ def test_dask_equals_serial(make, label, cluster, traffic, request):
         problem, client, small_traffic_bytes=0 if traffic == "scattered" else 2**30
     )
     assert dask_ex.scatter_models == (traffic == "scattered")
-    _same(serial.misfit_and_gradient(m), dask_ex.misfit_and_gradient(m))
+    _same(serial.misfit_and_gradient([m])[0], dask_ex.misfit_and_gradient([m])[0])
     # workers run one BLAS thread, this process two: MUMPS's sums may round differently
-    d_serial, d_dask = serial.predict(m), dask_ex.predict(m)
+    d_serial, d_dask = serial.predict([m])[0], dask_ex.predict([m])[0]
     assert np.max(np.abs(d_serial - d_dask)) <= 1e-12 * np.max(np.abs(d_serial))
     # one factorization per tile per model (per wavenumber in 2.5D)
     n_k = [len(t.ky_points) if t.ky_points is not None else 1 for t in problem.tiles]
     assert dask_ex.per_tile_factorizations == {t.index: k for t, k in zip(problem.tiles, n_k)}
     if traffic == "small":  # sensitivities and J: the same from the workers, same factors
-        for key, value in serial.sensitivity(m).items():
-            assert np.max(np.abs(dask_ex.sensitivity(m)[key] - value)) <= 1e-12 * value.max()
-        (d_s, J_s), (d_d, J_d) = serial.jacobian(m, "float64"), dask_ex.jacobian(m, "float64")
+        for key, value in serial.sensitivity([m])[0].items():
+            assert np.max(np.abs(dask_ex.sensitivity([m])[0][key] - value)) <= 1e-12 * value.max()
+        (d_s, J_s), (d_d, J_d) = (
+            serial.jacobian([m], "float64")[0],
+            dask_ex.jacobian([m], "float64")[0],
+        )
         assert np.max(np.abs(J_s - J_d)) <= 1e-12 * np.abs(J_s).max()
         assert np.max(np.abs(d_s - d_d)) <= 1e-12 * np.abs(d_s).max()
         assert dask_ex.per_tile_factorizations == {t.index: k for t, k in zip(problem.tiles, n_k)}
@@ -80,34 +83,37 @@ def test_dask_equals_serial(make, label, cluster, traffic, request):
 )
 def test_many_models_at_once_equal_one_at_a_time(make, two_workers):
     """An ensemble's batch: each model's misfit and gradient as alone (serial: bitwise),
-    every tile factored once per model, also across a 2.5D split's two rounds."""
+    every tile factored once per model, also across a 2.5D split's two rounds; the batch
+    carries its own counts."""
     problem = make()
     models = [random_model(problem, seed) for seed in (3, 4, 5)]
-    alone = [hpcinv.SerialExecutor(problem).misfit_and_gradient(m) for m in models]
+    alone = [hpcinv.SerialExecutor(problem).misfit_and_gradient([m])[0] for m in models]
     serial = hpcinv.SerialExecutor(problem)
-    for (phi, g), (phi_1, g_1) in zip(serial.misfit_and_gradient_many(models), alone):
+    for (phi, g), (phi_1, g_1) in zip(serial.misfit_and_gradient(models), alone):
         assert phi == phi_1 and np.array_equal(g, g_1)
     dask_ex = DaskExecutor(problem, two_workers)
-    consumed = []  # pipelined: models drawn lazily, each result handed over once, in order
-    got = dask_ex.misfit_and_gradient_many(
-        iter(models), count=3, consume=lambda k, phi, g: consumed.append((k, phi, g))
-    )
-    assert [k for k, _, _ in consumed] == [0, 1, 2]
-    for (_, phi, g), result, want in zip(consumed, got, alone):
-        assert phi == result[0] and np.array_equal(g, result[1])
+    batch = dask_ex.misfit_and_gradient(models)
+    taken = []  # handed over one by one, in order, each as soon as it is in
+    for result in batch:
+        taken.append(result)
+    assert len(batch) == 3 and [r[0] for r in taken] == [batch[k][0] for k in range(3)]
+    for result, want in zip(taken, alone):
         _same(result, want)
     n_k = [len(t.ky_points) if t.ky_points is not None else 1 for t in problem.tiles]
     for executor in (serial, dask_ex):
         assert executor.per_tile_factorizations == {
             t.index: 3 * k for t, k in zip(problem.tiles, n_k)
         }
+    assert batch.counts.factorizations == 3 * sum(n_k)
+    assert batch.counts.per_tile_factorizations == dask_ex.per_tile_factorizations
     # linearisations renewed together: every model's J as alone, J the factors' own
-    jacobians = dask_ex.jacobian_many(models, "float64")
+    jacobians = dask_ex.jacobian(models, "float64")
     for m, (d, J) in zip(models, jacobians):
-        d_1, J_1 = hpcinv.SerialExecutor(problem).jacobian(m, "float64")
+        d_1, J_1 = hpcinv.SerialExecutor(problem).jacobian([m], "float64")[0]
         assert np.max(np.abs(J - J_1)) <= 1e-12 * np.abs(J_1).max()
         assert np.max(np.abs(d - d_1)) <= 1e-12 * np.abs(d_1).max()
     assert dask_ex.per_tile_factorizations == {t.index: 3 * k for t, k in zip(problem.tiles, n_k)}
+    assert jacobians.counts.factorizations == 0  # the batch's factors were still held
 
 
 def test_members_fill_the_workers_that_one_tile_leaves_idle(two_workers):
@@ -117,8 +123,8 @@ def test_members_fill_the_workers_that_one_tile_leaves_idle(two_workers):
     models = [random_model(problem, seed) for seed in (6, 7, 8, 9)]
     dask_ex = DaskExecutor(problem, two_workers)
     assert len(set(dask_ex.backend.homes[0])) == 2
-    for got, m in zip(dask_ex.misfit_and_gradient_many(models), models):
-        _same(got, hpcinv.SerialExecutor(problem).misfit_and_gradient(m))
+    for got, m in zip(dask_ex.misfit_and_gradient(models), models):
+        _same(got, hpcinv.SerialExecutor(problem).misfit_and_gradient([m])[0])
     digest = problem.tiles[0].digest
     holders = [a for a, s in two_workers.run(worker_state).items() if digest in s.get("tiles", [])]
     assert len(holders) == 2  # built once on each worker
@@ -126,8 +132,8 @@ def test_members_fill_the_workers_that_one_tile_leaves_idle(two_workers):
     assert dask_ex.per_tile_factorizations == {0: 4 * n_k}  # each model once, on one replica
     # a single model goes to the first replica, whose cache holds models 0 and 2
     _same(
-        dask_ex.misfit_and_gradient(models[2]),
-        hpcinv.SerialExecutor(problem).misfit_and_gradient(models[2]),
+        dask_ex.misfit_and_gradient([models[2]])[0],
+        hpcinv.SerialExecutor(problem).misfit_and_gradient([models[2]])[0],
     )
     assert dask_ex.per_tile_factorizations == {0: 4 * n_k}
 
@@ -136,7 +142,7 @@ def test_tiles_stay_on_their_workers_and_are_built_once(two_workers):
     problem = small_3d_problem(n_tiles=4)
     ex = DaskExecutor(problem, two_workers)
     for seed in (1, 2, 3):
-        ex.misfit_and_gradient(random_model(problem, seed))
+        ex.misfit_and_gradient([random_model(problem, seed)])[0]
     states = two_workers.run(worker_state)
     builds = sum(s.get("builds", 0) for s in states.values())
     tiles = sorted(d for s in states.values() for d in s.get("tiles", []))
@@ -156,7 +162,7 @@ def test_a_slow_worker_keeps_its_tiles(two_workers):
     moved = []
     try:
         for seed in range(3):
-            ex.misfit_and_gradient(random_model(problem, seed))
+            ex.misfit_and_gradient([random_model(problem, seed)])[0]
             moved += [
                 (seed, i) for i, s in ex.tile_stats.items() if s["worker"] != ex.backend.home[i]
             ]
@@ -178,7 +184,7 @@ def test_simulations_and_factors_never_pickle(tiny_problem):
 def test_killed_worker_costs_a_retry_not_the_result(traffic):
     """A worker process is SIGKILLed mid-iteration; the run ends on the same model."""
     from hpcinv.config import config_from_dict
-    from hpcinv.inversion import DipInversion
+    from hpcinv.inversion import Stepper
 
     cfg = config_from_dict(
         {
@@ -189,7 +195,7 @@ def test_killed_worker_costs_a_retry_not_the_result(traffic):
         }
     )
     problem = hpcinv.build_problem(cfg)
-    reference = DipInversion(problem, hpcinv.SerialExecutor(problem), cfg)
+    reference = Stepper.build(cfg, problem, hpcinv.SerialExecutor(problem))
     reference.run(4)
 
     handle = local_cluster(2, threads_per_worker=1, dashboard=False)
@@ -198,7 +204,7 @@ def test_killed_worker_costs_a_retry_not_the_result(traffic):
         ex = DaskExecutor(
             problem, client, small_traffic_bytes=0 if traffic == "scattered" else 2**30
         )
-        inv = DipInversion(problem, ex, cfg)
+        inv = Stepper.build(cfg, problem, ex)
         inv.run(1)
         client.run(set_delay, delay=0.6)  # every tile task now lasts >= 0.6 s
         pids = client.run(os.getpid)
@@ -218,15 +224,15 @@ def test_killed_worker_costs_a_retry_not_the_result(traffic):
         )
     finally:
         handle.close()
-    assert inv.history.phi_d == reference.history.phi_d
-    assert np.array_equal(inv.model(), reference.model())
+    assert inv.members[0].history.phi_d == reference.members[0].history.phi_d
+    assert np.array_equal(inv.members[0].model(), reference.members[0].model())
 
 
 def test_killed_worker_costs_an_ensemble_a_retry_not_a_member():
     """Three members of a one-tile problem on two workers (a replica of the tile on each):
     a worker is SIGKILLed mid-step; every member ends as in the serial ensemble."""
     from hpcinv.config import config_from_dict
-    from hpcinv.inversion import EnsembleInversion
+    from hpcinv.inversion import Stepper
 
     cfg = config_from_dict(
         {
@@ -237,14 +243,14 @@ def test_killed_worker_costs_an_ensemble_a_retry_not_a_member():
         }
     )
     problem = hpcinv.build_problem(cfg)
-    reference = EnsembleInversion(problem, hpcinv.SerialExecutor(problem), cfg)
+    reference = Stepper.build(cfg, problem, hpcinv.SerialExecutor(problem))
     reference.run(3)
     expected = [member.history.phi_d for member in reference.members], reference.models()
 
     handle = local_cluster(2, threads_per_worker=1, dashboard=False)
     try:
         client = handle.client
-        ensemble = EnsembleInversion(problem, DaskExecutor(problem, client), cfg)
+        ensemble = Stepper.build(cfg, problem, DaskExecutor(problem, client))
         ensemble.run(1)
         client.run(set_delay, delay=0.6)
         pids = client.run(os.getpid)
@@ -280,11 +286,13 @@ def test_killed_worker_costs_an_ensemble_a_retry_not_a_member():
 def test_counters_have_the_same_keys_and_meaning(two_workers, make):
     problem = make()
     serial, dask_ex = hpcinv.SerialExecutor(problem), DaskExecutor(problem, two_workers)
+    last = {}
     for ex in (serial, dask_ex):
         m1, m2 = random_model(problem, 1), random_model(problem, 2)
-        ex.misfit_and_gradient(m1)
-        ex.predict(m1)  # the same model: cached factors, no new factorization
-        ex.misfit_and_gradient(m2)
+        ex.misfit_and_gradient([m1])[0]
+        ex.predict([m1])[0]  # the same model: cached factors, no new factorization
+        last[ex] = ex.misfit_and_gradient([m2])
+        last[ex][0]
     cs, cd = serial.counters(), dask_ex.counters()
     assert (
         set(cs)
@@ -306,7 +314,11 @@ def test_counters_have_the_same_keys_and_meaning(two_workers, make):
     for c in (cs, cd):
         assert c["factor_seconds"] > 0 and c["solve_seconds"] > 0
     tiles = {t.index for t in problem.tiles}
-    assert set(serial.last_seconds["per_tile"]) == set(dask_ex.last_seconds["per_tile"]) == tiles
+    # a call's own counts: every tile's seconds (both rounds), its factorizations
+    for ex in (serial, dask_ex):
+        counts = last[ex].counts
+        assert set(counts.per_tile_seconds) == tiles and counts.seconds > 0
+        assert counts.factorizations == n_k
     assert {s["worker"] for s in serial.tile_stats.values()} == {"serial"}
     assert {s["worker"] for s in dask_ex.tile_stats.values()} <= set(
         two_workers.scheduler_info()["workers"]

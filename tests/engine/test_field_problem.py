@@ -10,7 +10,7 @@ import pytest
 import hpcinv
 from hpcinv.config import load_config
 from hpcinv.errors import ConfigError
-from hpcinv.inversion import DipInversion
+from hpcinv.inversion import Stepper
 from hpcinv.mesh.from_survey import mesh_from_survey
 from hpcinv.problem import simulate
 from hpcinv.readers import write_survey
@@ -74,8 +74,8 @@ def test_round_trip_reads_meshes_and_inverts(tmp_path):
     assert np.allclose(problem.uncertainty, truth.uncertainty, rtol=1e-6)
     assert problem.info.notes["uncertainty"]["source"] == "file"
     assert problem.core_mask.any() and problem.mesh.h[0].min() == 10.0
-    inv = DipInversion(problem, hpcinv.SerialExecutor(problem), config)
-    chis = [inv.step().chi for _ in range(6)]
+    run = Stepper.build(config, problem, hpcinv.SerialExecutor(problem))
+    chis = [run.step().records[0].chi for _ in range(6)]
     assert all(math.isfinite(c) for c in chis) and chis[-1] < chis[0]
 
 
@@ -119,24 +119,28 @@ def test_apparent_resistivity_over_topography_uses_numeric_factors(tmp_path):
 
 def test_halfspace_reference_is_the_best_uniform_halfspace(tmp_path):
     from hpcinv.config import config_from_dict
-    from hpcinv.driver.runs import resolve_reference
+    from hpcinv.driver.resolve import resolve_config
 
     path, _ = _line_data(tmp_path)
     config = load_config(_write_config(tmp_path, path.name, 'reference_model = "halfspace"'))
     problem = hpcinv.build_problem(config)
-    resolved = resolve_reference(config, problem)
+    resolved = resolve_config(config, problem).config
     sigma = problem.info.notes["halfspace_conductivity"]
     assert resolved.inversion.reference_value == pytest.approx(math.log(sigma), rel=1e-12)
     assert resolved.raw == config.raw  # the run file is recorded as written
     result = hpcinv.run(config, tmp_path / "out", iterations=2)
     assert result.summary["reference_model"] == resolved.inversion.reference_value
+    # recorded as what the run file left to the context
+    assert (
+        result.summary["resolved"]["inversion.reference_model"] == result.summary["reference_model"]
+    )
     with pytest.raises(ConfigError, match="resolve"):
         config.inversion.reference_value  # noqa: B018 - unresolved: refused, not NaN
     synthetic = config_from_dict(
         {"problem": {"case": "tiny-2d"}, "inversion": {"reference_model": "halfspace"}}
     )
     with pytest.raises(ConfigError, match="needs field data"):
-        resolve_reference(synthetic, hpcinv.build_problem(synthetic))
+        resolve_config(synthetic, hpcinv.build_problem(synthetic))
     with pytest.raises(ConfigError, match="'halfspace'"):
         config_from_dict({"problem": {"case": "tiny-2d"}, "inversion": {"reference_model": "flat"}})
 

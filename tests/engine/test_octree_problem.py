@@ -4,6 +4,7 @@ model; ``mesh.kind = "auto"`` picks octrees where a tensor mesh would be too lar
 grid-3d case is a modern field grid."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import pytest
 import hpcinv
 from hpcinv.config import MeshConfig, config_from_dict, load_config
 from hpcinv.engine.dask_executor import DaskExecutor
-from hpcinv.errors import SizeError
+from hpcinv.errors import CheckpointError, SizeError
 from hpcinv.problem.cases import grid_3d_case, grid_3d_model, grid_3d_surface
 from hpcinv.problem.site import octree_site, octree_tiles, predict_on_tiles
 from hpcinv.readers import write_survey
@@ -81,6 +82,12 @@ def test_field_file_runs_on_octree_tiles_with_a_model_grid(site_file, tmp_path):
     assert result.model.shape == (problem.model_grid.n_cells,)
     air = ~problem.active
     assert np.all(result.model[air] == problem.inactive_value)
+    # another tile count meshes the tiles anew (the data change by ~1%): not a harmless
+    # change on octrees, refused even with --force
+    other = Path(config_path).with_name("one-tile.toml")  # beside it: the same data path
+    other.write_text(Path(config_path).read_text().replace("n_tiles = 2", "n_tiles = 1"))
+    with pytest.raises(CheckpointError, match="physics.n_tiles: 2 -> 1: this problem's tiles"):
+        hpcinv.resume(tmp_path / "out", iterations=4, force=True, config=other)
 
 
 def test_octree_dask_equals_serial_one_factorization_per_tile_per_model(site_file, two_workers):
@@ -90,10 +97,10 @@ def test_octree_dask_equals_serial_one_factorization_per_tile_per_model(site_fil
     serial = hpcinv.SerialExecutor(problem)
     dask = DaskExecutor(problem, two_workers)
     for m in models:
-        phi_s, g_s = serial.misfit_and_gradient(m)
-        phi_d, g_d = dask.misfit_and_gradient(m)
+        phi_s, g_s = serial.misfit_and_gradient([m])[0]
+        phi_d, g_d = dask.misfit_and_gradient([m])[0]
         assert phi_d == phi_s and np.array_equal(g_d, g_s)
-        serial.predict(m)  # the same model again: no new factorization
+        serial.predict([m])[0]  # the same model again: no new factorization
     n_tiles = len(problem.tiles)
     assert serial.counters()["factorizations"] == n_tiles * len(models)
     assert dask.counters()["factorizations"] == n_tiles * len(models)

@@ -12,7 +12,7 @@ import torch
 
 import hpcinv
 from hpcinv.config import config_from_dict
-from hpcinv.inversion import DipInversion, resolve_device
+from hpcinv.inversion import Stepper, resolve_device
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -42,9 +42,10 @@ def test_cuda_run_matches_cpu_run(tiny_problem):
     # dropout off: its masks come from each device's own generator, so they differ by design
     runs = {}
     for device in ("cpu", "cuda"):
-        inv = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), config(device))
+        run = Stepper.build(config(device), tiny_problem, hpcinv.SerialExecutor(tiny_problem))
+        inv = run.members[0]
         assert next(inv.net.parameters()).device.type == device
-        inv.run(10)
+        run.run(10)
         runs[device] = (np.array(inv.history.phi_d), inv.model())
     phi_cpu, m_cpu = runs["cpu"]
     phi_gpu, m_gpu = runs["cuda"]
@@ -55,9 +56,9 @@ def test_cuda_run_matches_cpu_run(tiny_problem):
 
 @cuda
 def test_cuda_run_with_dropout_lowers_the_misfit(tiny_problem):
-    inv = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), config("cuda", 0.1))
-    inv.run(25)
-    phi = np.array(inv.history.phi_d)
+    run = Stepper.build(config("cuda", 0.1), tiny_problem, hpcinv.SerialExecutor(tiny_problem))
+    run.run(25)
+    phi = np.array(run.members[0].history.phi_d)
     assert np.all(np.isfinite(phi)) and phi[-5:].min() < phi[0]
 
 

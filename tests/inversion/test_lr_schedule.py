@@ -41,18 +41,3 @@ def test_replay_equals_running():
     assert b.replay(chi) == a.lr
     assert (b.best, b.since_best, b.cuts, b.seen) == (a.best, a.since_best, a.cuts, a.seen)
     assert len(a.cuts) > 2
-
-
-def test_backoff_cuts_when_an_exact_chi_rises_and_replays():
-    cfg = dataclasses.replace(
-        InversionConfig(), learning_rate=1e-2, lr_schedule="backoff", lr_threshold=0.0
-    )
-    s = PlateauSchedule(cfg)
-    chi = [9.0, 3.0, 1.0, 2.0, 1.5, 1.2, 0.9, 1.3, 1.0]
-    exact = [1, 0, 0, 1, 0, 0, 1, 0, 1]  # the linearised values between renewals never count
-    rates = [s.observe(c, bool(e)) for c, e in zip(chi, exact)]
-    # exact 9 -> 2 -> 0.9 -> 1.0: the last rose (the linearised 3.0, 1.3 do not count)
-    assert rates == [1e-2] * 8 + [5e-3] and s.cuts == [9]
-    assert s.observe(0.95, True) == 5e-3  # fell: no cut
-    replayed = PlateauSchedule(cfg)
-    assert replayed.replay(chi + [0.95], exact + [1]) == 5e-3 and replayed.cuts == [9]

@@ -70,7 +70,7 @@ def test_rows_2d_source_and_wavenumber_tiles():
     w = 1.0 / whole.uncertainty
     expected = {"coverage": np.abs(w[:, None] * J).sum(0), "diag": ((w[:, None] * J) ** 2).sum(0)}
     for problem in (whole, hpcinv.build_problem(paper_config(n_tiles=3, split="wavenumbers"))):
-        got = hpcinv.SerialExecutor(problem).sensitivity(m)
+        got = hpcinv.SerialExecutor(problem).sensitivity([m])[0]
         for key, value in expected.items():
             np.testing.assert_allclose(got[key], value, rtol=1e-9, atol=1e-12 * value.max())
 
@@ -82,7 +82,7 @@ def test_executor_sums_tiles_3d():
     J = np.zeros((p.n_data, p.model_grid.n_cells))
     for spec in p.tiles:
         J[spec.data_rows] = rows_from_jtvec(TilePhysics(spec), m)
-    got = hpcinv.SerialExecutor(p).sensitivity(m)
+    got = hpcinv.SerialExecutor(p).sensitivity([m])[0]
     np.testing.assert_allclose(got["coverage"], np.abs(w[:, None] * J).sum(0), rtol=1e-9)
     np.testing.assert_allclose(got["diag"], ((w[:, None] * J) ** 2).sum(0), rtol=1e-9)
     # deep cells see less than shallow ones

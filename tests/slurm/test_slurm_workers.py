@@ -185,7 +185,7 @@ def test_a_worker_job_cancelled_mid_run_costs_a_retry_not_the_result(tmp_path):
     from hpcinv.config import config_from_dict
     from hpcinv.engine.dask_executor import DaskExecutor
     from hpcinv.engine.worker import set_delay
-    from hpcinv.inversion import DipInversion
+    from hpcinv.inversion import Stepper
 
     cfg = config_from_dict(
         {
@@ -196,7 +196,7 @@ def test_a_worker_job_cancelled_mid_run_costs_a_retry_not_the_result(tmp_path):
         }
     )
     problem = hpcinv.build_problem(cfg)
-    reference = DipInversion(problem, hpcinv.SerialExecutor(problem), cfg)
+    reference = Stepper.build(cfg, problem, hpcinv.SerialExecutor(problem))
     reference.run(4)
 
     spec = SlurmWorkers(
@@ -210,7 +210,7 @@ def test_a_worker_job_cancelled_mid_run_costs_a_retry_not_the_result(tmp_path):
     handle = slurm_cluster(spec, shared_directory=str(tmp_path))
     try:
         client = handle.client
-        inv = DipInversion(problem, DaskExecutor(problem, client), cfg)
+        inv = Stepper.build(cfg, problem, DaskExecutor(problem, client))
         inv.run(1)
         client.run(set_delay, delay=0.6)  # every tile task now lasts >= 0.6 s
         job = sorted(client.run(lambda: os.environ["SLURM_JOB_ID"]).values())[0]
@@ -226,8 +226,8 @@ def test_a_worker_job_cancelled_mid_run_costs_a_retry_not_the_result(tmp_path):
         assert job not in queue().split()
     finally:
         handle.close()
-    assert inv.history.phi_d == reference.history.phi_d
-    assert np.array_equal(inv.model(), reference.model())
+    assert inv.members[0].history.phi_d == reference.members[0].history.phi_d
+    assert np.array_equal(inv.members[0].model(), reference.members[0].model())
 
 
 def test_workers_past_their_lifetime_are_replaced_by_fresh_jobs(tmp_path):

@@ -1,5 +1,8 @@
-"""Ensembles: members stepped together are each exactly the member run alone; varying
-seed, z or both; resume; stopping at the target."""
+"""A run of K members (an ensemble): members stepped together are each exactly the member
+run alone; varying seed, z or both; one batched executor call per kind of need per step;
+resume; stopping at the target."""
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -7,7 +10,7 @@ import torch
 
 import hpcinv
 from hpcinv.config import config_from_dict
-from hpcinv.inversion import DipInversion, EnsembleInversion, member_config
+from hpcinv.inversion import Member, Stepper, member_config
 
 
 def config(inversion=None, **ensemble):
@@ -21,14 +24,18 @@ def config(inversion=None, **ensemble):
     )
 
 
+def build(problem, cfg, members=None):
+    """A stepper of ``cfg``'s members (``members``: that many instead) on a serial executor."""
+    if members is not None:
+        cfg = dataclasses.replace(cfg, ensemble=dataclasses.replace(cfg.ensemble, members=members))
+    return Stepper.build(cfg, problem, hpcinv.SerialExecutor(problem))
+
+
 @pytest.mark.parametrize("vary", ["seed", "z", "both"])
 def test_members_differ_as_asked_and_member_0_is_the_run_file(tiny_problem, vary):
     cfg = config(vary=vary)
-    nets = [
-        DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), member_config(cfg, k)).net
-        for k in range(3)
-    ]
-    alone = DipInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg).net
+    nets = [Member(tiny_problem, member_config(cfg, k)).net for k in range(3)]
+    alone = Member(tiny_problem, cfg).net
     assert torch.equal(nets[0].z, alone.z)
     assert torch.equal(nets[0].head.weight, alone.head.weight)
     same_z = torch.equal(nets[1].z, nets[0].z)
@@ -44,49 +51,60 @@ def test_members_differ_as_asked_and_member_0_is_the_run_file(tiny_problem, vary
 
 def test_each_member_is_the_member_run_alone(tiny_problem):
     cfg = config()
-    ensemble = EnsembleInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg)
+    ensemble = build(tiny_problem, cfg)
     ensemble.run(4)
     for k, member in enumerate(ensemble.members):
-        alone = DipInversion(
-            tiny_problem, hpcinv.SerialExecutor(tiny_problem), member_config(cfg, k)
-        )
+        alone = build(tiny_problem, member_config(cfg, k), members=1)
         alone.run(4)
-        assert member.history.phi_d == alone.history.phi_d
-        np.testing.assert_array_equal(member.model(), alone.model())
+        assert member.history.phi_d == alone.members[0].history.phi_d
+        np.testing.assert_array_equal(member.model(), alone.members[0].model())
     models = ensemble.models()
     assert models.shape == (3, tiny_problem.model_grid.n_cells)
     assert np.abs(models[1] - models[0]).max() > 0  # the members differ
 
 
+class Spy:
+    """A serial executor that records the size of every batched call, by kind."""
+
+    def __init__(self, problem):
+        self.inner, self.problem, self.calls = hpcinv.SerialExecutor(problem), problem, []
+
+    def misfit_and_gradient(self, models):
+        self.calls.append(("misfit", len(models)))
+        return self.inner.misfit_and_gradient(models)
+
+    def jacobian(self, models, dtype="float32"):
+        self.calls.append(("jacobian", len(models)))
+        return self.inner.jacobian(models, dtype)
+
+
+def test_one_batched_call_per_kind_per_step(tiny_problem):
+    spy = Spy(tiny_problem)
+    ensemble = Stepper.build(config(), tiny_problem, spy)
+    ensemble.run(3)
+    assert spy.calls == [("misfit", 3)] * 3
+
+
 def test_linearised_members_renew_together_and_each_is_the_member_alone(tiny_problem):
     cfg = config({"relinearize_every": 2})
-    executor = hpcinv.SerialExecutor(tiny_problem)
-    batches = []
-    jacobian_many = executor.jacobian_many
-
-    def spy(models, dtype="float32"):
-        batches.append(len(models))
-        return jacobian_many(models, dtype)
-
-    executor.jacobian_many = spy
-    ensemble = EnsembleInversion(tiny_problem, executor, cfg)
+    spy = Spy(tiny_problem)
+    ensemble = Stepper.build(cfg, tiny_problem, spy)
     ensemble.run(5)
-    assert batches == [3, 3, 3]  # renewals at steps 0, 2 and 4, all members in one call
+    # renewals at steps 0, 2 and 4, all members in one call; the steps between ask nothing
+    assert spy.calls == [("jacobian", 3)] * 3
     for k, member in enumerate(ensemble.members):
-        alone = DipInversion(
-            tiny_problem, hpcinv.SerialExecutor(tiny_problem), member_config(cfg, k)
-        )
+        alone = build(tiny_problem, member_config(cfg, k), members=1)
         alone.run(5)
-        assert member.history.phi_d == alone.history.phi_d
-        assert member.history.exact == alone.history.exact == [1.0, 0.0, 1.0, 0.0, 1.0]
-        np.testing.assert_array_equal(member.model(), alone.model())
+        assert member.history.phi_d == alone.members[0].history.phi_d
+        assert member.history.exact == alone.members[0].history.exact == [1.0, 0.0, 1.0, 0.0, 1.0]
+        np.testing.assert_array_equal(member.model(), alone.members[0].model())
 
 
 def test_a_resumed_ensemble_equals_an_uninterrupted_one(tiny_problem):
     cfg = config()
 
     def fresh():
-        return EnsembleInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg)
+        return build(tiny_problem, cfg)
 
     straight = fresh()
     straight.run(5)
@@ -103,7 +121,7 @@ def test_a_resumed_ensemble_equals_an_uninterrupted_one(tiny_problem):
 
 def test_members_stop_at_their_target_one_by_one(tiny_problem):
     cfg = config()
-    free = EnsembleInversion(tiny_problem, hpcinv.SerialExecutor(tiny_problem), cfg)
+    free = build(tiny_problem, cfg)
     free.run(3)
     # a target that the best member's first step meets and the others' do not
     chis = [m.history.chi[0] for m in free.members]
@@ -111,9 +129,7 @@ def test_members_stop_at_their_target_one_by_one(tiny_problem):
     assert sorted(chis)[1] > chis[best]
     raw = dict(cfg.raw)
     raw["inversion"] = {**raw["inversion"], "target_chi": chis[best]}
-    ensemble = EnsembleInversion(
-        tiny_problem, hpcinv.SerialExecutor(tiny_problem), config_from_dict(raw)
-    )
+    ensemble = build(tiny_problem, config_from_dict(raw))
     ensemble.run(3)
     assert ensemble.done[best] and len(ensemble.members[best].history) == 1
     assert ensemble.stopped[best].startswith("target")

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from hpcinv.config import CASE_NAMES, config_digest, config_from_dict, load_config
@@ -146,3 +148,39 @@ def test_3d_defaults_fill_only_what_the_run_file_leaves_out():
     assert filled["inversion.relinearize_every"] == DEFAULTS_3D["inversion"]["relinearize_every"]
     assert filled_config.network.channels == DEFAULTS_3D["network"]["channels"]
     assert filled_config.raw == config.raw and filled_config.sha256 == config.sha256
+
+
+def test_readme_key_tables_are_the_configs_own_docs():
+    from pathlib import Path
+
+    from hpcinv.config.reference import key_tables, readme_block
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert readme_block() in readme, (
+        "README's run-file keys drifted from the docs in hpcinv/config: run "
+        "`python -m hpcinv.config.reference --readme README.md`"
+    )
+    # every key of every section is in the tables, with its default
+    tables = key_tables()
+    from hpcinv.config.run import SECTIONS
+
+    for name, cls in SECTIONS.items():
+        assert f"**`[{name}]`**" in tables
+        for f in dataclasses.fields(cls):
+            assert f"| `{f.name}` |" in tables, f"{name}.{f.name}"
+
+
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ({"slurm": {"worker_walltime": "1h"}}, "slurm.worker_walltime = '1h' is not a Slurm time"),
+        ({"slurm": {"driver_walltime": "12:00:00:00"}}, "slurm.driver_walltime"),
+        ({"problem": {"case": "tiny-2d", "format": "ubc2d"}}, "problem.format = 'ubc2d'"),
+    ],
+)
+def test_values_that_would_fail_late_are_refused_when_the_file_loads(raw, words):
+    raw = {"problem": {"case": "tiny-2d"}, **raw}
+    with pytest.raises(ConfigError, match=words):
+        config_from_dict(raw)
+    for good in ("90", "30:00", "01:30:00", "2-12", "2-12:00", "2-12:00:00"):
+        config_from_dict({"problem": {"case": "tiny-2d"}, "slurm": {"worker_walltime": good}})

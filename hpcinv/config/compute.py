@@ -110,7 +110,10 @@ class SlurmConfig:
     )
     worker_walltime: str = field(
         default="01:00:00",
-        metadata={"doc": "time limit per worker job; workers leave (staggered) 5 min before it"},
+        metadata={
+            "doc": "time limit per worker job; workers leave (staggered) 5 min before it",
+            "walltime": True,
+        },
     )
     directives: tuple[str, ...] = field(
         default=(),
@@ -142,7 +145,8 @@ class SlurmConfig:
     driver_walltime: str = field(
         default="12:00:00",
         metadata={
-            "doc": "time limit of the driver job (hpcinv submit); it requeues itself until done"
+            "doc": "time limit of the driver job (hpcinv submit); it requeues itself until done",
+            "walltime": True,
         },
     )
     driver_cpus: int = _bounded(2, "CPUs of the driver job (the network, the reduction)", ge=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hpcinv.config.names import CASE_NAMES, MESH_KINDS
+from hpcinv.config.names import CASE_NAMES, DATA_FORMATS, MESH_KINDS
 from hpcinv.config.schema import _bounded, _choice
 from hpcinv.errors import ConfigError
 
@@ -28,9 +28,11 @@ class ProblemConfig:
             "problem.case instead)"
         },
     )
-    format: str = field(
-        default="auto",
-        metadata={"doc": "reader format of problem.data; 'auto' recognises it from the content"},
+    format: str = _choice(
+        "auto",
+        ("auto", *DATA_FORMATS),
+        "reader format of problem.data (and problem.observed); 'auto' recognises it from the "
+        "content",
     )
     dimension: str = _choice(
         "auto",

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hpcinv.config.names import DATA_FORMATS
 from hpcinv.errors import DataError
 from hpcinv.survey import Survey
 
 #: File formats ``read_survey`` knows; ``write_survey`` writes the first four (``WRITABLE`` in
 #: ``formats``), the others are instrument and exchange formats read only.
-FORMATS = ("ubc-3d", "ubc-2d", "pygimli", "csv", "r2-protocol", "res2dinv", "syscal", "abem")
+FORMATS = DATA_FORMATS
 
 #: What the values of a file are: volts (with a current, else for 1 A), volts per ampere,
 #: or apparent resistivity in ohm-metres.

@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypedDict, Unpack
 
 from hpcinv.checkpoint import CheckpointStore
 from hpcinv.config import (
@@ -45,15 +46,10 @@ def run(
     out: str | Path,
     *,
     iterations: int | None = None,
-    workers: int = 0,
-    threads_per_worker: int | None = None,
-    scheduler_address: str | None = None,
-    scheduler_file: str | None = None,
-    client=None,
-    cluster: ClusterChoice | None = None,
     overwrite: bool = False,
     hooks: Sequence[Hook] = (),
     before_checkpoint_rename: Callable[[], None] | None = None,
+    **where: Unpack[Where],
 ) -> Result:
     """Run the inversion ``config`` (a ``RunConfig`` or a run file's path) into the run
     directory ``out``; returns its ``Result``.
@@ -71,9 +67,7 @@ def run(
     config = _as_config(config)
     _check_iterations(iterations)
     run_dir = RunDirectory(out)
-    choice = _cluster_choice(
-        cluster, workers, threads_per_worker, scheduler_address, scheduler_file, client, run_dir
-    )
+    choice = _cluster_choice(where, run_dir)
     if run_dir.holds_a_run():
         if not overwrite:
             raise HpcinvError(
@@ -89,17 +83,8 @@ def run(
     if config.inversion.kind == "conventional":
         run_conventional_into(problem, resolved.config, run_dir, t_start)
     else:
-        _run_dip_on(
-            problem,
-            resolved,
-            run_dir,
-            choice,
-            iterations,
-            t_start,
-            None,
-            hooks,
-            before_checkpoint_rename,
-        )
+        launch = Launch(run_dir, choice, iterations, t_start, hooks, before_checkpoint_rename)
+        _run_dip_on(problem, resolved, launch, None)
     return Result(run_dir.path)
 
 
@@ -109,14 +94,9 @@ def resume(
     iterations: int | None = None,
     force: bool = False,
     config: RunConfig | str | Path | None = None,
-    workers: int = 0,
-    threads_per_worker: int | None = None,
-    scheduler_address: str | None = None,
-    scheduler_file: str | None = None,
-    client=None,
-    cluster: ClusterChoice | None = None,
     hooks: Sequence[Hook] = (),
     before_checkpoint_rename: Callable[[], None] | None = None,
+    **where: Unpack[Where],
 ) -> Result:
     """Continue the run in ``out`` from its latest complete checkpoint until ``iterations``
     in total (default: the run file's); returns its ``Result``.
@@ -127,9 +107,7 @@ def resume(
     """
     _check_iterations(iterations)
     run_dir = RunDirectory(out)
-    choice = _cluster_choice(
-        cluster, workers, threads_per_worker, scheduler_address, scheduler_file, client, run_dir
-    )
+    choice = _cluster_choice(where, run_dir)
     store = CheckpointStore(run_dir.checkpoint_path)
     if not store.exists():
         raise CheckpointError(
@@ -145,33 +123,38 @@ def resume(
     problem = build_problem(current)
     _check_octree_tiles(problem, harmless)
     resolved = resolve_config(current, problem)
-    _run_dip_on(
-        problem,
-        resolved,
-        run_dir,
-        choice,
-        iterations,
-        t_start,
-        state,
-        hooks,
-        before_checkpoint_rename,
-    )
+    launch = Launch(run_dir, choice, iterations, t_start, hooks, before_checkpoint_rename)
+    _run_dip_on(problem, resolved, launch, state)
     return Result(run_dir.path)
 
 
-def _cluster_choice(
-    cluster,
-    workers,
-    threads_per_worker,
-    scheduler_address,
-    scheduler_file,
-    client,
-    run_dir: RunDirectory,
-) -> ClusterChoice:
+class Where(TypedDict, total=False):
+    """Where a run's tiles run (the keyword arguments ``run`` and ``resume`` share): serially
+    (``workers=0``), on a local Dask cluster of ``workers`` processes with
+    ``threads_per_worker`` CPUs each, on a running scheduler (``scheduler_address`` or
+    ``scheduler_file``), on the workers of a Dask ``client`` you hold, or as ``cluster``
+    says (SLURM)."""
+
+    workers: int
+    threads_per_worker: int | None
+    scheduler_address: str | None
+    scheduler_file: str | None
+    client: Any
+    cluster: ClusterChoice | None
+
+
+def _cluster_choice(where: Where, run_dir: RunDirectory) -> ClusterChoice:
     """Where tiles run, checked; an ``srun`` runner's tasks other than the driver's stop in
     ``join_runner``."""
-    choice = cluster or ClusterChoice(
-        workers, threads_per_worker, scheduler_address, scheduler_file, client=client
+    unknown = sorted(set(where) - set(Where.__annotations__))
+    if unknown:  # what Python says of a keyword a function does not take
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+    choice = where.get("cluster") or ClusterChoice(
+        where.get("workers", 0),
+        where.get("threads_per_worker"),
+        where.get("scheduler_address"),
+        where.get("scheduler_file"),
+        client=where.get("client"),
     )
     choice.validate()
     choice.join_runner(run_dir.path)  # --slurm-runner: only the driver task goes on
@@ -243,30 +226,34 @@ def _config_text(config: RunConfig) -> str:
     return dump_toml(config.raw)
 
 
-def _run_dip_on(
-    problem: Problem,
-    resolved: Resolved,
-    run_dir: RunDirectory,
-    choice: ClusterChoice,
-    iterations: int | None,
-    t_start: float,
-    state: dict | None,
-    hooks: Sequence[Hook],
-    before_rename: Callable[[], None] | None,
-) -> dict:
-    config = resolved.config
-    executor, handle = make_executor(problem, choice, run_dir.path, config.physics.threads)
+@dataclasses.dataclass(frozen=True)
+class Launch:
+    """How a DIP run is started (the same for a new run and a resumed one): its directory,
+    where its tiles run, how many steps, when it began, the user's hooks, the crash-test
+    pause between writing a checkpoint and renaming it."""
+
+    run_dir: RunDirectory
+    choice: ClusterChoice
+    iterations: int | None
+    t_start: float
+    hooks: Sequence[Hook]
+    before_rename: Callable[[], None] | None
+
+
+def _run_dip_on(problem: Problem, resolved: Resolved, launch: Launch, state: dict | None) -> dict:
+    config, run_dir = resolved.config, launch.run_dir
+    executor, handle = make_executor(problem, launch.choice, run_dir.path, config.physics.threads)
     try:
         dip = DipRun(
             problem,
             executor,
             config,
             run_dir,
-            t_start,
-            before_rename=before_rename,
+            launch.t_start,
+            before_rename=launch.before_rename,
             resolved=resolved,
         )
-        return dip.fit(iterations, state, hooks)
+        return dip.fit(launch.iterations, state, launch.hooks)
     finally:
         executor.close()
         if handle is not None:

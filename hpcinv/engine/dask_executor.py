@@ -177,25 +177,10 @@ class DaskExecutor(TileExecutor):
 
     backend: DaskBackend
 
-    def __init__(
-        self,
-        problem: Problem,
-        client,
-        *,
-        plugin: TileCachePlugin | None = None,
-        worker_memory: float | None = None,
-        small_traffic_bytes: int = SMALL_TRAFFIC_BYTES,
-    ):
-        super().__init__(
-            problem,
-            DaskBackend(
-                problem,
-                client,
-                plugin=plugin,
-                worker_memory=worker_memory,
-                small_traffic_bytes=small_traffic_bytes,
-            ),
-        )
+    def __init__(self, problem: Problem, client, **options):
+        """``options``: those of ``DaskBackend`` (``plugin``, ``worker_memory``,
+        ``small_traffic_bytes``)."""
+        super().__init__(problem, DaskBackend(problem, client, **options))
 
     @property
     def client(self):

@@ -166,13 +166,10 @@ def _shared_security(directory: Path, create: bool, wait_seconds: float):
             )
         time.sleep(0.2)
     ca, key, cert = (str(p) for p in paths)
-    return Security(
-        tls_ca_file=ca,
-        tls_client_key=key,
-        tls_client_cert=cert,
-        tls_scheduler_key=key,
-        tls_scheduler_cert=cert,
-        tls_worker_key=key,
-        tls_worker_cert=cert,
-        require_encryption=True,
-    )
+    # one certificate for every role: the client, the scheduler and the workers
+    roles = {
+        f"tls_{role}_{part}": path
+        for role in ("client", "scheduler", "worker")
+        for part, path in (("key", key), ("cert", cert))
+    }
+    return Security(tls_ca_file=ca, require_encryption=True, **roles)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 HISTORY_KEYS = ("phi_d", "chi", "beta", "loss", "seconds", "physics_seconds", "exact")
 
@@ -21,31 +21,31 @@ class IterationRecord:
     exact: float = 1.0
 
 
-@dataclass
 class History:
-    """Per-iteration series (lists of floats), as summary.json reports them."""
+    """Per-iteration series (lists of floats) of ``HISTORY_KEYS``, as summary.json reports
+    them: ``history.chi`` is the list of chi, one per step."""
 
-    phi_d: list = field(default_factory=list)
-    chi: list = field(default_factory=list)
-    beta: list = field(default_factory=list)
-    loss: list = field(default_factory=list)
-    seconds: list = field(default_factory=list)
-    physics_seconds: list = field(default_factory=list)
-    exact: list = field(default_factory=list)
+    def __init__(self):
+        self._series: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
+
+    def __getattr__(self, key: str) -> list[float]:
+        series = self.__dict__.get("_series", {})
+        if key in series:
+            return series[key]
+        raise AttributeError(f"History has no series {key!r}; it has {', '.join(HISTORY_KEYS)}")
 
     def append(self, rec: IterationRecord) -> None:
         for key in HISTORY_KEYS:
-            getattr(self, key).append(float(getattr(rec, key)))
+            self._series[key].append(float(getattr(rec, key)))
 
     def __len__(self) -> int:
-        return len(self.phi_d)
+        return len(self._series["phi_d"])
 
     def as_dict(self) -> dict[str, list]:
-        return {k: list(getattr(self, k)) for k in HISTORY_KEYS}
+        return {k: list(v) for k, v in self._series.items()}
 
     def load(self, series: dict) -> None:
         """The series of a saved history (checkpoints before 0.4 have no ``exact``: every
         step solved the physics then)."""
         n = len(series["chi"])
-        for key in HISTORY_KEYS:
-            setattr(self, key, [float(x) for x in series.get(key, [1.0] * n)])
+        self._series = {key: [float(x) for x in series.get(key, [1.0] * n)] for key in HISTORY_KEYS}

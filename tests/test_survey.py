@@ -1,13 +1,12 @@
 import numpy as np
 import pytest
+from problems import paper_config
 
 import hpcinv
 from hpcinv.errors import DataError
 from hpcinv.mesh import check_electrodes_in_mesh
 from hpcinv.problem.cases import build_case, paper_mesh, paper_survey
 from hpcinv.survey import REMOTE, Survey, line_configurations, line_survey, merge_surveys
-
-from conftest import paper_config
 
 
 def test_paper_survey_counts():

@@ -142,6 +142,7 @@ def _spawn(args, pause=0.15):
     )
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments(config_file, straight, tmp_path):
     out = tmp_path / "run"
     rng = np.random.default_rng(2024)
@@ -173,6 +174,7 @@ def test_kill_9_at_random_moments(config_file, straight, tmp_path):
     _assert_identical(straight, out)
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_exits_75(config_file, straight, tmp_path):
     out = tmp_path / "run"
     proc = _spawn(["run", str(config_file), "--out", str(out)], pause=0.5)

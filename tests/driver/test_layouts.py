@@ -77,6 +77,7 @@ def serial(tmp_path_factory):
 
 
 @pytest.mark.parametrize("workers, cpus", [(1, 1), (2, 1), (4, 1), (2, 2)])
+@pytest.mark.slow
 def test_dask_layouts_equal_serial(serial, tmp_path, workers, cpus):
     handle = local_cluster(workers, cpus, dashboard=False)
     try:
@@ -89,6 +90,7 @@ def test_dask_layouts_equal_serial(serial, tmp_path, workers, cpus):
 
 
 @pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset (util-linux) missing")
+@pytest.mark.slow
 def test_a_driver_on_one_core_equals_one_on_all(serial, tmp_path):
     for name, raw in RUN_FILES.items():
         path = tmp_path / f"{name.replace(', ', '-').replace(' ', '-')}.toml"

@@ -8,14 +8,13 @@ import time
 
 import numpy as np
 import pytest
+from problems import paper_config, random_model, small_3d_problem
 
 import hpcinv
 from hpcinv.engine.cluster import local_cluster
 from hpcinv.engine.dask_executor import DaskExecutor, work_stealing_active
 from hpcinv.engine.worker import set_delay, worker_state
 from hpcinv.physics import TilePhysics
-
-from conftest import paper_config, random_model, small_3d_problem
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +180,7 @@ def test_simulations_and_factors_never_pickle(tiny_problem):
 
 
 @pytest.mark.parametrize("traffic", ["small", "scattered"])
+@pytest.mark.slow
 def test_killed_worker_costs_a_retry_not_the_result(traffic):
     """A worker process is SIGKILLed mid-iteration; the run ends on the same model."""
     from hpcinv.config import config_from_dict
@@ -228,6 +228,7 @@ def test_killed_worker_costs_a_retry_not_the_result(traffic):
     assert np.array_equal(inv.members[0].model(), reference.members[0].model())
 
 
+@pytest.mark.slow
 def test_killed_worker_costs_an_ensemble_a_retry_not_a_member():
     """Three members of a one-tile problem on two workers (a replica of the tile on each):
     a worker is SIGKILLed mid-step; every member ends as in the serial ensemble."""

@@ -1,14 +1,13 @@
 import json
 
 import pytest
+from problems import small_3d_problem
 
 import hpcinv
 from hpcinv.cli import main
 from hpcinv.config import config_from_dict, memory_bytes
 from hpcinv.engine.plan import check_tiles_fit, plan, suggest_layout, tile_estimate
 from hpcinv.errors import SizeError
-
-from conftest import small_3d_problem
 
 
 def _first_tile_estimate(case, analyse=True):

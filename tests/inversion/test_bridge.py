@@ -8,6 +8,7 @@ every perturbed model."""
 import numpy as np
 import pytest
 import torch
+from problems import random_model, small_3d_problem, tiny_2d_problem
 
 import hpcinv
 from hpcinv.config import NetworkConfig
@@ -15,8 +16,6 @@ from hpcinv.inversion import build_generator, physics_misfit
 from hpcinv.mesh.from_survey import mesh_from_survey
 from hpcinv.problem import problem_from_survey, simulate
 from hpcinv.survey import Survey, line_survey
-
-from conftest import random_model, small_3d_problem, tiny_2d_problem
 
 
 def misfit_of(m: torch.Tensor, executor) -> torch.Tensor:

@@ -150,6 +150,7 @@ def authors_steps(problem, iterations, tau, dropout):
     return models
 
 
+@pytest.mark.slow
 def test_hpcinv_takes_the_authors_steps_from_their_inputs():
     config = config_from_dict(
         {

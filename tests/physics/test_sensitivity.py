@@ -5,12 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 from physics.test_octree_physics import AIR, _grid_tile
+from problems import paper_config, random_model, small_3d_problem
 
 import hpcinv
 import hpcinv.physics.tile as tile_module
 from hpcinv.physics import TilePhysics
-
-from conftest import paper_config, random_model, small_3d_problem
 
 
 def rows_from_jtvec(physics, m):

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from problems import has_pole_rows, paper_config, random_model, small_3d_problem
 
 import hpcinv
 from hpcinv.physics import FactorCache, TilePhysics
 from hpcinv.physics.operators import build_operators
 from hpcinv.physics.simpeg_reference import simpeg_simulation
-
-from conftest import has_pole_rows, paper_config, random_model, small_3d_problem
 
 
 @pytest.fixture(scope="module")

@@ -155,7 +155,7 @@ def test_readme_key_tables_are_the_configs_own_docs():
 
     from hpcinv.config.reference import key_tables, readme_block
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert readme_block() in readme, (
         "README's run-file keys drifted from the docs in hpcinv/config: run "
         "`python -m hpcinv.config.reference --readme README.md`"

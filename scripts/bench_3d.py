@@ -26,11 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from benchkit import emit, log
 
 # Nothing that imports torch at the top level: Dask spawns its workers by re-running this
 # module as __mp_main__ (see bench_large3d.py).
@@ -42,10 +42,6 @@ CENTURY = ROOT / "examples" / "data" / "century" / "dc3d.dat"
 TARGET = 1.1
 LOW_COVERAGE = 0.01
 FAR = 2.0
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def run_file(case: str, kind: str, extra: dict | None = None) -> dict:
@@ -198,10 +194,7 @@ def main() -> None:
                     2,
                 )
             }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,13 @@ of run time spent checkpointing at the default interval (target < 2%).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchkit import emit
 
 import hpcinv
 from hpcinv.checkpoint import CheckpointStore
@@ -65,10 +66,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     result = {case: measure(case, args.repeats) for case in ("paper-1.1", "block-3d")}
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    emit(result, args.out)
     return 0
 
 

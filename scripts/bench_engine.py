@@ -21,19 +21,16 @@ oversubscribed: block-3d, 16 local tiles on 8 workers (4 per core here): the ove
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_inversion import PaperAlgorithm, hpcinv_step, timed_iterations
+from bench_inversion import PaperAlgorithm, hpcinv_step
 from bench_physics import in_child, measure_stock
+from benchkit import emit, log, peak_rss_mib, timed_iterations
 
 import hpcinv
 from hpcinv.config import config_from_dict
@@ -41,10 +38,6 @@ from hpcinv.engine.cluster import local_cluster
 from hpcinv.engine.dask_executor import DaskExecutor
 from hpcinv.engine.plan import tile_estimate
 from hpcinv.inversion import Member, Stepper
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def block_config(n_tiles: int, local: bool):
@@ -55,16 +48,6 @@ def block_config(n_tiles: int, local: bool):
 
 def models(n_cells: int, repeats: int) -> list[np.ndarray]:
     return [np.full(n_cells, np.log(0.01)) + 1e-3 * i for i in range(repeats + 1)]
-
-
-def _peak_rss_mib() -> float:
-    # VmHWM: this process's own peak. ru_maxrss is not: a spawned Dask worker inherits the
-    # peak of the process it was forked from (it read the same 855 MiB on every worker).
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def time_serial(problem, ms) -> dict:
@@ -78,7 +61,7 @@ def time_serial(problem, ms) -> dict:
     return {
         "seconds_median": statistics.median(seconds),
         "seconds_all": seconds,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -96,7 +79,7 @@ def time_dask(problem, client, ms, label) -> dict:
         seconds.append(wall)
         overheads.append(max(0.0, 1.0 - max(busy.values()) / wall))
         log(f"  {label}: {wall:.2f} s, overhead {overheads[-1]:.3f}")
-    rss = client.run(_peak_rss_mib)
+    rss = client.run(peak_rss_mib)
     tiles = [tile_estimate(t) for t in problem.tiles]
     return {
         "seconds_median": statistics.median(seconds),
@@ -212,11 +195,7 @@ def main(argv=None) -> int:
     }
     result["machine"]["loadavg_end"] = os.getloadavg()
     result["total_seconds"] = time.time() - t0
-    text = json.dumps(result, indent=2, default=float)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    emit(result, args.out, default=float)
     return 0
 
 

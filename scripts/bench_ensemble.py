@@ -27,18 +27,15 @@ import argparse
 import json
 import logging
 import statistics
-import sys
 import time
 from pathlib import Path
+
+from benchkit import emit, log
 
 # Nothing that imports torch at the top level: Dask spawns its workers by re-running this
 # module as __mp_main__ (see bench_large3d.py).
 import hpcinv
 from hpcinv.config import config_from_dict
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def measure(case: str, members: int, iterations: int, workers: int, runs: Path) -> dict:
@@ -186,10 +183,7 @@ def main() -> None:
             "cases": projection,
         },
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -59,62 +59,20 @@ a few minutes, nearly all of it in the paper's algorithm.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from benchkit import Step, finish, log, machine_info, timed_iterations
 
 REPO = Path(__file__).resolve().parent.parent
 CASE = "paper-1.1"
 RUN_FILE = REPO / "examples" / "paper-1.1.toml"
 TARGET_RATIO = 10
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-#: one iteration; returns its sub-timings in seconds, e.g. {"physics_seconds": ...}
-Step = Callable[[], dict]
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- timing
-
-
-def timed_iterations(step: Step, warmup: int, iterations: int, label: str) -> dict:
-    """Run ``step`` warmup + iterations times; summarise the timed ones.
-
-    Returns {"seconds_median", "seconds_all", and "<key>_median", "<key>_all" for each
-    sub-timing the step reports, "loadavg_before", "loadavg_after"}.
-    """
-    records = []
-    loadavg_before = os.getloadavg()
-    for i in range(warmup + iterations):
-        t = time.perf_counter()
-        parts = step()
-        seconds = time.perf_counter() - t
-        timed = i >= warmup
-        if timed:
-            records.append({"seconds": seconds, **parts})
-        tag = f"{i - warmup + 1}/{iterations}" if timed else f"warm-up {i + 1}/{warmup}"
-        detail = ", ".join(f"{k} {v:.3f}" for k, v in parts.items())
-        log(f"  {label} {tag}: {seconds:.3f} s ({detail})")
-    out = {}
-    for key in records[0]:
-        values = [r[key] for r in records]
-        out[f"{key}_median"] = statistics.median(values)
-        out[f"{key}_all"] = values
-    out["loadavg_before"] = loadavg_before
-    out["loadavg_after"] = os.getloadavg()
-    return out
 
 
 # --------------------------------------------------------------------------- the algorithms
@@ -203,37 +161,7 @@ def compare_first_iteration(executor, first: tuple[np.ndarray, float, np.ndarray
     }
 
 
-# --------------------------------------------------------------------------- machine / main
-
-
-def machine_info() -> dict:
-    import discretize
-    import pymatsolver
-    import scipy
-    import simpeg
-
-    import hpcinv
-
-    return {
-        "hostname": platform.node(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "torch_threads": torch.get_num_threads(),
-        "torch_interop_threads": torch.get_num_interop_threads(),
-        "env": {k: os.environ.get(k) for k in THREAD_ENV},
-        "versions": {
-            "hpcinv": hpcinv.__version__,
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "torch": torch.__version__,
-            "simpeg": simpeg.__version__,
-            "discretize": discretize.__version__,
-            "pymatsolver": pymatsolver.__version__,
-        },
-    }
+# --------------------------------------------------------------------------- main
 
 
 def run(iterations: int, warmup: int, threads: int) -> dict:
@@ -314,12 +242,7 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     report = run(args.iterations, args.warmup, args.threads)
-    report["total_seconds"] = time.perf_counter() - t0
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-    log(f"done in {report['total_seconds']:.0f} s")
+    finish(report, t0, args.out)
     return 0
 
 

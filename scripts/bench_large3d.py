@@ -33,8 +33,8 @@ import numpy as np
 # Nothing that imports torch at the top level: Dask spawns its workers by re-running this
 # module as __mp_main__, and torch there would add ~140 MiB to every worker's measured peak
 # (workers of `hpcinv run` never import it).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_physics import in_child, measure_stock
+from benchkit import emit, log, peak_rss_mib, timed_iterations
 
 import hpcinv
 from hpcinv.config import config_from_dict
@@ -49,10 +49,6 @@ from hpcinv.survey import Survey
 GIB = 1024.0
 
 
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
 def grid_config(n_tiles: int):
     return config_from_dict(
         {
@@ -62,14 +58,8 @@ def grid_config(n_tiles: int):
     )
 
 
-def _peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM; ru_maxrss survives execve), MiB."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024.0
-
-
 def dip_iterations(problem, config, iterations: int) -> dict:
-    from bench_inversion import hpcinv_step, timed_iterations
+    from bench_inversion import hpcinv_step  # imports torch: only here, not in the workers
 
     from hpcinv.inversion import Stepper
 
@@ -78,7 +68,7 @@ def dip_iterations(problem, config, iterations: int) -> dict:
         executor = DaskExecutor(problem, handle.client)
         inv = Stepper.build(config, problem, executor)
         timed = timed_iterations(hpcinv_step(inv), 1, iterations, "grid-3d DIP, 2 workers")
-        timed["peak_rss_mib_per_worker"] = sorted(handle.client.run(_peak_rss_mib).values())
+        timed["peak_rss_mib_per_worker"] = sorted(handle.client.run(peak_rss_mib).values())
         timed["tile_seconds_last"] = {
             i: round(s["seconds"], 3) for i, s in executor.tile_stats.items()
         }
@@ -236,10 +226,7 @@ def main(argv=None) -> int:
     if args.only_field_file:
         problem = hpcinv.build_problem(grid_config(2))
         out["field_file_run"] = field_file_run(problem, args.iterations)
-        text = json.dumps(out, indent=2, default=float)
-        print(text)
-        if args.out:
-            Path(args.out).write_text(text + "\n")
+        emit(out, args.out, default=float)
         return 0
 
     config = grid_config(2)
@@ -282,10 +269,7 @@ def main(argv=None) -> int:
         "dip_iteration_seconds": 20.0,
         "stock_over_dip_iteration": 3.0,
     }
-    text = json.dumps(out, indent=2, default=float)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(out, args.out, default=float)
     return 0
 
 

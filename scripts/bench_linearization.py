@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchkit import emit
 
 import hpcinv
 from hpcinv.config import config_from_dict, with_3d_defaults
@@ -76,10 +77,7 @@ def main() -> None:
         "n_data": problem.n_data,
         "n_cells": problem.model_grid.n_cells,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ Every measurement does one warm-up call (not counted) and then ``--repeats`` tim
 on a different model ``m0 + 1e-3 * i`` (m0 = ln 0.01 everywhere), so no factorization is reused
 from a cache; the median is reported. Each measurement runs in its own freshly spawned child
 process, which receives the already-built problem (so building it, which simulates the data, is
-not counted) and reports its peak RSS (``ru_maxrss``) in MiB; the measurements are therefore
+not counted) and reports its own peak RSS (``VmHWM``) in MiB; the measurements are therefore
 independent of one another. The parent compares phi and g between hpcinv and each stock
 variant (``max_rel_grad_diff`` = max over calls of max|g_hpcinv - g_stock| / max|g_hpcinv|)
 and reports stock/hpcinv time ratios; the headline ratio uses the fastest stock variant.
@@ -46,11 +46,8 @@ few minutes in total, most of it in ``block-3d``.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
-import platform
-import resource
 import statistics
 import sys
 import time
@@ -59,6 +56,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from benchkit import finish, log, machine_info, peak_rss_mib
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -69,11 +67,6 @@ CASES = {
 }
 M0_SIGMA = 0.01  # starting conductivity, S/m
 MODEL_STEP = 1e-3  # models m0 + MODEL_STEP * i, one per call
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- problem set-up
@@ -103,10 +96,6 @@ def models(n_cells: int, repeats: int) -> list[np.ndarray]:
 
 
 # --------------------------------------------------------------------------- child processes
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 def _timed_calls(
@@ -151,7 +140,7 @@ def measure_hpcinv(problem, ms: list[np.ndarray]) -> dict:
     return {
         "seconds_all": seconds,
         "results": results,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
         "solver": problem.solver,
         "n_tiles": len(problem.tiles),
         **per_call,
@@ -178,14 +167,17 @@ def measure_stock(problem, ms: list[np.ndarray], solver: str, clear_stale: bool)
     return {
         "seconds_all": seconds,
         "results": results,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
         "solver": solver,
         "cleared_stale_MBC_sigma": clear_stale,
     }
 
 
 def in_child(fn, *args) -> dict:
-    """fn(*args) in a freshly spawned process (its own peak RSS, no shared caches)."""
+    """fn(*args) in a freshly spawned process (its own peak RSS, no shared caches).
+
+    Its ``peak_rss_mib`` is VmHWM: the child's ru_maxrss would be this process's peak when
+    that is larger (ru_maxrss survives the spawn's execve)."""
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
         return pool.submit(fn, *args).result()
@@ -247,43 +239,7 @@ def run_case(case: str, repeats: int, n_tiles: int, clear_stale: bool) -> dict:
     return out
 
 
-# --------------------------------------------------------------------------- machine / main
-
-
-def machine_info() -> dict:
-    import pymatsolver
-    import scipy
-    import simpeg
-
-    info = {
-        "hostname": platform.node(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "env": {k: os.environ.get(k) for k in THREAD_ENV},
-        "versions": {
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "simpeg": simpeg.__version__,
-            "pymatsolver": pymatsolver.__version__,
-        },
-        "blas": None,
-    }
-    try:
-        from threadpoolctl import threadpool_info
-
-        info["blas"] = [
-            {
-                k: p.get(k)
-                for k in ("internal_api", "version", "num_threads", "threading_layer", "filepath")
-            }
-            for p in threadpool_info()
-        ]
-    except ImportError:
-        pass
-    return info
+# --------------------------------------------------------------------------- main
 
 
 def main(argv=None) -> int:
@@ -312,12 +268,7 @@ def main(argv=None) -> int:
         report["cases"][case] = run_case(
             case, args.repeats, args.tiles, clear_stale=not args.stock_stale_cache
         )
-    report["total_seconds"] = time.perf_counter() - t0
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-    log(f"done in {report['total_seconds']:.0f} s")
+    finish(report, t0, args.out)
     return 0
 
 

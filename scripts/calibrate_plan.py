@@ -12,7 +12,8 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
+
+from benchkit import emit, peak_rss_mib
 
 
 def _work_on_worker(spec) -> dict:
@@ -32,10 +33,8 @@ def _work_on_worker(spec) -> dict:
     d = physics.predict(m)
     physics.jtvec(m, np.ones_like(d))
     seconds = time.perf_counter() - t0
-    with open("/proc/self/status") as f:
-        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
     return {
-        "peak_mib": hwm / 1024.0,
+        "peak_mib": peak_rss_mib(),
         "factor_seconds": physics.timings.factor,
         "solve_seconds": physics.timings.solve,
         "iteration_seconds": seconds,
@@ -94,10 +93,7 @@ def main(argv=None) -> int:
             }
         )
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    text = json.dumps({"tiles": rows}, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit({"tiles": rows}, args.out)
     return 0
 
 

@@ -19,22 +19,16 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_inversion import hpcinv_step, timed_iterations
+from bench_inversion import hpcinv_step
+from benchkit import log, timed_iterations
 
 import hpcinv
 from hpcinv.config import load_config
 from hpcinv.engine.cluster import SlurmWorkers, local_cluster, slurm_cluster
 from hpcinv.engine.dask_executor import DaskExecutor
 from hpcinv.inversion import Stepper
-
-
-def log(msg: str) -> None:
-    print(f"[scaling {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def start_cluster(workers: int, slurm: bool, run_dir: Path):
@@ -134,7 +128,7 @@ def main() -> None:
     )
     problem = hpcinv.build_problem(config)
     cores = os.cpu_count() or 1
-    log(f"{problem.name}: {len(problem.tiles)} tiles; {cores} cores here")
+    log(f"{problem.name}: {len(problem.tiles)} tiles; {cores} cores here", tag="scaling")
     points = [measure(problem, config, n, args) for n in args.workers]
     base = points[0]["seconds_per_iteration"] * points[0]["workers"]
     for pt in points:

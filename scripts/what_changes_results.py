@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+from benchkit import emit
 
 import hpcinv
 from hpcinv.config import config_from_dict
@@ -132,10 +132,7 @@ def main(argv=None) -> int:
                 )
                 entry["variants"][name] = compare(base, other)
             report[case] = entry
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
     return 0
 
 

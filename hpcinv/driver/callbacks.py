@@ -146,11 +146,14 @@ class StopOnSignal(Callback):
 
     def stop(self, run: DipRun) -> None:
         run.save(stopped=f"interrupted by {self.signals.name}")
-        raise RunInterrupted(
+        message = (
             f"received {self.signals.name}: checkpointed at iteration "
             f"{run.stepper.iteration} in {run.store.path}; continue with `hpcinv resume "
             f"{run.run_dir.path}`"
         )
+        # said now: closing the cluster after it may not finish before a job's SIGKILL
+        log.warning(message)
+        raise RunInterrupted(message)
 
 
 class Checkpointing(Callback):

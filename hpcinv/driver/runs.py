@@ -31,10 +31,7 @@ from hpcinv.driver.conventional_run import run_conventional_into
 from hpcinv.driver.dip_run import DipRun
 from hpcinv.driver.resolve import Resolved, resolve_config
 from hpcinv.driver.result import Result
-from hpcinv.errors import (
-    CheckpointError,
-    HpcinvError,
-)
+from hpcinv.errors import CheckpointError, HpcinvError, RunInterrupted
 from hpcinv.problem import Problem, build_problem
 from hpcinv.report.rundir import RunDirectory
 
@@ -243,6 +240,7 @@ class Launch:
 def _run_dip_on(problem: Problem, resolved: Resolved, launch: Launch, state: dict | None) -> dict:
     config, run_dir = resolved.config, launch.run_dir
     executor, handle = make_executor(problem, launch.choice, run_dir.path, config.physics.threads)
+    interrupted = False
     try:
         dip = DipRun(
             problem,
@@ -254,7 +252,11 @@ def _run_dip_on(problem: Problem, resolved: Resolved, launch: Launch, state: dic
             resolved=resolved,
         )
         return dip.fit(launch.iterations, state, launch.hooks)
+    except RunInterrupted:
+        interrupted = True
+        raise
     finally:
         executor.close()
         if handle is not None:
-            handle.close()
+            # after a stop signal the workers (and a runner's scheduler) may be gone with it
+            handle.close(fast=interrupted)

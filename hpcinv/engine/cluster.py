@@ -11,6 +11,7 @@ to the OS on free anyway.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -34,6 +35,10 @@ def worker_environment(threads_per_worker: int) -> dict[str, str]:
     }
 
 
+#: seconds a closing client or cluster may wait for a scheduler that may be gone
+FAST_CLOSE_SECONDS = 3
+
+
 @dataclass
 class ClusterHandle:
     """A connected client and, for a cluster this process started, the cluster to close.
@@ -47,8 +52,18 @@ class ClusterHandle:
     def dashboard_link(self) -> str | None:
         return getattr(self.client, "dashboard_link", None)
 
-    def close(self) -> None:
+    def close(self, fast: bool = False) -> None:
+        """Close the client and the cluster this process started. ``fast``: after a stop
+        signal, which the scheduler and workers may have received too (Slurm's scancel and
+        walltime, kill -- -PGID): wait for none of them, a few seconds at most."""
         if not self.owned:
+            return
+        if fast:
+            with contextlib.suppress(Exception):
+                self.client.close(timeout=FAST_CLOSE_SECONDS)
+            if self.cluster is not None:
+                with contextlib.suppress(Exception):
+                    self.cluster.close(timeout=FAST_CLOSE_SECONDS)
             return
         self.client.close()
         if self.cluster is not None:

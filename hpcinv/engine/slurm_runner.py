@@ -125,9 +125,18 @@ class _RunnerShutdown:
     def __init__(self, client, runner, directory: Path):
         self.client, self.runner, self.directory = client, runner, directory
 
-    def close(self):
+    def close(self, timeout: float | None = None):
+        """Retire the workers, shut the scheduler down, remove the step's files; with a
+        ``timeout`` (after a stop signal every task of the step got) only the files and the
+        client, waiting for no task that may be gone."""
         import shutil
 
+        if timeout is not None:
+            try:
+                self.client.close(timeout=timeout)
+            finally:
+                shutil.rmtree(self.directory, ignore_errors=True)
+            return
         try:
             workers = list(self.client.scheduler_info().get("workers", {}))
             if workers:  # retiring first lets them leave without "stream closed" noise

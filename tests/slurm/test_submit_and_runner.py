@@ -264,3 +264,65 @@ def test_submit_with_a_bad_partition_fails_with_slurms_words(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "sbatch refused" in err and "invalid partition" in err.lower(), err
+
+
+def test_scancel_of_a_runner_job_checkpoints_and_the_run_resumes(tmp_path):
+    """``scancel`` signals every task of the one-allocation cluster at once (SIGTERM): the
+    scheduler and workers go down with the driver, which must still checkpoint the steps it
+    completed and exit 75 without waiting for the dead workers (it hung in Client.gather
+    before 0.7); the checkpoint is whole, so the run resumes from it."""
+    import time
+
+    from hpcinv.checkpoint import CheckpointStore
+
+    cfg = _paper_config(tmp_path)
+    cfg.write_text(
+        cfg.read_text()
+        .replace("every = 100", "every = 5")
+        .replace("iterations = 2000", "iterations = 100000")
+    )
+    runner = tmp_path / "runner"
+    hpcinv = f"{sys.executable} -m hpcinv"
+    exports = ",".join(f"{k}={v}" for k, v in THREADS.items())
+    log = tmp_path / "runner.out"
+    job = (
+        subprocess.run(
+            [
+                "sbatch",
+                "--parsable",
+                "-n",
+                "4",
+                "--mem-per-cpu=1G",
+                "--time=10",
+                f"--export=ALL,{exports}",
+                "-o",
+                str(log),
+                "--wrap",
+                f"srun {hpcinv} run {cfg} --out {runner} --slurm-runner",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .split(";")[0]
+    )
+    store = CheckpointStore(runner / "checkpoint.zarr")
+    t0 = time.monotonic()
+    while not (store.exists() and store.iterations()):
+        assert time.monotonic() - t0 < 300, log.read_text() if log.exists() else "no output"
+        time.sleep(1.0)
+    time.sleep(1.0)  # inside a step
+    subprocess.run(["scancel", job], check=True)
+    wait_for_job(job, timeout=120)
+    t0 = time.monotonic()  # the job is marked cancelled while its tasks still wind down
+    while "received SIGTERM" not in log.read_text() and time.monotonic() - t0 < 90:
+        time.sleep(1.0)
+    text = log.read_text()
+    assert "received SIGTERM: checkpointed at iteration" in text, text
+    assert "task 1: Exited with exit code 75" in text, text  # the driver, not killed
+    state, _ = store.load_latest()
+    done = int(state["iteration"])
+    assert done >= 5 and _history(runner)["stopped"] == "interrupted by SIGTERM"
+    _hpcinv("resume", runner, "--iterations", done + 2, "--force")
+    assert _history(runner)["iterations"] == done + 2

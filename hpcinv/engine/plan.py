@@ -7,13 +7,11 @@ replica r on worker i + r T, member k on replica k mod R).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from hpcinv.engine.placement import replica_homes, replica_of
-from hpcinv.errors import SizeError, TileError
-from hpcinv.physics.estimate import MIB, largest_tile_memory_mib, tile_estimate
+from hpcinv.errors import SizeError
+from hpcinv.physics.estimate import MIB, smallest_fitting_tile_count, tile_estimate
 from hpcinv.tiles import TileSpec
 
 __all__ = ["check_tiles_fit", "plan", "suggest_layout", "tile_estimate"]
@@ -120,15 +118,6 @@ def plan(
         out["worker_memory_mib"] = round(limit_mib, 1)
         out["fits"] = out["estimated_memory_mib_max"] <= limit_mib
         out["suggested_n_tiles"] = None
-        if make_tiles is not None:
-            n = 1
-            while n <= min(256, problem.survey.n_sources):
-                try:
-                    candidate = make_tiles(n)
-                except TileError:
-                    break
-                if largest_tile_memory_mib(candidate) <= limit_mib:
-                    out["suggested_n_tiles"] = n
-                    break
-                n = n * 2 if n < 8 else int(math.ceil(n * 1.5))
+        if make_tiles is not None:  # the search a run's physics.n_tiles = 0 makes
+            out["suggested_n_tiles"] = smallest_fitting_tile_count(make_tiles, limit_mib)[0]
     return out

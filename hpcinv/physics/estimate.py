@@ -19,8 +19,11 @@ wavenumber, n b^2 flops at ~1.5 GFlop/s (measured ~5 ms per paper-grid matrix).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from hpcinv.errors import TileError
 from hpcinv.physics.tile import CHUNK_BYTES
 from hpcinv.tiles import TileSpec, tile_electrodes
 
@@ -111,3 +114,27 @@ def largest_tile_memory_mib(tiles: list[TileSpec]) -> float:
     per tile: tile-count searches build many candidates)."""
     largest = max(tiles, key=lambda t: t.mesh.to_mesh().n_nodes)
     return tile_estimate(largest)["estimated_memory_mib"]
+
+
+#: tile counts a search tries, smallest first (a run's ``physics.n_tiles = 0`` and ``hpcinv
+#: plan``'s suggestion both take the first that fits)
+TILE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+
+
+def smallest_fitting_tile_count(
+    make_tiles: Callable[[int], list[TileSpec]], budget_mib: float, least: int = 1
+) -> tuple[int | None, float]:
+    """(the smallest count of ``TILE_COUNTS``, at least ``least``, whose largest tile is
+    planned within ``budget_mib``; that tile's MiB). (None, the last largest MiB) when none
+    fits, or when ``make_tiles(n)`` refuses a count (``TileError``: more tiles than
+    sources). Geometry only: no solve."""
+    largest = 0.0
+    for n in (n for n in TILE_COUNTS if n >= least):
+        try:
+            tiles = make_tiles(n)
+        except TileError:
+            break
+        largest = largest_tile_memory_mib(tiles)
+        if largest <= budget_mib:
+            return n, largest
+    return None, largest

@@ -6,7 +6,7 @@ import logging
 from dataclasses import replace
 
 from hpcinv.config import RunConfig, memory_bytes
-from hpcinv.errors import SizeError, TileError
+from hpcinv.errors import SizeError
 from hpcinv.physics.memory import ADVICE
 from hpcinv.problem.field import field_problem
 from hpcinv.problem.problem import Problem
@@ -39,8 +39,6 @@ def build_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
     return replace(problem, tiles=[replace(t, max_fields_bytes=budget) for t in problem.tiles])
 
 
-#: tile counts tried by ``auto_tile_count``, smallest first
-_TILE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 #: octree tiles are cut to about this many electrodes at most: a tile's solves cost its
 #: nodes x its electrodes, and its octree is fine only at its own electrodes, so smaller
 #: tiles cost less in all until their meshes stop shrinking (grid-3d: one tile of 576
@@ -53,7 +51,7 @@ def auto_tile_count(config: RunConfig) -> tuple[int, str]:
     octrees); for octrees at least one tile per ``TILE_ELECTRODES`` electrodes, and then the
     fewest whose largest tile is planned within ``physics.tile_memory`` (geometry only, no
     solve). It depends on the problem and the run file only, never on the workers."""
-    from hpcinv.physics.estimate import largest_tile_memory_mib
+    from hpcinv.physics.estimate import TILE_COUNTS, smallest_fitting_tile_count
 
     def geometry(n: int) -> Problem:
         physics = replace(config.physics, n_tiles=n)
@@ -65,21 +63,17 @@ def auto_tile_count(config: RunConfig) -> tuple[int, str]:
     n_electrodes = first.survey.electrodes.shape[0]
     least = -(-n_electrodes // TILE_ELECTRODES)
     budget_mib = memory_bytes(config.physics.tile_memory, "physics.tile_memory") / 2**20
-    largest_mib = 0.0
-    for n in (n for n in _TILE_COUNTS if n >= least):
-        try:
-            problem = first if n == 1 else geometry(n)
-        except TileError:  # more tiles than sources
-            break
-        largest_mib = largest_tile_memory_mib(problem.tiles)
-        if largest_mib <= budget_mib:
-            return n, (
-                f"octree tiles of at most ~{TILE_ELECTRODES} electrodes ({n_electrodes} in "
-                f"all), the largest planned within physics.tile_memory ({largest_mib:.0f} "
-                f"MiB of {budget_mib:.0f} MiB)"
-            )
-    raise SizeError(
-        f"no tile count up to {_TILE_COUNTS[-1]} fits physics.tile_memory = "
-        f"{config.physics.tile_memory} (the largest tile is planned at {largest_mib:.0f} "
-        f"MiB); {ADVICE}"
+    n, largest_mib = smallest_fitting_tile_count(
+        lambda k: (first if k == 1 else geometry(k)).tiles, budget_mib, least
+    )
+    if n is None:
+        raise SizeError(
+            f"no tile count up to {TILE_COUNTS[-1]} fits physics.tile_memory = "
+            f"{config.physics.tile_memory} (the largest tile is planned at {largest_mib:.0f} "
+            f"MiB); {ADVICE}"
+        )
+    return n, (
+        f"octree tiles of at most ~{TILE_ELECTRODES} electrodes ({n_electrodes} in all), the "
+        f"largest planned within physics.tile_memory ({largest_mib:.0f} MiB of "
+        f"{budget_mib:.0f} MiB)"
     )

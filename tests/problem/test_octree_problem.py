@@ -168,7 +168,9 @@ def test_auto_tile_count_from_electrodes_and_memory(site_file, monkeypatch):
     monkeypatch.setattr(build, "TILE_ELECTRODES", 15)  # 40 electrodes: at least 3 tiles
     n, why = build.auto_tile_count(auto)
     assert n == 3 and "at most ~15 electrodes" in why
-    monkeypatch.setattr(build, "_TILE_COUNTS", (1, 2, 3, 4))
+    import hpcinv.physics.estimate as estimate
+
+    monkeypatch.setattr(estimate, "TILE_COUNTS", (1, 2, 3, 4))
     tiny = dataclasses.replace(auto, physics=dataclasses.replace(auto.physics, tile_memory="64MiB"))
     with pytest.raises(SizeError, match=r"no tile count up to 4 fits physics.tile_memory"):
         build.auto_tile_count(tiny)

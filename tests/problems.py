@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hpcinv.config import config_from_dict
+from hpcinv.config import PhysicsConfig, config_from_dict
 from hpcinv.problem import problem_from_survey, simulate
 from hpcinv.survey import REMOTE, Survey
 
@@ -31,8 +31,8 @@ def _with_noisy_data(name, case, seed, **tiles):
         name,
         c.mesh,
         c.survey.with_data(dobs, 0.05 * np.abs(dobs)),
+        PhysicsConfig(**tiles),
         true_model=c.true_model,
-        **tiles,
     )
 
 

@@ -23,7 +23,6 @@ from hpcinv.physics import choose_solver
 from hpcinv.problem.problem import (
     Problem,
     ProblemInfo,
-    local_mesh_settings,
     problem_from_survey,
     simulate,
 )
@@ -182,12 +181,7 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
         name,
         mesh,
         survey,
-        n_tiles=physics.n_tiles,
-        solver=physics.solver,
-        nky=physics.nky,
-        split=physics.split,
-        local_meshes=None if tiles is not None else local_mesh_settings(config, dim),
-        blas_threads=physics.threads,
+        physics,
         core_mask=core_mask(mesh) & active,
         active=active,
         inactive_value=air,

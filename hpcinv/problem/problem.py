@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from discretize import TensorMesh
 
-from hpcinv.config import RunConfig
+from hpcinv.config import PhysicsConfig
 from hpcinv.errors import ConfigError, DataError
 from hpcinv.mesh import MeshSpec, ModelGrid, check_electrodes_in_mesh
 from hpcinv.physics import TilePhysics, choose_solver, wavenumber_quadrature
@@ -108,13 +108,8 @@ def problem_from_survey(
     name: str,
     mesh: TensorMesh,
     survey: Survey,
+    physics: PhysicsConfig | None = None,
     *,
-    n_tiles: int = 1,
-    solver: str = "auto",
-    nky: int = 11,
-    split: str = "auto",
-    local_meshes: tuple[float, float] | None = None,
-    blas_threads: int = 1,
     true_model: np.ndarray | None = None,
     clean_data: np.ndarray | None = None,
     core_mask: np.ndarray | None = None,
@@ -126,11 +121,11 @@ def problem_from_survey(
     """A problem from a mesh (also the model grid) and a survey carrying data and uncertainties
     (or neither: a geometry-only problem for planning and forward modelling).
 
-    ``local_meshes`` = (margin m, pad factor) gives every tile its own mesh (3D).
-    ``active`` (n_cells,) bool marks the ground cells; the others stay at ``inactive_value``.
-    ``blas_threads``: the BLAS threads of every tile's solves (``physics.threads``).
-    ``tiles``: tiles made elsewhere (octree problems, ``hpcinv.problem.site``); they get the
-    survey's data here.
+    ``physics`` (the run file's [physics]; defaults when None) says how the survey is cut
+    into tiles (``n_tiles``, ``split``, ``solver``, ``nky``, BLAS ``threads``, 3D
+    ``local_meshes``). ``active`` (n_cells,) bool marks the ground cells; the others stay at
+    ``inactive_value``. ``tiles``: tiles made elsewhere (octree problems,
+    ``hpcinv.problem.site``); they get the survey's data here.
     """
     if (survey.dobs is None) != (survey.uncertainty is None):
         raise DataError(f"{survey.name}: observed data need uncertainties and vice versa")
@@ -139,18 +134,7 @@ def problem_from_survey(
         if survey.dobs is not None and weights is not None:
             tiles = [t.with_data(survey.dobs, weights) for t in tiles]
     else:
-        tiles = problem_tiles(
-            mesh,
-            survey,
-            n_tiles=n_tiles,
-            solver=solver,
-            nky=nky,
-            split=split,
-            weights=weights,
-            blas_threads=blas_threads,
-        )
-    if local_meshes is not None:
-        tiles = [with_local_mesh(t, *local_meshes) for t in tiles]
+        tiles = _tiles_of(mesh, survey, physics or PhysicsConfig(), weights)
     if true_model is not None and np.shape(true_model) != (mesh.n_cells,):
         raise DataError(
             f"true model has shape {np.shape(true_model)}; the model grid has {mesh.n_cells} cells"
@@ -177,6 +161,25 @@ def problem_from_survey(
         inactive_value=float(inactive_value),
         info=info or ProblemInfo(),
     )
+
+
+def _tiles_of(
+    mesh: TensorMesh, survey: Survey, physics: PhysicsConfig, weights: np.ndarray | None
+) -> list[TileSpec]:
+    """The survey's tiles on ``mesh`` as [physics] says, each on a mesh of its own when
+    ``physics.local_meshes`` (3D)."""
+    tiles = problem_tiles(
+        mesh,
+        survey,
+        n_tiles=physics.n_tiles,
+        solver=physics.solver,
+        nky=physics.nky,
+        split=physics.split,
+        weights=weights,
+        blas_threads=physics.threads,
+    )
+    local = local_mesh_settings(physics, mesh.dim)
+    return tiles if local is None else [with_local_mesh(t, *local) for t in tiles]
 
 
 def problem_tiles(
@@ -209,9 +212,8 @@ def problem_tiles(
     )
 
 
-def local_mesh_settings(config: RunConfig, dim: int) -> tuple[float, float] | None:
+def local_mesh_settings(physics: PhysicsConfig, dim: int) -> tuple[float, float] | None:
     """(margin, pad factor) of per-tile meshes, or None when tiles solve on the model grid."""
-    physics = config.physics
     if not physics.local_meshes:
         return None
     if dim != 3:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import hpcinv
-from hpcinv.config import config_from_dict
+from hpcinv.config import PhysicsConfig, config_from_dict
 from hpcinv.engine.cluster import local_cluster
 from hpcinv.engine.dask_executor import DaskExecutor
 from hpcinv.inversion import Stepper
@@ -43,7 +43,7 @@ def sloping_problem(n_tiles=3, dim=3):
         "slope",
         mesh,
         geometry.with_data(dobs, 0.05 * np.abs(dobs)),
-        n_tiles=n_tiles,
+        PhysicsConfig(n_tiles=n_tiles),
         active=made.active,
         inactive_value=AIR,
         true_model=m_true,

@@ -11,7 +11,7 @@ import torch
 from problems import random_model, small_3d_problem, tiny_2d_problem
 
 import hpcinv
-from hpcinv.config import NetworkConfig
+from hpcinv.config import NetworkConfig, PhysicsConfig
 from hpcinv.inversion import build_generator, physics_misfit
 from hpcinv.mesh.from_survey import mesh_from_survey
 from hpcinv.problem import problem_from_survey, simulate
@@ -124,7 +124,7 @@ def _tiny_sloping_line(n_tiles=1, active=True):
         "tiny-slope",
         made.mesh,
         geometry.with_data(dobs, 0.05 * np.abs(dobs)),
-        n_tiles=n_tiles,
+        PhysicsConfig(n_tiles=n_tiles),
         active=made.active if active else None,
         inactive_value=AIR,
         true_model=m_true,

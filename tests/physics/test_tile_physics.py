@@ -5,6 +5,7 @@ import pytest
 from problems import has_pole_rows, paper_config, random_model, small_3d_problem
 
 import hpcinv
+from hpcinv.config import PhysicsConfig
 from hpcinv.physics import FactorCache, TilePhysics
 from hpcinv.physics.operators import build_operators
 from hpcinv.physics.simpeg_reference import simpeg_simulation
@@ -255,8 +256,7 @@ def local_3d():
         "small-3d-local",
         p.mesh,
         p.survey,
-        n_tiles=2,
-        local_meshes=(50.0, 2.0),
+        PhysicsConfig(n_tiles=2, local_meshes=True, local_margin=50.0, local_pad_factor=2.0),
         true_model=p.true_model,
     )
     return p, local

@@ -42,6 +42,17 @@ class NetworkConfig:
         "in every block)",
         ge=1,
     )
+    output: str = _choice(
+        "sigmoid",
+        ("sigmoid", "reference-tanh"),
+        "the network's output: 'sigmoid': ln(S/m) in (log_conductivity_min, "
+        "log_conductivity_max) (the paper; a stage 1 brings it to m_ref); 'reference-tanh': "
+        "m_ref + output_scale tanh(u - u0), u0 the initial last layer's output, so the "
+        "network starts at m_ref exactly (no stage 1) and no cell is pinned at a bound",
+    )
+    output_scale: float = _bounded(
+        4.0, "'reference-tanh': the most ln(S/m) the model may move from m_ref", gt=0.0
+    )
     initial_weights: str = field(
         default="",
         metadata={
@@ -79,7 +90,14 @@ class InversionConfig:
         "'dip': CNN reparameterisation; 'conventional': SimPEG sparse IRLS",
     )
     iterations: int = _bounded(2000, "optimiser iterations (DIP)", ge=0)
-    optimizer: str = _choice("adam", OPTIMIZERS, "torch optimiser of the network weights")
+    optimizer: str = _choice(
+        "adam",
+        OPTIMIZERS,
+        "how the weights move: 'adam' (the paper; on linearisations with relinearize_every "
+        "> 1); 'gauss-newton': Levenberg-Marquardt steps on the weights, each solved in data "
+        "space by conjugate gradients (network Jacobian-vector products), one physics "
+        "linearisation a step, the damping by a trust-region rule (dropout off)",
+    )
     learning_rate: float = _bounded(1e-4, "optimiser learning rate", gt=0.0)
     lr_schedule: str = _choice(
         "constant",
@@ -122,6 +140,16 @@ class InversionConfig:
     pretrain_learning_rate: float = _bounded(1e-3, "stage 1 Adam learning rate", gt=0.0)
     device: str = _choice(
         "auto", ("auto", "cpu", "cuda"), "where the network runs; 'auto' takes CUDA when available"
+    )
+    gn_cg_iterations: int = _bounded(
+        30, "gauss-newton: conjugate-gradient iterations per step (at most)", ge=1
+    )
+    gn_damping: float = _bounded(
+        0.1,
+        "gauss-newton: the first step's damping as a fraction of the largest curvature of "
+        "the data term seen through the network (then halved after an accepted step, "
+        "quadrupled after a rejected one)",
+        gt=0.0,
     )
     relinearize_every: int = _bounded(
         1,

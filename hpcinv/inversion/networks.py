@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hpcinv.config import NetworkConfig
+from hpcinv.config import LN_001, NetworkConfig
 from hpcinv.errors import ConfigError
 from hpcinv.mesh import ModelGrid, core_slices
 
@@ -64,29 +64,50 @@ class Generator(nn.Module):
                 z = z * cfg.z_std
         self.register_buffer("z", z)
         self.lo, self.hi = cfg.log_conductivity_min, cfg.log_conductivity_max
+        self.output_mode, self.output_scale = cfg.output, cfg.output_scale
+        self.offset = 0.0  # m_ref of the "reference-tanh" output (``anchor``)
 
     def scale(self, s: torch.Tensor) -> torch.Tensor:
         # the paper: m = -8 * sigmoid(.), i.e. hi - (hi - lo) * s with (lo, hi) = (-8, 0)
         return self.hi - (self.hi - self.lo) * s
 
+    def activate(self, head: torch.Tensor) -> torch.Tensor:
+        """ln-conductivity per cell from the last layer's whole output: the paper's
+        hi - (hi - lo) sigmoid(u), or m_ref + s tanh(u - u0) ("reference-tanh": u0 the
+        initial network's u, so the network starts at m_ref exactly, every weight with a
+        gradient, and no cell pinned at a bound); u the output over the cells covered."""
+        if self.output_mode == "sigmoid":
+            # sigmoid before the crop, as 0.6 did: on a strided view torch rounds otherwise
+            return self.scale(self.crop(torch.sigmoid(head)))
+        return self.offset + self.output_scale * torch.tanh(self.crop(head) - self.u0)
+
+    def head_output(self) -> torch.Tensor:
+        """The last layer's whole output (before cropping to the cells)."""
+        raise NotImplementedError
+
+    def crop(self, x: torch.Tensor) -> torch.Tensor:
+        """The cells the network covers of a last-layer-shaped tensor, flat or as rows."""
+        raise NotImplementedError
+
+    def raw(self) -> torch.Tensor:
+        """The last layer's output u over the cells the network covers."""
+        return self.crop(self.head_output())
+
+    def anchor(self, reference: float) -> None:
+        """Start the "reference-tanh" output at ``reference`` (ln S/m) everywhere: u0 is
+        the initial network's u (dropout off). Nothing for the sigmoid output."""
+        self.offset = float(reference)
+        if self.output_mode == "sigmoid":
+            return
+        training = self.training
+        self.eval()
+        with torch.no_grad():
+            u0 = self.raw().detach().clone()
+        self.train(training)
+        self.register_buffer("u0", u0)
+
     def n_weights(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-    def output_constant(self, value: float) -> None:
-        """Zero the output layer's weights and set its bias so that the network gives
-        ``value`` (ln S/m) everywhere: stage 1 without iterations. The first optimiser step
-        moves the zeroed weights, and the features behind them are the untouched random
-        initialisation."""
-        s = (self.hi - value) / (self.hi - self.lo)  # the sigmoid's value for m = value
-        if not 0.0 < s < 1.0:
-            raise ConfigError(
-                f"reference model {value} is outside the network's output range "
-                f"({self.lo}, {self.hi})"
-            )
-        head = self.head
-        with torch.no_grad():
-            head.weight.zero_()
-            head.bias.fill_(math.log(s / (1.0 - s)))
 
 
 #: Xavier gain for LeakyReLU(0.2), as the paper's stage 1 initialises its convolutions
@@ -147,15 +168,22 @@ class PaperCNN2D(Generator):
         self.head = nn.Conv2d(c_in, 1, 3)
         _init_conv(self, generator)
 
-    def _rows(self) -> torch.Tensor:
-        """(nz, nx) ln-conductivity in the network's own row order: the surface first
-        (hpcinv), or the deepest row first (``depth_first``: the DIP-Inv authors' output,
-        which they flatten straight into discretize's cell order)."""
+    def head_output(self) -> torch.Tensor:
         x = nn.functional.leaky_relu(self.linear(self.z), 0.2).view(1, 1, self.h0, self.w0)
-        x = torch.sigmoid(self.head(self.dropout(self.blocks(x))))[0, 0, :, 1:-1]
+        return self.head(self.dropout(self.blocks(x)))
+
+    def crop(self, x: torch.Tensor) -> torch.Tensor:
+        """(nz, nx) in the network's own row order: the surface first (hpcinv), or the
+        deepest row first (``depth_first``: the DIP-Inv authors' output, which they flatten
+        straight into discretize's cell order)."""
+        x = x[0, 0, :, 1:-1]
         top = (x.shape[0] - self.nz) // 2
         left = (x.shape[1] - self.nx) // 2
-        return self.scale(x[top : top + self.nz, left : left + self.nx])
+        return x[top : top + self.nz, left : left + self.nx]
+
+    def _rows(self) -> torch.Tensor:
+        """(nz, nx) ln-conductivity in the network's own row order."""
+        return self.activate(self.head_output())
 
     def image(self) -> torch.Tensor:
         """(nz, nx) ln-conductivity image, surface in row 0."""
@@ -213,15 +241,22 @@ class CNN3D(Generator):
         self.register_buffer("extend", torch.as_tensor(flat, dtype=torch.long))
         _init_conv(self, generator)
 
-    def forward(self) -> torch.Tensor:
+    def head_output(self) -> torch.Tensor:
         # tensors are (depth, height, width) = (z, y, x) so x is fastest when flattened
         x = nn.functional.leaky_relu(self.linear(self.z), 0.2)
         x = x.view(1, 1, self.start[2], self.start[1], self.start[0])
-        x = torch.sigmoid(self.head(self.dropout(self.blocks(x))))[0, 0]
+        return self.head(self.dropout(self.blocks(x)))
+
+    def crop(self, x: torch.Tensor) -> torch.Tensor:
+        """The core, flat, x fastest."""
+        x = x[0, 0]
         nx, ny, nz = self.core_shape
         top = x.shape[0] - nz  # keep the top: the surface is where the data see the most
-        x = x[top:, :ny, :nx]
-        return self.scale(x.reshape(-1)[self.extend])
+        return x[top:, :ny, :nx].reshape(-1)
+
+    def forward(self) -> torch.Tensor:
+        # padding cells copy their nearest core cell
+        return self.activate(self.head_output())[self.extend]
 
 
 def _doublings(n: int, n_blocks: int, min_start: int) -> int:
@@ -232,9 +267,17 @@ def _doublings(n: int, n_blocks: int, min_start: int) -> int:
     return min(n_blocks, max(0, int(math.floor(math.log2(n / min_start)))))
 
 
-def build_generator(cfg: NetworkConfig, grid: ModelGrid, seed_generator=None) -> Generator:
-    """The configured generator for ``grid``, initialised from ``cfg.seed``."""
-    gen = seed_generator or torch.Generator().manual_seed(cfg.seed)
+def build_generator(
+    cfg: NetworkConfig, grid: ModelGrid, seed_generator=None, reference: float = LN_001
+) -> Generator:
+    """The configured generator for ``grid``, initialised from ``cfg.seed``; a
+    "reference-tanh" output starts at ``reference`` (m_ref, ln S/m)."""
+    net = _generator(cfg, grid, seed_generator or torch.Generator().manual_seed(cfg.seed))
+    net.anchor(reference)
+    return net
+
+
+def _generator(cfg: NetworkConfig, grid: ModelGrid, gen: torch.Generator) -> Generator:
     kind = cfg.kind
     if kind == "auto":
         kind = "paper-cnn-2d" if grid.dim == 2 else "cnn-3d"

@@ -22,7 +22,7 @@ SOLVERS = ("auto", *SOLVER_NAMES)
 NETWORKS = ("auto", "paper-cnn-2d", "cnn-3d")
 #: how z, the dropout stream and the paper network's row order are drawn and laid out
 Z_CONVENTIONS = ("hpcinv", "dip-inv")
-OPTIMIZERS = ("adam",)
+OPTIMIZERS = ("adam", "gauss-newton")
 #: field-data file formats ``hpcinv.readers`` reads (its ``FORMATS``)
 DATA_FORMATS = ("ubc-3d", "ubc-2d", "pygimli", "csv", "r2-protocol", "res2dinv", "syscal", "abem")
 LN_001 = -4.605170185988091  # ln(0.01 S/m), the paper's reference and background

@@ -42,7 +42,9 @@ class Member:
         self.cfg = config.inversion
         self.device = device or resolve_device(self.cfg.device)
         set_network_threads(config.network.threads)
-        self.net: Generator = build_generator(config.network, problem.model_grid).to(self.device)
+        self.net: Generator = build_generator(
+            config.network, problem.model_grid, reference=self.cfg.reference_value
+        ).to(self.device)
         self.method = make_method(self)
         if config.network.z_convention != "dip-inv":
             # dropout draws from torch's global generator: seed it so runs are repeatable
@@ -70,7 +72,7 @@ class Member:
         """Start a step: the model (dropout on, its graph kept) and what its method needs of
         the physics at it (None: nothing)."""
         t0 = time.perf_counter()
-        self.net.train()
+        self.net.train(self.method.train_mode)
         m = self._output()
         self._step = (m, t0)
         return self.method.need(self, m)
@@ -110,7 +112,10 @@ class Member:
     # --- models ------------------------------------------------------------------------
     def _output(self) -> torch.Tensor:
         """The model from the network (float64), air cells at their fixed value."""
-        m = self.net().double()
+        return self.fixed(self.net().double())
+
+    def fixed(self, m: torch.Tensor) -> torch.Tensor:
+        """m (n_cells,) with the inactive (air) cells at the problem's fixed value."""
         if self._active is None:
             return m
         return torch.where(self._active, m, m.new_tensor(self.problem.inactive_value))

@@ -9,6 +9,9 @@ moves the weights (``update``). Adding an optimiser is a class here and a name i
 * ``AdamOnLinearizations`` (``relinearize_every = K``, 3D): every K-th step the data and J
   at the step's model (a renewal), the steps between on that linearisation's misfit; only
   renewals count as exact (the target-chi stop reads them alone).
+* ``GaussNewton`` (``optimizer = "gauss-newton"``, ``hpcinv.inversion.gauss_newton``):
+  every step the data and J at its model, then a damped Gauss-Newton step on the weights
+  solved in data space by conjugate gradients.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ class Update:
 class Method(Protocol):
     """An optimiser strategy of a member (see the module docstring)."""
 
+    #: whether the network runs with dropout on in a step
+    train_mode: bool
+
     @property
     def learning_rate(self) -> float: ...
 
@@ -64,10 +70,14 @@ class Method(Protocol):
 
     def load_state_dict(self, state: dict[str, Any], member: Member) -> None: ...
 
+    def observe(self, chi: float, iteration: int) -> None: ...
+
 
 class AdamSteps:
     """Adam on the DIP loss with the run file's learning-rate schedule; subclasses give the
     data term."""
+
+    train_mode = True  # dropout on, as in the paper's training
 
     def __init__(self, member: Member):
         cfg = member.cfg
@@ -205,8 +215,12 @@ class AdamOnLinearizations(AdamSteps):
         self.next_renewal = int(state.get("linearization_next", default))
 
 
-def make_method(member: Member) -> AdamSteps:
+def make_method(member: Member) -> Method:
     """The method the run file asks for (``inversion.optimizer``, ``relinearize_every``)."""
+    if member.cfg.optimizer == "gauss-newton":
+        from hpcinv.inversion.gauss_newton import GaussNewton
+
+        return GaussNewton(member)
     if member.cfg.relinearize_every > 1:
         return AdamOnLinearizations(member)
     return AdamOnPhysics(member)

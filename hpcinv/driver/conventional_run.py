@@ -1,13 +1,20 @@
-"""A conventional (SimPEG IRLS) run into a run directory."""
+"""A conventional (SimPEG IRLS) run into a run directory: a line per Gauss-Newton iteration,
+summary.json and result.npz with the model after every one, and on SIGTERM/SIGUSR1 the last
+iteration's model kept and exit 75 (SimPEG's iterations are minutes long in 3D: the signal
+cuts the one in progress short)."""
 
 from __future__ import annotations
 
 import logging
 import time
 
+import numpy as np
+
 from hpcinv.config import RunConfig
 from hpcinv.driver.outputs import conventional_outputs, final_coverage
+from hpcinv.driver.signals import StopRequested, StopSignals
 from hpcinv.engine import SerialExecutor
+from hpcinv.errors import RunInterrupted
 from hpcinv.problem import Problem
 from hpcinv.report.rundir import RunDirectory
 
@@ -24,7 +31,39 @@ def run_conventional_into(
         problem.name,
         list(config.conventional.norms),
     )
-    out = run_conventional(problem, config)
+    last: dict = {}
+
+    def write(model, history, stopped: str = "running") -> dict:
+        out = {
+            "model": model,
+            "dpred": np.full(problem.n_data, np.nan),
+            "history": history,
+            "iterations": len(history["chi"]),
+        }
+        summary, arrays = conventional_outputs(
+            problem, config, out, None, time.perf_counter() - t_start, stopped=stopped
+        )
+        run_dir.write_result(arrays)
+        run_dir.write_summary(summary)
+        last.update(model=model, history=history)
+        return summary
+
+    with StopSignals() as signals:
+        try:
+            with signals.interruptible():
+                out = run_conventional(problem, config, on_iteration=write)
+        except StopRequested:
+            stopped = f"interrupted by {signals.name}"
+            if last:
+                write(last["model"], last["history"], stopped)
+            message = (
+                f"received {signals.name}: the conventional inversion stopped after "
+                f"{len(last.get('history', {}).get('chi', []))} iteration(s); the last "
+                f"model is in {run_dir.path} (a conventional run starts again from the "
+                f"reference model: run it again with --overwrite)"
+            )
+            log.warning(message)
+            raise RunInterrupted(message) from None
     executor = SerialExecutor(problem)
     try:
         coverage = final_coverage(executor, out["model"])

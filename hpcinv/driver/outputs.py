@@ -220,22 +220,29 @@ def _ensemble_arrays(config: RunConfig, models: np.ndarray, chi: list[float]) ->
 
 
 def conventional_outputs(
-    problem: Problem, config: RunConfig, out: dict, coverage: np.ndarray, wall_seconds: float
+    problem: Problem,
+    config: RunConfig,
+    out: dict,
+    coverage: np.ndarray | None,
+    wall_seconds: float,
+    stopped: str = "SimPEG IRLS finished",
 ) -> tuple[dict, dict[str, np.ndarray | None]]:
     """(summary.json, result.npz's arrays) of a conventional run's ``out`` (model, dpred,
-    iterations, history from ``run_conventional``)."""
+    iterations, history from ``run_conventional``; between iterations dpred is NaN and
+    phi_d the last iteration's)."""
     from hpcinv.report.versions import versions
 
     r = (out["dpred"] - problem.dobs) / problem.uncertainty
+    phi_d = 0.5 * float(r @ r) if np.isfinite(r).all() else out["history"]["phi_d"][-1]
     facts = RunFacts(problem=problem, config=config, wall_seconds=wall_seconds, n_tiles=1)
     summary = build_summary(
         facts,
         kind="conventional",
         iterations=out["iterations"],
-        phi_d=0.5 * float(r @ r),
+        phi_d=phi_d,
         history=out["history"],
         model=out["model"],
-        stopped="SimPEG IRLS finished",
+        stopped=stopped,
         extra={
             "problem": problem.name,
             "versions": versions(),

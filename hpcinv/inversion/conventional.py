@@ -43,8 +43,11 @@ def conventional_target_chi(config: RunConfig) -> float:
     return config.conventional.target_chi
 
 
-def run_conventional(problem, config: RunConfig) -> dict:
-    """Run SimPEG's IRLS inversion; returns {model, dpred, history, seconds, iterations}."""
+def run_conventional(problem, config: RunConfig, on_iteration=None) -> dict:
+    """Run SimPEG's IRLS inversion; returns {model, dpred, history, seconds, iterations}.
+    ``on_iteration(model, history)`` after every Gauss-Newton iteration: the model on the
+    whole grid (air included) and the history so far (what a run directory writes then;
+    raising there stops the inversion)."""
     from simpeg import (
         data,
         data_misfit,
@@ -98,7 +101,18 @@ def run_conventional(problem, config: RunConfig) -> dict:
             history["chi"].append(float(phi_d / (n / 2)))
             history["beta"].append(float(self.invProb.beta))
             history["seconds"].append(time.perf_counter() - t0)
-            log.info("conventional iteration %d: chi %.3f", len(history["chi"]), history["chi"][-1])
+            log.info(
+                "conventional iteration %d: chi %.3f, beta %.3g, %.1f s, %d CG iterations",
+                len(history["chi"]),
+                history["chi"][-1],
+                history["beta"][-1],
+                history["seconds"][-1]
+                - (history["seconds"][-2] if len(history["seconds"]) > 1 else 0.0),
+                int(getattr(self.opt, "cg_count", 0)),
+            )
+            if on_iteration is not None:
+                model = self.invProb.model
+                on_iteration(model if active is None else inject * model, _per_iteration(history))
 
     directive_list = [
         directives.UpdateIRLS(
@@ -119,13 +133,16 @@ def run_conventional(problem, config: RunConfig) -> dict:
     d[order] = sim.dpred(m)
     if active is not None:
         m = inject * m  # the model on the whole grid, air included
-    # per-iteration seconds rather than cumulative
-    cumulative = np.array(history["seconds"])
-    history["seconds"] = np.diff(np.r_[0.0, cumulative]).tolist()
     return {
         "model": m,
         "dpred": d,
-        "history": history,
+        "history": _per_iteration(history),
         "seconds": seconds,
         "iterations": len(history["chi"]),
     }
+
+
+def _per_iteration(history: dict) -> dict:
+    """The history with per-iteration seconds (it records cumulative ones)."""
+    cumulative = np.array(history["seconds"])
+    return {**history, "seconds": np.diff(np.r_[0.0, cumulative]).tolist()}

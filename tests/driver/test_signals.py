@@ -120,3 +120,30 @@ def test_sigterm_to_the_group_during_stage_1_says_nothing_was_lost(tmp_path):
         text=True,
     )
     assert rerun.returncode == 0, rerun.stderr
+
+
+@pytest.mark.slow
+def test_a_conventional_run_writes_every_iteration_and_keeps_its_last_model_on_sigterm(tmp_path):
+    config = tmp_path / "conventional.toml"
+    config.write_text(
+        '[problem]\ncase = "paper-1.1"\n[inversion]\nkind = "conventional"\n'
+        "[conventional]\nmax_iterations = 40\n"
+    )
+    out, log = tmp_path / "out", tmp_path / "run.log"
+    proc = start(["run", str(config), "--out", str(out)], log)
+    summary = out / "summary.json"
+    wait_for(summary.exists, 300, proc, log)  # written after the first iteration
+    first = json.loads(summary.read_text())
+    assert first["kind"] == "conventional" and first["stopped"] == "running"
+    assert first["iterations"] >= 1 and len(first["history"]["chi"]) == first["iterations"]
+    code, seconds = stop_group(proc, log)
+    text = log.read_text()
+    assert code == 75 and seconds < 60, text
+    assert "conventional iteration 1: chi" in text and "CG iterations" in text
+    last = json.loads(summary.read_text())
+    assert last["stopped"] == "interrupted by SIGTERM"
+    assert last["iterations"] >= first["iterations"]
+    import numpy as np
+
+    with np.load(out / "result.npz") as r:
+        assert r["model"].shape == (6848,) and np.isfinite(r["model"]).all()

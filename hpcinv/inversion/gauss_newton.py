@@ -36,10 +36,10 @@ import torch
 from torch.func import functional_call, jvp, vjp
 
 from hpcinv.inversion.needs import LinearizationNeed, Need
+from hpcinv.inversion.update import Update
 
 if TYPE_CHECKING:
     from hpcinv.inversion.member import Member
-    from hpcinv.inversion.methods import Update
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,6 @@ class GaussNewton:
         pass
 
     def update(self, member: Member, m: torch.Tensor, answer: Any) -> Update:
-        from hpcinv.inversion.methods import Update
-
         t0 = time.perf_counter()
         d, J = answer
         problem, device = member.problem, member.device

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -26,28 +25,17 @@ import torch
 
 from hpcinv.errors import InversionError
 from hpcinv.inversion.bridge import physics_misfit
+from hpcinv.inversion.gauss_newton import GaussNewton
 from hpcinv.inversion.linearization import Linearization
 from hpcinv.inversion.lr_schedule import PlateauSchedule
 from hpcinv.inversion.needs import LinearizationNeed, MisfitNeed, Need
 from hpcinv.inversion.objective import total_loss
+from hpcinv.inversion.update import Update
 
 if TYPE_CHECKING:
     from hpcinv.inversion.member import Member
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Update:
-    """What a step did: the data misfit it used, the loss, b_t, and whether phi_d came from
-    the physics at this step's model (not from a linearisation)."""
-
-    phi_d: float
-    loss: float
-    beta: float
-    exact: bool
-    #: seconds of the data term (a linearisation's products; the physics came before)
-    data_seconds: float = 0.0
 
 
 class Method(Protocol):
@@ -218,8 +206,6 @@ class AdamOnLinearizations(AdamSteps):
 def make_method(member: Member) -> Method:
     """The method the run file asks for (``inversion.optimizer``, ``relinearize_every``)."""
     if member.cfg.optimizer == "gauss-newton":
-        from hpcinv.inversion.gauss_newton import GaussNewton
-
         return GaussNewton(member)
     if member.cfg.relinearize_every > 1:
         return AdamOnLinearizations(member)

@@ -114,9 +114,9 @@ class InversionConfig:
     reference_model: float | str = field(
         default=LN_001,
         metadata={
-            "doc": "m_ref, ln(S/m); or 'halfspace' (field data): the best uniform half-space "
-            "of the data, fitted when the problem is built (one more solve) and recorded in "
-            "summary.json as reference_model"
+            "doc": "m_ref, ln(S/m); or 'halfspace': the best uniform half-space of field data, "
+            "fitted when the problem is built (one more solve) and recorded in summary.json as "
+            "reference_model. Field data take 'halfspace' when the run file gives none"
         },
     )
     reference_norm: str = _choice(

@@ -60,11 +60,18 @@ def resolve_config(config: RunConfig, problem: Problem) -> Resolved:
 def _reference(config: RunConfig, problem: Problem) -> tuple[RunConfig, float | None]:
     """``inversion.reference_model = "halfspace"`` replaced by ln of the best uniform
     half-space conductivity of the problem's data (field data: fitted when the problem was
-    built); a function of the data and the run file, so a resumed run gets the same."""
+    built); a function of the data and the run file, so a resumed run gets the same. Field
+    data whose run file gives no reference start there too: measured, the start's chi falls
+    from 743 to 403 on Century 3D and from 63,320 to 134 on a 577-electrode survey, where
+    0.01 S/m is 9x off (README, "Field data")."""
     inversion = config.inversion
+    given = "reference_model" in config.raw.get("inversion", {})
+    sigma = (problem.info.notes or {}).get("halfspace_conductivity")
+    if config.problem.data and not given and sigma is not None:
+        inversion = dataclasses.replace(inversion, reference_model="halfspace")
+        config = dataclasses.replace(config, inversion=inversion)
     if inversion.reference_model != "halfspace":
         return config, None
-    sigma = (problem.info.notes or {}).get("halfspace_conductivity")
     if sigma is None:
         raise ConfigError(
             f"inversion.reference_model = 'halfspace' needs field data whose best uniform "

@@ -293,3 +293,17 @@ def test_cli_run_resume_and_export_of_a_field_data_run(tmp_path, capsys):
     result = np.load(out / "result.npz")
     assert len(table) == int(result["active"].sum()) < len(result["model"])
     assert table[:, 0].min() > EASTING - 1000  # x back in the file's (easting) coordinates
+
+
+def test_field_data_start_at_their_best_halfspace_unless_the_run_file_says(tmp_path):
+    from hpcinv.driver.resolve import resolve_config
+
+    path, _ = _line_data(tmp_path)
+    config = load_config(_write_config(tmp_path, path.name))
+    problem = hpcinv.build_problem(config)
+    resolved = resolve_config(config, problem)
+    sigma = problem.info.notes["halfspace_conductivity"]
+    assert resolved.config.inversion.reference_value == pytest.approx(math.log(sigma))
+    assert resolved.summary()["inversion.reference_model"] == pytest.approx(math.log(sigma))
+    given = load_config(_write_config(tmp_path, path.name, "reference_model = -3.0"))
+    assert resolve_config(given, problem).config.inversion.reference_value == -3.0

@@ -109,8 +109,9 @@ def test_sigterm_to_the_group_during_stage_1_says_nothing_was_lost(tmp_path):
     code, seconds = stop_group(proc, log)
     text = log.read_text().strip()
     assert code == 75 and seconds < 60, text
-    last = text.splitlines()[-1]
-    assert "before the first iteration: nothing was lost" in last, text
+    # the command's own last word (a dying Dask worker may still log after it)
+    said = [line for line in text.splitlines() if line.startswith("hpcinv: ")]
+    assert said and "before the first iteration: nothing was lost" in said[-1], text
     assert not (out / "checkpoint.zarr").exists()
     # the same command runs again (what a requeued batch job does)
     rerun = subprocess.run(

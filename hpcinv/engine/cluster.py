@@ -59,11 +59,12 @@ class ClusterHandle:
         if not self.owned:
             return
         if fast:
-            with contextlib.suppress(Exception):
-                self.client.close(timeout=FAST_CLOSE_SECONDS)
+            # the cluster first: a one-allocation runner's close still needs the client
             if self.cluster is not None:
                 with contextlib.suppress(Exception):
                     self.cluster.close(timeout=FAST_CLOSE_SECONDS)
+            with contextlib.suppress(Exception):
+                self.client.close(timeout=FAST_CLOSE_SECONDS)
             return
         self.client.close()
         if self.cluster is not None:

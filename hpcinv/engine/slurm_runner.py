@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -127,12 +128,17 @@ class _RunnerShutdown:
 
     def close(self, timeout: float | None = None):
         """Retire the workers, shut the scheduler down, remove the step's files; with a
-        ``timeout`` (after a stop signal every task of the step got) only the files and the
-        client, waiting for no task that may be gone."""
+        ``timeout`` (after a stop signal, which may have ended the other tasks too) ask the
+        scheduler to stop but wait for it ``timeout`` seconds at most."""
         import shutil
 
         if timeout is not None:
             try:
+                # scancel's SIGTERM ends every task, but SIGUSR1 only the driver's run: the
+                # scheduler and workers ignore it and would serve until the walltime
+                stopper = threading.Thread(target=self.client.shutdown, daemon=True)
+                stopper.start()
+                stopper.join(timeout)
                 self.client.close(timeout=timeout)
             finally:
                 shutil.rmtree(self.directory, ignore_errors=True)

@@ -94,6 +94,7 @@ class DaskBackend:
         workers = sorted(info)
         if not workers:
             raise TileError("the Dask cluster has no workers; start some or use --workers N")
+        self._n_workers = len(workers)
         limits = [w.get("memory_limit") or 0 for w in info.values()]
         check_tiles_fit(problem.tiles, worker_memory or (min(limits) if all(limits) else None))
         client.register_plugin(plugin or TileCachePlugin(), name=PLUGIN_NAME)
@@ -120,7 +121,10 @@ class DaskBackend:
 
     @property
     def n_workers(self) -> int:
-        return len(self.client.scheduler_info()["workers"])
+        """The workers the tiles were placed on. Counted once: ``scheduler_info()`` asks the
+        scheduler, and the checkpoint after a stop signal (which may have ended the
+        scheduler too) must not wait for one that is gone."""
+        return self._n_workers
 
     def map_tiles(self, func: Callable[..., dict], args: tuple, replica: int = 0) -> list[Any]:
         return [

@@ -324,3 +324,16 @@ def test_counters_have_the_same_keys_and_meaning(two_workers, make):
     assert {s["worker"] for s in dask_ex.tile_stats.values()} <= set(
         two_workers.scheduler_info()["workers"]
     )
+
+
+def test_worker_count_needs_no_scheduler(tiny_problem, two_workers, monkeypatch):
+    """The checkpoint after scancel reads the worker count while the scheduler is gone with
+    the signal; asking the scheduler then waited past Slurm's KillWait, and the driver was
+    SIGKILLed before it said where its checkpoint was."""
+    executor = DaskExecutor(tiny_problem, two_workers)
+
+    def scheduler_gone(*args, **kwargs):
+        raise AssertionError("asked the scheduler")
+
+    monkeypatch.setattr(two_workers, "scheduler_info", scheduler_gone)
+    assert executor.n_workers == 2

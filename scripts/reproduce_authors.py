@@ -12,6 +12,8 @@ change one thing each, into ``--runs/<case>-<variant>``:
   own-noise        the authors' start (z, weights, dropout), the case's own simulated data
                    (hpcinv's 5% noise, seed 20240) instead of the authors' file
   tau-1000         case 2 only: b_t = exp(-t / 1000) (train.py's default) instead of 800
+  dropout-0.1      case 2 only: dropout 0.1 (the rate their start weights were trained
+                   with) instead of the paper's 0.05 for case 2
   uncertainty-10   case 1 only: W = 1 / (0.1 |d|) (an earlier train.py's weighting of case
                    1); chi is also reported with the paper's 5%
   superlu          the physics on SuperLU instead of the banded Cholesky (1e-12 apart): how
@@ -53,6 +55,7 @@ VARIANTS = (
     "own-network",
     "own-noise",
     "tau-1000",
+    "dropout-0.1",
     "uncertainty-10",
     "superlu",
 )
@@ -82,6 +85,10 @@ def variant_config(case: str, variant: str, streams: int) -> dict | None:
         if not case.startswith("2"):
             return None
         inversion["beta_tau"] = 1000.0
+    elif variant == "dropout-0.1":
+        if not case.startswith("2"):
+            return None
+        network["dropout"] = 0.1
     elif variant == "uncertainty-10":
         if not case.startswith("1"):
             return None

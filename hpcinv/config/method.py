@@ -94,9 +94,10 @@ class InversionConfig:
         "adam",
         OPTIMIZERS,
         "how the weights move: 'adam' (the paper; on linearisations with relinearize_every "
-        "> 1); 'gauss-newton': Levenberg-Marquardt steps on the weights, each solved in data "
-        "space by conjugate gradients (network Jacobian-vector products), one physics "
-        "linearisation a step, the damping by a trust-region rule (dropout off)",
+        "> 1); 'gauss-newton': Levenberg-Marquardt steps on the weights solved in a Krylov "
+        "space of network Jacobian-vector products, the damping chosen by the misfit it "
+        "aims at, two aims tried in one batched prediction, the winner linearised next "
+        "(dropout off; no stage 1 needed with network.output = 'reference-tanh')",
     )
     learning_rate: float = _bounded(1e-4, "optimiser learning rate", gt=0.0)
     lr_schedule: str = _choice(
@@ -141,15 +142,26 @@ class InversionConfig:
     device: str = _choice(
         "auto", ("auto", "cpu", "cuda"), "where the network runs; 'auto' takes CUDA when available"
     )
-    gn_cg_iterations: int = _bounded(
-        30, "gauss-newton: conjugate-gradient iterations per step (at most)", ge=1
+    gn_krylov_iterations: int = _bounded(
+        30,
+        "gauss-newton: Golub-Kahan iterations per linearisation (at most; each one network "
+        "Jacobian-vector and one vector-Jacobian product)",
+        ge=1,
     )
-    gn_damping: float = _bounded(
+    gn_first_aim: float = _bounded(
         0.1,
-        "gauss-newton: the first step's damping as a fraction of the largest curvature of "
-        "the data term seen through the network (then halved after an accepted step, "
-        "quadrupled after a rejected one)",
+        "gauss-newton: the first step aims its linearised misfit at target + q (misfit - "
+        "target) with this q, and tries sqrt(q) beside it; later steps follow the trial "
+        "that won",
         gt=0.0,
+        le=1.0,
+    )
+    gn_reference_ratio: float = _bounded(
+        1.0,
+        "gauss-newton: the L2 reference term mu/2 ||m - m_ref||^2 as rows of each step, mu "
+        "first this times the data term's curvature over the reference term's along the "
+        "gradient, then quartered whenever the data cannot reach a step's aim (0: no term)",
+        ge=0.0,
     )
     relinearize_every: int = _bounded(
         1,

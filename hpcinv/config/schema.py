@@ -32,6 +32,8 @@ REMOVED_KEYS = {
     "inversion.precondition_floor": ("0.7.0", "it tuned precondition"),
     "inversion.pretrain_method": ("0.7.0", "'exact' was measured worse; stage 1 is Adam's"),
     "inversion.coverage_taper": ("0.7.0", "never measured"),
+    "inversion.gn_cg_iterations": ("0.8.0", "now gn_krylov_iterations: one Krylov space a step"),
+    "inversion.gn_damping": ("0.8.0", "the damping is chosen by its aim: gn_first_aim"),
 }
 REMOVED_VALUES = {
     ("inversion.lr_schedule", "backoff"): ("0.7.0", "measured worse on block-3d"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +55,12 @@ class Callback:
 
 
 class Progress(Callback):
-    """A bar on a terminal, a log line every ~5% in batch jobs (``output.progress``: "bar",
-    "log", "none" or "auto")."""
+    """A bar on a terminal, a log line every ~5% in batch jobs, and at least every
+    ``LOG_SECONDS`` where steps are slow (``output.progress``: "bar", "log", "none" or
+    "auto")."""
+
+    #: a batch job's log says something at least this often (a 3D step can take a minute)
+    LOG_SECONDS = 30.0
 
     def __init__(self, mode: str):
         self.mode = "bar" if mode == "auto" and sys.stderr.isatty() else mode
@@ -63,6 +68,7 @@ class Progress(Callback):
             self.mode = "log"
         self.bar: Any = None
         self.total = self.every = 0
+        self.logged = time.monotonic()
 
     def on_start(self, run: DipRun) -> None:
         self.total = run.total
@@ -86,8 +92,11 @@ class Progress(Callback):
             self.bar.set_postfix(chi=f"{rec.chi:.3f}", s_per_it=f"{rec.seconds:.2f}", refresh=False)
             self.bar.update(1)
         elif self.mode == "log" and (
-            step.iteration % self.every == 0 or step.iteration == self.total
+            step.iteration % self.every == 0
+            or step.iteration == self.total
+            or time.monotonic() - self.logged >= self.LOG_SECONDS
         ):
+            self.logged = time.monotonic()
             log.info(
                 "iteration %d/%d: chi %.3f, beta %.3g, %.2f s/it",
                 step.iteration,

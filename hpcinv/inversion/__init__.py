@@ -10,7 +10,7 @@ from hpcinv.inversion.device import resolve_device, set_network_threads
 from hpcinv.inversion.history import History, IterationRecord
 from hpcinv.inversion.initial_weights import initial_state, load_initial_weights
 from hpcinv.inversion.member import Member
-from hpcinv.inversion.needs import LinearizationNeed, MisfitNeed, Need
+from hpcinv.inversion.needs import LinearizationNeed, MisfitNeed, Need, PredictionNeed
 from hpcinv.inversion.networks import CNN3D, PaperCNN2D, build_generator
 from hpcinv.inversion.stepper import Step, Stepper, member_config
 
@@ -21,6 +21,7 @@ __all__ = [
     "LinearizationNeed",
     "Member",
     "MisfitNeed",
+    "PredictionNeed",
     "Need",
     "PaperCNN2D",
     "PhysicsMisfit",

@@ -1,32 +1,42 @@
 """Gauss-Newton (Levenberg-Marquardt) steps on the network's weights, solved in data space.
 
-Each step linearises the physics at the step's model m0 = G_theta(z): the data d(m0) and
-J = dd/dm there. With W = 1 / uncertainty, r = W (d(m0) - dobs) and A = W J J_theta (data x
-weights: the physics' Jacobian through the network's), the step on the weights minimises
-0.5 ||r + A dtheta||^2 + 0.5 lambda ||dtheta||^2:
+At an anchor, a model m0 = G_theta(z) the physics linearised (its data d(m0) and J = dd/dm),
+with W = 1 / uncertainty, r = W (d(m0) - dobs) and A = W J J_theta (data x weights: the
+physics' Jacobian through the network's), a damped step minimises
 
-    dtheta = A^T y,   (A A^T + lambda I) y = -r,
+    0.5 ||r + A dtheta||^2 + 0.5 lambda ||dtheta||^2.
 
-a system of the size of the data, solved by conjugate gradients: each iteration is one
-vector-Jacobian product through the network (A^T y = J_theta^T (W J)^T y) and one
-Jacobian-vector product (A v = W J (J_theta v)), never a matrix of the weights' size. This
-is data-space Occam (Siripunvaraporn & Egbert 2000) with the network's tangent kernel
-J_theta J_theta^T as the model covariance, and Gram-Gauss-Newton for networks (Cai et al.
-2019). The damping lambda follows a trust-region rule on the physics itself: the next
-step's misfit is the test; lower than the last accepted step's and the step stands (lambda
-halves), higher and the weights go back to the last accepted ones and the step is solved
-again from that linearisation with a larger lambda (no physics needed for that); an accepted
-step's gain ratio (the physics' drop of the misfit over the linearisation's) sets the next
-damping by Nielsen's rule.
-A step whose model already meets the target chi moves nothing: the run stops there, on the
-model the physics checked (the discrepancy principle).
+For every lambda the step lies in the same Krylov space of A^T A and A^T r (shifts leave
+Krylov spaces alone), so one Golub-Kahan bidiagonalisation of A started at r serves them all:
+k iterations build orthonormal bases U (data) and V (weights) with A V_k = U_{k+1} B_k, each
+iteration one Jacobian-vector product through the network (A v = W J (J_theta v)) and one
+vector-Jacobian product (A^T u = J_theta^T (W J)^T u), never a matrix of the weights' size.
+On the projected problem min ||B_k y + beta_1 e_1||^2 + lambda ||y||^2 (k x k, from B_k's
+SVD) the linearised misfit of any lambda is known in closed form, so the damping is chosen by
+the misfit it aims at, as Occam chooses its trade-off (Constable et al. 1987; data-space
+Occam, Siripunvaraporn & Egbert 2000, with the network's tangent kernel J_theta J_theta^T as
+the model covariance; Gram-Gauss-Newton for networks, Cai et al. 2019), not by trial and
+error on the physics.
 
-The network runs with dropout off: a step's model must be the one its Jacobian describes.
+The linearisation of a network on a nonlinear physics holds only so far, so each step tries
+two aims at once: the linearised misfit at target' + q (phi0 - target') and at
+target' + sqrt(q) (phi0 - target') (target' = 0.9 x the target's misfit: aiming below the
+target would fit the noise). Their models go to the physics in one batched prediction (on
+two workers at the cost of one) and the lower true misfit wins, if it is below phi0; the next
+step's q follows the winner (the bolder won: bolder still; the cautious one: as cautious;
+neither: both more cautious and tried again from the same anchor, no new linearisation). The
+winner is linearised for the next step. A trial that meets the target chi ends the run on
+that model, the one the physics checked (the discrepancy principle).
+
+A step of the run is one physics call: the linearisation of an anchor (J) or the prediction
+of the trials (data only, about half its cost). The network runs with dropout off: a step's
+model must be the one its Jacobian describes.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,7 +45,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, jvp, vjp
 
-from hpcinv.inversion.needs import LinearizationNeed, Need
+from hpcinv.inversion.needs import LinearizationNeed, Need, PredictionNeed
 from hpcinv.inversion.update import Update
 
 if TYPE_CHECKING:
@@ -45,20 +55,69 @@ log = logging.getLogger(__name__)
 
 Params = dict[str, torch.Tensor]
 
-#: a step whose linearised misfit falls below this fraction of the target's is damped more
-TOO_FAR = 0.9
-#: at most this many doublings of the damping for one step
-MAX_DAMPING_RAISES = 8
+#: the aims stop short of the target's misfit by this factor (below it is the noise)
+TARGET_MARGIN = 0.9
+#: the boldest and the most cautious q (the share of the excess misfit a step aims to keep)
+Q_MIN, Q_MAX = 1e-3, 0.95
+#: the Krylov space is deep enough once its undamped misfit is this share of the boldest aim
+KRYLOV_DEPTH = 0.5
+#: a Golub-Kahan coefficient this small against the first says the space is exhausted
+BREAKDOWN = 1e-9
+#: the reference weight is cut by this while the data cannot reach the aim, at most so often
+REFERENCE_CUT, MAX_REFERENCE_CUTS = 0.5, 12
 
 
 @dataclass
 class _Anchor:
-    """The last accepted step: its weights, misfit, residual r and W J."""
+    """The model the physics last linearised: its weights, misfit, residual r and W J."""
 
     weights: Params
     phi: float
     r: torch.Tensor
     WJ: torch.Tensor
+
+
+@dataclass
+class _Projected:
+    """The anchor's step problem in the Krylov basis: steps are V y(lambda), with
+    B_k = P diag(s) Q^T and c = P^T (beta_1 e_1); ``rest`` = ||r||^2 - ||c||^2 (the part of
+    the residual outside the Krylov space, no step removes it)."""
+
+    V: torch.Tensor  # (n_weights, k) float64, orthonormal columns
+    P: torch.Tensor  # (k + 1, k)
+    s: torch.Tensor  # (k,)
+    Q: torch.Tensor  # (k, k)
+    c: torch.Tensor  # (k,)
+    rest: float
+    #: the data rows of the Krylov basis U_{k+1} (n_data, k + 1)
+    U_data: torch.Tensor
+    #: the data rows of the residual outside the Krylov space (n_data,)
+    outside: torch.Tensor
+
+    def phi(self, damping: float) -> float:
+        """The linearised data misfit 0.5 ||r + A dtheta||^2 of the step of ``damping``:
+        the data rows of the residual U_{k+1} P diag(lambda / (s^2 + lambda)) c + outside."""
+        kept = damping / (self.s**2 + damping) * self.c
+        residual = self.U_data @ (self.P @ kept) + self.outside
+        return 0.5 * float(residual @ residual)
+
+    def step(self, damping: float) -> torch.Tensor:
+        """dtheta (n_weights,) of ``damping``: V Q diag(s / (s^2 + lambda)) (-c)."""
+        return -self.V @ (self.Q @ (self.s / (self.s**2 + damping) * self.c))
+
+    def damping_for(self, aim: float) -> float:
+        """The damping whose linearised misfit is ``aim`` (phi is increasing in it; bisection
+        on log lambda), or the least damping scanned where even that keeps more."""
+        top = float(self.s.max()) ** 2
+        lo, hi = math.log(top * 1e-12), math.log(top * 1e6)
+        if self.phi(math.exp(lo)) >= aim:
+            return math.exp(lo)
+        if self.phi(math.exp(hi)) <= aim:
+            return math.exp(hi)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if self.phi(math.exp(mid)) < aim else (lo, mid)
+        return math.exp(hi)
 
 
 class GaussNewton:
@@ -68,24 +127,30 @@ class GaussNewton:
 
     def __init__(self, member: Member):
         self.cfg = member.cfg
-        self.damping: float | None = None
+        self.q = self.cfg.gn_first_aim
         self.anchor: _Anchor | None = None
+        self.projected: _Projected | None = None
+        #: the trials' weights and models (empty: the next step linearises)
+        self.trials: list[Params] = []
+        self.trial_models: np.ndarray | None = None
+        self.trial_q: list[float] = []
+        self.krylov_iterations: list[int] = []
         self.rejected = 0
-        self.cg_iterations: list[int] = []
-        #: how much the linearisation predicted the last step to lower phi
-        self.predicted_drop = 0.0
-        #: the factor the next rejection raises the damping by
-        self.growth = 2.0
+        #: mu of the reference rows (None: not yet estimated; 0: no reference rows)
+        self.reference_weight: float | None = None if self.cfg.gn_reference_ratio > 0 else 0.0
 
     @property
     def learning_rate(self) -> float:
-        return float("nan") if self.damping is None else self.damping
+        return self.q
 
     @property
     def lr_cuts(self) -> list[int]:
         return []
 
     def need(self, member: Member, m: torch.Tensor) -> Need:
+        if self.trials:
+            assert self.trial_models is not None
+            return PredictionNeed(self.trial_models)
         return LinearizationNeed(m.detach().cpu().numpy().copy())
 
     def observe(self, chi: float, iteration: int) -> None:
@@ -93,130 +158,291 @@ class GaussNewton:
 
     def update(self, member: Member, m: torch.Tensor, answer: Any) -> Update:
         t0 = time.perf_counter()
-        d, J = answer
+        if self.trials:
+            phi = self._judge(member, [self._phi(member, d) for d in answer])
+        else:
+            phi = self._anchor_at(member, *answer)
+            if phi > self._target(member):
+                self._make_trials(member)
+        return Update(phi, phi, 0.0, True, time.perf_counter() - t0)
+
+    # --- the steps -----------------------------------------------------------------------
+    def _target(self, member: Member) -> float:
+        return self.cfg.target_chi * member.half_n
+
+    @staticmethod
+    def _phi(member: Member, d: np.ndarray) -> float:
+        r = (d - member.problem.dobs) / member.problem.uncertainty
+        return 0.5 * float(r @ r)
+
+    def _anchor_at(self, member: Member, d: np.ndarray, J: np.ndarray) -> float:
+        """The current weights' linearisation becomes the anchor; its misfit."""
         problem, device = member.problem, member.device
         w = 1.0 / problem.uncertainty
         r = torch.as_tensor(w * (d - problem.dobs), dtype=torch.float64, device=device)
-        phi = 0.5 * float(r @ r)
-        if self.anchor is not None and phi > self.anchor.phi:
-            # the last step went further than the linearisation held: back, and shorter
-            self.rejected += 1
-            # Nielsen's rule: rejections in a row raise the damping ever faster
-            self.damping = self.growth * (self.damping or 1.0)
-            self.growth *= 2.0
-            _set_weights(member.net, self.anchor.weights)
-            log.debug(
-                "GN step rejected (phi %.4g > %.4g); damping %.3g",
-                phi,
-                self.anchor.phi,
-                self.damping,
-            )
-        else:
-            if self.anchor is not None and self.damping is not None:
-                self.damping *= _damping_factor(self.anchor.phi - phi, self.predicted_drop)
-                self.growth = 2.0
-            J *= w.astype(np.float32)[:, None]
-            self.anchor = _Anchor(_weights(member.net), phi, r, torch.as_tensor(J, device=device))
-        target = self.cfg.target_chi * member.half_n
-        if not phi <= target:  # at the target: the model the physics checked stays
-            self._step(member)
-        return Update(phi, phi, 0.0, True, time.perf_counter() - t0)
+        J *= w.astype(J.dtype)[:, None]
+        self.anchor = _Anchor(
+            _weights(member.net), 0.5 * float(r @ r), r, torch.as_tensor(J, device=device)
+        )
+        self.projected = None
+        return self.anchor.phi
 
-    def _step(self, member: Member) -> None:
-        """Move the weights by the damped Gauss-Newton step at the anchor."""
+    def _judge(self, member: Member, phis: list[float]) -> float:
+        """The trials' true misfits in: the best below the anchor's becomes the weights (and
+        the next anchor); none, and the trials are made again more cautiously."""
+        anchor = self.anchor
+        assert anchor is not None
+        # at the target: the most cautious trial there (the least fitted model that fits)
+        fits = [i for i, phi in enumerate(phis) if phi <= self._target(member)]
+        best = fits[-1] if fits else int(np.argmin(phis))
+        log.debug("GN trials q %s: phi %s (anchor %.4g)", self.trial_q, phis, anchor.phi)
+        if phis[best] < anchor.phi:
+            _set_weights(member.net, self.trials[best])
+            # the winner's q, bolder still when the bolder trial won
+            self.q = max(Q_MIN, self.trial_q[best] ** (2.0 if best == 0 else 1.0))
+            self.trials, self.trial_models, self.trial_q = [], None, []
+            return phis[best]
+        self.rejected += 1
+        self.q = min(Q_MAX, math.sqrt(self.trial_q[-1]))
+        self._make_trials(member)
+        return anchor.phi
+
+    def _make_trials(self, member: Member) -> None:
+        """The trials of aims q and sqrt(q) from the anchor. The Krylov space is built once
+        per anchor, and again with a quarter of the reference weight while even the
+        undamped step cannot reach the bolder aim (the reference term keeps the data from
+        asking for more: Occam's rule, the regularisation weakens only when they do)."""
+        anchor = self.anchor
+        assert anchor is not None
+        floor = TARGET_MARGIN * self._target(member)
+        qs = [self.q, math.sqrt(self.q)]
+        aims = [floor + q * (anchor.phi - floor) for q in qs]
+        reach = math.inf  # the undamped step's data misfit before the last cut
+        for cut in range(MAX_REFERENCE_CUTS + 1):
+            if self.projected is None:
+                self.projected = self._krylov(member, KRYLOV_DEPTH * aims[0])
+            undamped = self.projected.phi(0.0)
+            if (
+                self.reference_weight == 0.0
+                or undamped <= aims[-1]
+                or undamped > 0.9 * reach  # the cut bought little: the space, not mu, limits
+                or cut == MAX_REFERENCE_CUTS
+            ):
+                break
+            reach = undamped
+            self.reference_weight *= REFERENCE_CUT
+            self.projected = None
+        assert self.projected is not None
+        log.debug(
+            "GN anchor phi %.4g: reference weight %.3g, %d Krylov iterations, undamped "
+            "linearised phi %.4g, aims %s",
+            anchor.phi,
+            self.reference_weight,
+            self.krylov_iterations[-1],
+            self.projected.phi(0.0),
+            [round(a, 1) for a in aims],
+        )
+        if undamped >= aims[-1]:
+            # both aims out of reach: the least damped step, and one halfway (in log phi)
+            # back to the anchor, not the same step twice
+            aims = [undamped, math.sqrt(undamped * anchor.phi)]
+        models, trials = [], []
+        params = anchor.weights
+        names = list(params)
+        for aim in aims:
+            step = self.projected.step(self.projected.damping_for(aim))
+            trial = _unflatten(step, params)
+            trials.append({k: params[k] + trial[k].to(params[k].dtype) for k in names})
+            models.append(self._model_of(member, trials[-1]))
+        self.trials, self.trial_q = trials, qs
+        self.trial_models = np.stack(models)
+
+    @staticmethod
+    def _model_of(member: Member, weights: Params) -> np.ndarray:
+        net = member.net
+        with torch.no_grad():
+            out = functional_call(net, (weights, dict(net.named_buffers())), ())
+            return member.fixed(out.double()).cpu().numpy()
+
+    def _krylov(self, member: Member, enough: float) -> _Projected:
+        """Golub-Kahan bidiagonalisation (full reorthogonalisation: k is small) of the
+        stacked operator [A; sqrt(mu) J_theta] from the residual [r; sqrt(mu) (m - m_ref)]
+        (the reference rows: the L2 reference term mu/2 ||m - m_ref||^2 over the active
+        cells), until the undamped projected data misfit is below ``enough`` or
+        ``gn_krylov_iterations``."""
         anchor = self.anchor
         assert anchor is not None
         net = member.net
-        params = _weights(net)
+        params = anchor.weights
         buffers = dict(net.named_buffers())
 
-        def model(p: Params) -> torch.Tensor:
-            return member.fixed(functional_call(net, (p, buffers), ()).double())
+        def model(p: Params) -> tuple[torch.Tensor, torch.Tensor]:  # all cells, active ones
+            m = member.fixed(functional_call(net, (p, buffers), ()).double())
+            return m, member.active_cells(m)
 
-        _, pullback = vjp(model, params)
+        (_, m0), pullback = vjp(model, params)
         WJ = anchor.WJ
-
-        def At(y: torch.Tensor) -> Params:  # (n,) -> weights: J_theta^T (W J)^T y
-            (g,) = pullback((WJ.T @ y.to(WJ.dtype)).to(torch.float64))
-            return g
-
-        def A(v: Params) -> torch.Tensor:  # weights -> (n,): W J (J_theta v)
-            _, dm = jvp(model, (params,), (v,))
-            return (WJ @ dm.to(WJ.dtype)).to(torch.float64)
-
-        if self.damping is None:
-            # the curvature of the data term along r, seen through the network: a scale
-            # for the first damping (A A^T's Rayleigh quotient at r)
-            g = At(anchor.r)
-            self.damping = self.cfg.gn_damping * _dot(g, g) / float(anchor.r @ anchor.r)
-        step, iterations = self._solve(A, At, anchor.r, member.half_n)
-        self.cg_iterations.append(iterations)
-        with torch.no_grad():
-            for name, p in net.named_parameters():
-                p.copy_(anchor.weights[name] + step[name].to(p.dtype))
-
-    def _solve(self, A, At, r: torch.Tensor, half_n: float) -> tuple[Params, int]:
-        """The damped step and its CG iterations. A step the linearisation predicts to go
-        below the target chi would fit the noise: the damping doubles until it does not
-        (a few more CG solves, no physics), as Occam chooses its trade-off."""
-        assert self.damping is not None
-        target = self.cfg.target_chi * half_n
-        for _ in range(MAX_DAMPING_RAISES + 1):
-            damping = self.damping
-            y, iterations = _cg(
-                lambda y, d=damping: A(At(y)) + d * y, -r, self.cfg.gn_cg_iterations
+        n = WJ.shape[0]
+        if self.reference_weight is None:
+            self.reference_weight = self._first_reference_weight(
+                model, params, pullback, WJ, anchor.r
             )
-            step = At(y)
-            predicted = r + A(step)
-            phi_predicted = 0.5 * float(predicted @ predicted)
-            if not phi_predicted < TOO_FAR * target:
-                break
-            self.damping *= 2.0
-        self.predicted_drop = 0.5 * float(r @ r) - phi_predicted
-        return step, iterations
+        root = math.sqrt(self.reference_weight)
 
+        def At(u: torch.Tensor) -> torch.Tensor:  # (n + active cells,) -> (n_weights,)
+            (g,) = pullback(((WJ.T @ u[:n].to(WJ.dtype)).to(torch.float64), root * u[n:]))
+            return _flatten(g)
+
+        def A(v: torch.Tensor) -> torch.Tensor:  # (n_weights,) -> (n + active cells,)
+            _, (dm, dm_active) = jvp(model, (params,), (_unflatten(v, params),))
+            return torch.cat([(WJ @ dm.to(WJ.dtype)).to(torch.float64), root * dm_active])
+
+        b = torch.cat([anchor.r, root * (m0 - self.cfg.reference_value)])
+        beta1 = float(torch.linalg.norm(b))
+        U = [b / beta1]
+        V: list[torch.Tensor] = []
+        alphas: list[float] = []
+        betas: list[float] = []
+        for _ in range(self.cfg.gn_krylov_iterations):
+            v = _orthogonalised(At(U[-1]) - (betas[-1] * V[-1] if V else 0.0), V)
+            alpha = float(torch.linalg.norm(v))
+            if alphas and alpha <= BREAKDOWN * alphas[0]:
+                break  # the space is exhausted (A's rank, or all of the weights)
+            V.append(v / alpha)
+            alphas.append(alpha)
+            u = _orthogonalised(A(V[-1]) - alpha * U[-1], U)
+            beta = float(torch.linalg.norm(u))
+            betas.append(beta)
+            U.append(u / beta)
+            projected = _project(torch.stack(V, 1), U, alphas, betas, beta1, n)
+            if projected.phi(0.0) <= enough or beta <= BREAKDOWN * alphas[0]:
+                break
+        self.krylov_iterations.append(len(V))
+        return projected
+
+    def _first_reference_weight(self, model, params, pullback, WJ, r) -> float:
+        """mu at the first anchor: ``gn_reference_ratio`` x the data term's curvature over
+        the reference term's along the gradient direction g = A^T r (the way SimPEG's
+        BetaEstimate compares its two terms): ratio ||A g||^2 / ||J_theta g||^2."""
+        (g,) = pullback(
+            ((WJ.T @ r.to(WJ.dtype)).to(torch.float64), torch.zeros_like(model(params)[1]))
+        )
+        _, (dm, dm_active) = jvp(model, (params,), (g,))
+        Ag = (WJ @ dm.to(WJ.dtype)).to(torch.float64)
+        return self.cfg.gn_reference_ratio * float(Ag @ Ag) / float(dm_active @ dm_active)
+
+    # --- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        a = self.anchor
+        a, p = self.anchor, self.projected
         return {
-            "gn_damping": -1.0 if self.damping is None else self.damping,
+            "gn_q": self.q,
+            "gn_reference_weight": -1.0 if self.reference_weight is None else self.reference_weight,
             "gn_rejected": self.rejected,
-            "gn_predicted_drop": self.predicted_drop,
-            "gn_growth": self.growth,
-            "gn_cg_iterations": np.asarray(self.cg_iterations, dtype=np.int64),
+            "gn_krylov_iterations": np.asarray(self.krylov_iterations, dtype=np.int64),
             "gn_anchor": None
             if a is None
             else {"weights": dict(a.weights), "phi": a.phi, "r": a.r, "WJ": a.WJ},
+            "gn_projected": None
+            if p is None
+            else {
+                "V": p.V,
+                "P": p.P,
+                "s": p.s,
+                "Q": p.Q,
+                "c": p.c,
+                "rest": p.rest,
+                "U_data": p.U_data,
+                "outside": p.outside,
+            },
+            "gn_trials": {str(i): dict(t) for i, t in enumerate(self.trials)},
+            "gn_trial_models": self.trial_models,
+            "gn_trial_q": np.asarray(self.trial_q, dtype=np.float64),
         }
 
     def load_state_dict(self, state: dict[str, Any], member: Member) -> None:
-        damping = float(state.get("gn_damping", -1.0))
-        self.damping = None if damping < 0 else damping
-        self.rejected = int(state.get("gn_rejected", 0))
-        self.predicted_drop = float(state.get("gn_predicted_drop", 0.0))
-        self.growth = float(state.get("gn_growth", 2.0))
-        self.cg_iterations = [int(i) for i in state.get("gn_cg_iterations", [])]
-        a = state.get("gn_anchor")
         device = member.device
+
+        def tensor(x, dtype=None) -> torch.Tensor:
+            return torch.as_tensor(x, dtype=dtype, device=device)
+
+        self.q = float(state.get("gn_q", self.cfg.gn_first_aim))
+        mu = float(state.get("gn_reference_weight", -1.0))
+        self.reference_weight = None if mu < 0 else mu
+        self.rejected = int(state.get("gn_rejected", 0))
+        self.krylov_iterations = [int(i) for i in state.get("gn_krylov_iterations", [])]
+        a = state.get("gn_anchor")
         self.anchor = (
             None
             if a is None
             else _Anchor(
-                {k: torch.as_tensor(v, device=device) for k, v in a["weights"].items()},
+                {k: tensor(v) for k, v in a["weights"].items()},
                 float(a["phi"]),
-                torch.as_tensor(a["r"], dtype=torch.float64, device=device),
-                torch.as_tensor(a["WJ"], device=device),
+                tensor(a["r"], torch.float64),
+                tensor(a["WJ"]),
             )
         )
+        p = state.get("gn_projected")
+        self.projected = (
+            None
+            if p is None
+            else _Projected(
+                *(tensor(p[k]) for k in ("V", "P", "s", "Q", "c")),
+                float(p["rest"]),
+                tensor(p["U_data"]),
+                tensor(p["outside"]),
+            )
+        )
+        trials = state.get("gn_trials") or {}
+        self.trials = [
+            {k: tensor(v) for k, v in trials[str(i)].items()} for i in range(len(trials))
+        ]
+        models = state.get("gn_trial_models")
+        self.trial_models = None if models is None else np.asarray(models)
+        self.trial_q = [float(q) for q in state.get("gn_trial_q", [])]
 
 
-def _damping_factor(actual: float, predicted: float) -> float:
-    """Nielsen's rule (1999) on the gain ratio rho = actual / predicted drop of phi of an
-    accepted step: max(1/3, 1 - (2 rho - 1)^3), i.e. a third of the damping where the
-    linearisation held exactly (rho = 1), about as much where it held half (rho = 0.5),
-    up to twice as much where it barely held. Smoother than the 1/3-or-2 rule, which on
-    block-3d alternated between good and rejected steps."""
-    rho = actual / predicted if predicted > 0 else 0.0
-    return max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+def _project(
+    V: torch.Tensor, U: list[torch.Tensor], alphas, betas, beta1: float, n_data: int
+) -> _Projected:
+    """The projected problem of k Golub-Kahan steps: B_k (k + 1 x k) lower bidiagonal with
+    alphas on the diagonal and betas below it; the right-hand side beta_1 e_1 (beta_1 U[0]
+    the whole residual, data and reference rows)."""
+    k = len(alphas)
+    B = torch.zeros(k + 1, k, dtype=torch.float64, device=V.device)
+    idx = torch.arange(k)
+    B[idx, idx] = torch.tensor(alphas, dtype=torch.float64, device=V.device)
+    B[idx + 1, idx] = torch.tensor(betas, dtype=torch.float64, device=V.device)
+    P, s, Qt = torch.linalg.svd(B, full_matrices=False)
+    c = beta1 * P[0]
+    U_data = torch.stack([u[:n_data] for u in U[: k + 1]], 1)
+    # the residual's part no damping touches: beta_1 e_1 - P P^T beta_1 e_1, in data rows
+    e1 = torch.zeros(k + 1, dtype=torch.float64, device=V.device)
+    e1[0] = beta1
+    outside = U_data @ (e1 - P @ c)
+    return _Projected(V, P, s, Qt.T, c, max(0.0, beta1**2 - float(c @ c)), U_data, outside)
+
+
+def _orthogonalised(x: torch.Tensor, basis: list[torch.Tensor]) -> torch.Tensor:
+    """x without its components along ``basis`` (orthonormal), twice (Gram-Schmidt twice
+    is enough; once is not in finite precision)."""
+    if not basis:
+        return x
+    B = torch.stack(basis, 1)
+    for _ in range(2):
+        x = x - B @ (B.T @ x)
+    return x
+
+
+def _flatten(p: Params) -> torch.Tensor:
+    return torch.cat([v.reshape(-1).to(torch.float64) for v in p.values()])
+
+
+def _unflatten(x: torch.Tensor, like: Params) -> Params:
+    out, start = {}, 0
+    for name, p in like.items():
+        out[name] = x[start : start + p.numel()].reshape(p.shape).to(p.dtype)
+        start += p.numel()
+    return out
 
 
 def _weights(net: torch.nn.Module) -> Params:
@@ -227,30 +453,3 @@ def _set_weights(net: torch.nn.Module, weights: Params) -> None:
     with torch.no_grad():
         for name, p in net.named_parameters():
             p.copy_(weights[name])
-
-
-def _dot(a: Params, b: Params) -> float:
-    return float(sum((a[k].double() * b[k].double()).sum() for k in a))
-
-
-def _cg(
-    apply, b: torch.Tensor, iterations: int, tolerance: float = 1e-3
-) -> tuple[torch.Tensor, int]:
-    """Conjugate gradients for the symmetric positive definite ``apply`` (x -> K x) on b;
-    (x, iterations). Stops when ||b - K x|| <= tolerance ||b||."""
-    x = torch.zeros_like(b)
-    r = b.clone()
-    p = r.clone()
-    rr = float(r @ r)
-    stop = tolerance**2 * rr
-    for k in range(1, iterations + 1):
-        Kp = apply(p)
-        alpha = rr / float(p @ Kp)
-        x = x + alpha * p
-        r = r - alpha * Kp
-        rr_new = float(r @ r)
-        if rr_new <= stop:
-            return x, k
-        p = r + (rr_new / rr) * p
-        rr = rr_new
-    return x, iterations

@@ -1,10 +1,10 @@
 """What a member asks of the physics for a step, and what it gets back.
 
 A member's step says what it needs (``Member.begin``): the misfit and its gradient at a
-model, the data and J at a model (a linearisation), or nothing (a step on a linearisation
-it holds). The stepper gathers the members' needs, makes one batched executor call per kind
-and hands each member its answer (``Member.finish``). Models are (n_cells,) float64
-ln(S/m) on the model grid.
+model, the data and J at a model (a linearisation), the data at a few models (trial steps),
+or nothing (a step on a linearisation it holds). The stepper gathers the members' needs,
+makes one batched executor call per kind and hands each member its answer
+(``Member.finish``). Models are (n_cells,) float64 ln(S/m) on the model grid.
 """
 
 from __future__ import annotations
@@ -29,4 +29,11 @@ class LinearizationNeed:
     dtype: str = "float32"
 
 
-Need = MisfitNeed | LinearizationNeed
+@dataclass(frozen=True, eq=False)
+class PredictionNeed:
+    """The data at each of ``models`` ((k, n_cells)): answered [d_1, ..., d_k]."""
+
+    models: np.ndarray
+
+
+Need = MisfitNeed | LinearizationNeed | PredictionNeed

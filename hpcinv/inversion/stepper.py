@@ -1,8 +1,9 @@
 """A run's K >= 1 members stepped together: one batched executor call per kind of need.
 
 A step begins every running member's step (its model, dropout on, and what it needs of the
-physics), makes one ``misfit_and_gradient`` call for all members needing a misfit and one
-``jacobian`` call for all needing a linearisation, and finishes each member's step with its
+physics), makes one ``misfit_and_gradient`` call for all members needing a misfit, one
+``jacobian`` call for all needing a linearisation and one ``predict`` call for all the models
+members need the data of, and finishes each member's step with its
 answer, in member order, as the answers come in (on Dask the workers still solve later
 members' models while this process runs member 0's backward pass and update). A single run
 is K = 1.
@@ -28,7 +29,7 @@ import torch
 from hpcinv.config import RunConfig
 from hpcinv.inversion.history import IterationRecord
 from hpcinv.inversion.member import Member
-from hpcinv.inversion.needs import LinearizationNeed, MisfitNeed
+from hpcinv.inversion.needs import LinearizationNeed, MisfitNeed, PredictionNeed
 
 if TYPE_CHECKING:
     from hpcinv.engine.executor import Batch, Counts, Executor
@@ -122,13 +123,14 @@ class Stepper:
                 needs[k] = self.members[k].begin()
         records: list[IterationRecord | None] = [None] * len(self.members)
         counts = None
-        for kind in (MisfitNeed, LinearizationNeed):
+        for kind in (MisfitNeed, LinearizationNeed, PredictionNeed):
             batch_members = [k for k in running if isinstance(needs[k], kind)]
             if not batch_members:
                 continue
             t0 = time.perf_counter()
             batch = self._call([needs[k] for k in batch_members])
-            for k, answer in zip(batch_members, batch):
+            answers = _answers(batch, [needs[k] for k in batch_members])
+            for k, answer in zip(batch_members, answers):
                 # this member's answer, its tasks' time and others' overlapping
                 seconds = time.perf_counter() - t0
                 with self._generator_of(k):
@@ -150,7 +152,9 @@ class Stepper:
         return Step(self.iteration, records, counts, reached)
 
     def _call(self, needs: list) -> Batch:
-        """One executor call for needs of one kind."""
+        """One executor call for needs of one kind (every member's predictions in one)."""
+        if isinstance(needs[0], PredictionNeed):
+            return self.executor.predict([m for need in needs for m in need.models])
         models = [need.model for need in needs]
         if isinstance(needs[0], MisfitNeed):
             return self.executor.misfit_and_gradient(models)
@@ -200,6 +204,17 @@ class Stepper:
         self.iteration = int(state["iteration"])
         self.done = [bool(d) for d in state["done"]]
         self.stopped = [str(s) for s in state["stopped"]]
+
+
+def _answers(batch: Batch, needs: list) -> Iterator[Any]:
+    """Each need's answer from its call's batch, as soon as it is in: one result per need,
+    or a prediction need's list of its models' data."""
+    if not isinstance(needs[0], PredictionNeed):
+        yield from batch
+        return
+    results = iter(batch)
+    for need in needs:
+        yield [next(results) for _ in range(len(need.models))]
 
 
 def _clone(state: Any) -> Any:

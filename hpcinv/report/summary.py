@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hpcinv.report.anomaly import anomaly_measure
 from hpcinv.version import __version__
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ def build_summary(
         "chi": float(phi_d / (problem.n_data / 2.0)),
         "n_data": int(problem.n_data),
         "mae_core": mae_core(model, problem.true_model, problem.core_mask),
+        "anomaly": anomaly_measure(model, problem.true_model, problem.core_mask),
         "history": {
             k: [float(x) for x in history.get(k, [])] for k in ("phi_d", "chi", "beta", "seconds")
         },

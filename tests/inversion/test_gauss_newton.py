@@ -1,7 +1,7 @@
 """Gauss-Newton steps on the network's weights (``optimizer = "gauss-newton"``) and the
 "reference-tanh" output: the network's Jacobian products against finite differences and
-each other (dot-product test), the data-space CG step against the dense weight-space
-solution, the stop at the target on the checked model, resume, the output's start."""
+each other (dot-product test), the Krylov steps against the dense weight-space
+solutions, the stop at the target on the checked model, resume, the output's start."""
 
 import numpy as np
 import pytest
@@ -73,10 +73,12 @@ def test_network_products_against_finite_differences_and_each_other(problem):
     assert abs(lhs - rhs) <= 1e-10 * abs(lhs)
 
 
-def test_the_data_space_step_is_the_dense_levenberg_marquardt_step(problem):
-    """With enough CG iterations the step equals -(A^T A + lambda I)^-1 A^T r, A = W J
-    J_theta formed densely (a few hundred weights)."""
-    member = Member(problem, gn_config(gn_cg_iterations=400, target_chi=0.0))
+def test_the_krylov_steps_are_the_dense_levenberg_marquardt_steps(problem):
+    """With a full Krylov space the step of every damping lambda equals the dense solution
+    of min ||r + A d||^2 + mu ||e + J_theta d||^2 + lambda ||d||^2 (A = W J J_theta formed
+    densely, a few hundred weights; e = m - m_ref, mu the reference weight), its linearised
+    data misfit the dense one; the trials are the anchor's weights plus their aims' steps."""
+    member = Member(problem, gn_config(gn_krylov_iterations=400, target_chi=0.0))
     ex = hpcinv.SerialExecutor(problem)
     need = member.begin()
     before = _weights(member.net)
@@ -84,18 +86,42 @@ def test_the_data_space_step_is_the_dense_levenberg_marquardt_step(problem):
     J_copy = J.copy()
     member.finish((d, J))
     method = member.method
-    step = {k: member.net.state_dict()[k] - before[k] for k in before}
     w = 1.0 / problem.uncertainty
     r = w * (d - problem.dobs)
     jac = jacrev(model_of(member))(before)  # dm/dtheta per parameter
     names = list(before)
     Jt = torch.cat([jac[k].reshape(jac[k].shape[0], -1) for k in names], dim=1).double()
-    A = (w[:, None] * J_copy) @ Jt.numpy()
-    lam = method.damping  # the first step's (the gain-ratio rule acts at the next step)
-    dense = -np.linalg.solve(A.T @ A + lam * np.eye(A.shape[1]), A.T @ r)
-    got = torch.cat([step[k].reshape(-1) for k in names]).double().numpy()
-    assert np.linalg.norm(got - dense) <= 5e-3 * np.linalg.norm(dense)
-    assert np.linalg.norm(dense) > 0
+    A = (w[:, None] * J_copy) @ Jt.numpy().astype(np.float64)
+    projected = method._krylov(member, 0.0)  # the whole space, not only what the aims need
+    mu = method.reference_weight
+    assert mu > 0
+    Jt = Jt.numpy()
+    e = member.model() - member.cfg.reference_value  # tiny-3d has no air cells
+    H = A.T @ A + mu * Jt.T @ Jt
+    top = np.linalg.norm(H, 2)
+
+    def dense_step(damping):
+        return -np.linalg.solve(H + damping * np.eye(A.shape[1]), A.T @ r + mu * Jt.T @ e)
+
+    for damping in (1e-3 * top, 1e-1 * top, 10.0 * top):
+        dense = dense_step(damping)
+        got = projected.step(damping).numpy()
+        assert np.linalg.norm(got - dense) <= 1e-4 * np.linalg.norm(dense)  # float32 network
+        lin = r + A @ dense
+        assert projected.phi(damping) == pytest.approx(0.5 * lin @ lin, rel=1e-5)
+    assert len(method.trials) == 2
+    for trial, q in zip(method.trials, method.trial_q):
+        aim = q * method.anchor.phi  # target 0
+        damping = method.projected.damping_for(aim)
+        assert method.projected.phi(damping) == pytest.approx(aim, rel=1e-6)
+        step = torch.cat([(trial[k] - before[k]).reshape(-1) for k in names]).double().numpy()
+        # the trials' Krylov space stops once it can meet the aims: the dense step of the
+        # same damping differs by what the deeper space adds
+        assert np.linalg.norm(
+            step - method.projected.step(damping).numpy()
+        ) <= 1e-4 * np.linalg.norm(step)  # float32 weights
+        lin = r + A @ step
+        assert 0.5 * lin @ lin == pytest.approx(aim, rel=0.02)
 
 
 def test_steps_reach_the_target_and_stop_on_the_checked_model(problem):

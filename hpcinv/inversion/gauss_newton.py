@@ -208,17 +208,22 @@ class GaussNewton:
         return anchor.phi
 
     def _make_trials(self, member: Member) -> None:
-        """The trials of aims q and sqrt(q) from the anchor. The Krylov space is built once
-        per anchor, and again with a quarter of the reference weight while even the
-        undamped step cannot reach the bolder aim (the reference term keeps the data from
-        asking for more: Occam's rule, the regularisation weakens only when they do)."""
+        """The trials of aims q and sqrt(q) from the anchor, from the anchor's Krylov space
+        (built once). Where even the undamped step cannot reach the cautious aim the
+        reference term holds the data back: its weight halves for the next anchor (at the
+        first anchor, until the rebuilt space reaches the aim or stops gaining); Occam's
+        rule, the regularisation weakens only as far as the data ask."""
         anchor = self.anchor
         assert anchor is not None
         floor = TARGET_MARGIN * self._target(member)
         qs = [self.q, math.sqrt(self.q)]
         aims = [floor + q * (anchor.phi - floor) for q in qs]
         reach = math.inf  # the undamped step's data misfit before the last cut
-        for cut in range(MAX_REFERENCE_CUTS + 1):
+        # at the first anchor mu is calibrated (cut and the space rebuilt while that buys
+        # reach); later a mu the data outgrow is cut for the next anchor, no rebuild
+        cuts = MAX_REFERENCE_CUTS if not self.krylov_iterations else 0
+        fresh = self.projected is None  # not a retrial from the same anchor
+        for cut in range(cuts + 1 if fresh else 0):
             if self.projected is None:
                 self.projected = self._krylov(member, KRYLOV_DEPTH * aims[0])
             undamped = self.projected.phi(0.0)
@@ -226,13 +231,19 @@ class GaussNewton:
                 self.reference_weight == 0.0
                 or undamped <= aims[-1]
                 or undamped > 0.9 * reach  # the cut bought little: the space, not mu, limits
-                or cut == MAX_REFERENCE_CUTS
             ):
                 break
             reach = undamped
+            log.debug(
+                "GN: undamped phi %.4g with reference weight %.3g: cut",
+                undamped,
+                self.reference_weight,
+            )
             self.reference_weight *= REFERENCE_CUT
-            self.projected = None
+            if cut < cuts:
+                self.projected = None
         assert self.projected is not None
+        undamped = self.projected.phi(0.0)
         log.debug(
             "GN anchor phi %.4g: reference weight %.3g, %d Krylov iterations, undamped "
             "linearised phi %.4g, aims %s",

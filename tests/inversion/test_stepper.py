@@ -77,6 +77,10 @@ class Spy:
         self.calls.append(("jacobian", len(models)))
         return self.inner.jacobian(models, dtype)
 
+    def predict(self, models):
+        self.calls.append(("predict", len(models)))
+        return self.inner.predict(models)
+
 
 def test_one_batched_call_per_kind_per_step(tiny_problem):
     spy = Spy(tiny_problem)
@@ -98,6 +102,23 @@ def test_linearised_members_renew_together_and_each_is_the_member_alone(tiny_pro
         assert member.history.phi_d == alone.members[0].history.phi_d
         assert member.history.exact == alone.members[0].history.exact == [1.0, 0.0, 1.0, 0.0, 1.0]
         np.testing.assert_array_equal(member.model(), alone.members[0].model())
+
+
+def test_gauss_newton_members_try_their_steps_in_one_prediction(tiny_problem):
+    """Each Gauss-Newton step of K members: one jacobian call for the K anchors, then one
+    predict call for every member's two trials; each member as it runs alone."""
+    cfg = config({"optimizer": "gauss-newton"}, members=2)
+    cfg = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, dropout=0.0))
+    spy = Spy(tiny_problem)
+    ensemble = Stepper.build(cfg, tiny_problem, spy)
+    ensemble.run(4)
+    assert spy.calls == [("jacobian", 2), ("predict", 4)] * 2
+    for k, member in enumerate(ensemble.members):
+        alone = build(tiny_problem, member_config(cfg, k), members=1)
+        alone.run(4)
+        assert member.history.phi_d == alone.members[0].history.phi_d
+        np.testing.assert_array_equal(member.model(), alone.members[0].model())
+    assert ensemble.members[0].history.phi_d[2] < ensemble.members[0].history.phi_d[0]
 
 
 def test_a_resumed_ensemble_equals_an_uninterrupted_one(tiny_problem):

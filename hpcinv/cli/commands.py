@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hpcinv import driver
 from hpcinv.cli.options import cluster_from_args, slurm_settings_from_args
 from hpcinv.config import config_from_dict, load_config, memory_bytes
-from hpcinv.driver.runs import clear_run
 from hpcinv.errors import HpcinvError
 from hpcinv.files import atomic_write
-from hpcinv.problem import build_problem
-from hpcinv.readers.csv_format import write_csv
-from hpcinv.report.export import export_model
 from hpcinv.report.rundir import RunDirectory
 from hpcinv.survey import REMOTE
+
+if TYPE_CHECKING:
+    from hpcinv import driver
+
+# The commands import what they run when they run it (the driver brings torch and Dask,
+# the problem SimPEG): `hpcinv --help`, `data`, `plan` and `export` start at once.
 
 log = logging.getLogger("hpcinv")
 
@@ -26,6 +28,9 @@ def forward(args) -> int:
     out = Path(args.out)
     if out.suffix not in (".csv", ".npz"):
         raise HpcinvError(f"--out {out}: use a .csv or .npz file name")
+    from hpcinv.problem import build_problem
+    from hpcinv.readers.csv_format import write_csv
+
     problem = build_problem(load_config(args.config))
     if out.suffix == ".csv":  # hpcinv's own survey format: what forward writes, run reads
         survey = problem.survey
@@ -50,6 +55,8 @@ def forward(args) -> int:
 
 
 def run(args) -> int:
+    from hpcinv import driver
+
     config = load_config(args.config)
     if args.ensemble is not None:  # into the raw file too: the run directory records it
         raw = {
@@ -81,6 +88,8 @@ def run(args) -> int:
 
 
 def resume(args) -> int:
+    from hpcinv import driver
+
     run_dir = RunDirectory(args.run_dir)
     config = driver.load_run_config(run_dir) if run_dir.config_file.exists() else None
     result = driver.resume(
@@ -122,6 +131,8 @@ def submit(args) -> int:
         print(script, end="")
         return 0
     if args.overwrite:
+        from hpcinv.driver.runs import clear_run
+
         clear_run(run_dir)  # else the script would resume the old checkpoint
     run_dir.path.mkdir(parents=True, exist_ok=True)
     script_path = Path(job.script_path)
@@ -156,6 +167,7 @@ def plan(args) -> int:
     import json
 
     from hpcinv.engine.plan import plan as make_plan
+    from hpcinv.problem import build_problem
 
     config = load_config(args.config)
     memory = memory_bytes(args.worker_memory, "--worker-memory") if args.worker_memory else None
@@ -177,6 +189,8 @@ def plan(args) -> int:
 
 
 def export(args) -> int:
+    from hpcinv.report.export import export_model
+
     rows = export_model(RunDirectory(args.run_dir).read_result(), args.out, run_dir=args.run_dir)
     log.info("wrote %d cells to %s", rows, args.out)
     return 0

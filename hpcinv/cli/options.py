@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from hpcinv.config import RunConfig, SlurmConfig, load_site_profile, slurm_settings
-from hpcinv.driver import ClusterChoice
+
+if TYPE_CHECKING:
+    from hpcinv.driver import ClusterChoice
 
 
 def cluster_options(p: argparse.ArgumentParser) -> None:
@@ -125,6 +128,8 @@ def slurm_settings_from_args(
 
 def cluster_from_args(args: argparse.Namespace, config: RunConfig | None = None) -> ClusterChoice:
     """The ``ClusterChoice`` the cluster flags describe."""
+    from hpcinv.driver import ClusterChoice  # the driver brings torch and Dask: when run
+
     slurm = runner = None
     wants_slurm = getattr(args, "slurm", False)
     wants_runner = getattr(args, "slurm_runner", False)

@@ -1,0 +1,48 @@
+"""The commands that only read or print start at once: nothing imports torch, Dask or
+SimPEG until a command needs them (each `hpcinv data` call took 3.6-6.4 s in 0.7.0, nearly
+all of it importing torch and Dask before the file was opened)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("torch", "distributed", "dask", "simpeg", "zarr", "matplotlib")
+CENTURY = Path(__file__).resolve().parents[2] / "examples" / "data" / "century" / "dc3d.dat"
+
+PROBE = """
+import contextlib, io, json, sys
+from hpcinv.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    try:
+        main({argv!r})
+    except SystemExit:
+        pass
+print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["--version"], ["data", str(CENTURY)], ["data", "--help"]]
+)
+def test_reading_and_printing_commands_import_no_heavy_module(argv):
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+def test_the_probe_sees_a_heavy_import():
+    """The probe is not blind: importing the driver's run loop brings torch."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, hpcinv.driver.runs; print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "True"

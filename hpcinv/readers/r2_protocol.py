@@ -16,9 +16,12 @@ Rows (blank-separated), one layout per file:
 ``index`` counts the rows 1, 2, 3, ...; a, b, m, n are electrode numbers counted from 1 (A
 and B the current electrodes, M and N the potential ones, as ResIPy writes them); R is the
 transfer resistance in ohm (V/A), so ``data_type`` is "resistance"; ``err`` is read as the
-absolute standard deviation of R in ohm (R2's individual data errors). Not distinguished
-from ``err`` and so not supported: the 7th column of cR2 (IP) protocols (a phase) and of
-R2's forward output ``R2_forward.dat`` (an apparent resistivity).
+absolute standard deviation of R in ohm (R2's individual data errors). Two other files put
+something else in that column and are refused, never read as uncertainties: R2's forward
+output ``R2_forward.dat`` (an apparent resistivity: R times the half-space geometric factor
+of the companion's positions, within 5% on most rows) and cR2 (IP) protocols (a phase:
+zero or negative values); so is a column larger than |R| on most rows (no standard
+deviation of a usable datum is).
 
 A protocol holds electrode numbers, not positions (R2 takes them from R2.in, R3t from its
 mesh). They are read from a companion file in the same folder, the first of
@@ -47,6 +50,7 @@ from hpcinv.errors import DataError
 from hpcinv.readers.assembly import DataRows, build_field_data, drop_unusable
 from hpcinv.readers.columns import geometry, normalize, quote, separator, split_cells
 from hpcinv.readers.fielddata import FieldData
+from hpcinv.readers.geometric import geometric_factors
 from hpcinv.readers.textlines import TextLine, is_number, numbered_lines, parse_float
 from hpcinv.survey import REMOTE
 
@@ -253,7 +257,10 @@ def read_r2_protocol(path, dim: int | None) -> FieldData:
     )
     abmn = _survey_indices(path, protocol, companion)
     names = protocol.names
-    rows, keep, dropped = drop_unusable(_data_rows(path, protocol))
+    parsed = _data_rows(path, protocol)
+    if parsed.uncertainty is not None:
+        _refuse_what_is_no_uncertainty(path, protocol, parsed, positions[~companion.remote], abmn)
+    rows, keep, dropped = drop_unusable(parsed)
     dim_text = "3D" if positions.shape[1] == 3 else "2D line"
     notes = [
         f"R2/R3t protocol.dat ({len(names)} columns: {' '.join(names)}), {dim_text}",
@@ -274,6 +281,47 @@ def read_r2_protocol(path, dim: int | None) -> FieldData:
         notes,
         end=f"line {protocol.count.number}, column 1 (number of measurements)",
     )
+
+
+#: an err column within this of R x the geometric factor on most rows is an apparent resistivity
+RHO_A_TOLERANCE = 0.05
+
+
+def _refuse_what_is_no_uncertainty(
+    path, protocol: Protocol, rows: DataRows, electrodes: np.ndarray, abmn: np.ndarray
+) -> None:
+    """Raise ``DataError`` where the 7th (11th) column is an apparent resistivity (R2's
+    forward output), a phase (cR2) or otherwise larger than the data it would weigh."""
+    err, r = rows.uncertainty, rows.value
+    column = f"column {protocol.names.index('err') + 1}"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho_a = np.abs(geometric_factors(electrodes, abmn) * r)
+        off = np.abs(err / rho_a - 1.0)
+    usable = np.isfinite(off) & (r != 0)
+    if usable.any() and np.median(off[usable]) < RHO_A_TOLERANCE:
+        raise DataError(
+            f"{path}, {column}: this column is R times the half-space geometric factor of "
+            f"the positions (the apparent resistivity, within {np.median(off[usable]):.1%} "
+            f"on half the rows): R2's forward output (R2_forward.dat), not an uncertainty; "
+            f"delete the column to read R alone (the uncertainties then come from "
+            f"problem.uncertainty_percent)"
+        )
+    bad = np.flatnonzero(~(err > 0))
+    if bad.size:
+        raise DataError(
+            f"{path}, line {rows.lines[int(bad[0])].number}, {column}: {err[bad[0]]:g} is no "
+            f"standard deviation ({bad.size} of {err.size} rows are zero or negative): a "
+            f"cR2 (IP) protocol's phase? hpcinv reads resistances only: delete the column "
+            f"to read R alone"
+        )
+    larger = err > np.abs(r)
+    if larger.mean() > 0.5:
+        raise DataError(
+            f"{path}, {column}: larger than |R| on {larger.sum()} of {err.size} rows (median "
+            f"ratio {np.median(err / np.abs(r)):.3g}); an absolute standard deviation of R "
+            f"in ohm is smaller than R wherever the datum is usable: if this column is "
+            f"something else, delete it to read R alone"
+        )
 
 
 def _survey_indices(path, protocol: Protocol, companion: Companion) -> np.ndarray:

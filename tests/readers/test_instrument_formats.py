@@ -13,6 +13,7 @@ import pytest
 
 from hpcinv.errors import DataError
 from hpcinv.readers import FieldData, detect_format, read_survey, to_resistance, write_survey
+from hpcinv.readers.geometric import geometric_factors
 from hpcinv.survey import REMOTE
 
 from readers_support import write
@@ -322,6 +323,36 @@ def test_r2_protocol_remote_current_electrode_is_an_error(tmp_path):
     protocol = R2_PROTOCOL.replace("     3     1     7", "     3     7     1")
     with pytest.raises(DataError, match=r"line 4, column 2 \(a\): electrode 7 is remote"):
         read_survey(r2_dir(tmp_path, protocol))
+
+
+def _with_seventh_column(values) -> str:
+    rows = R2_PROTOCOL.splitlines()
+    return (
+        "\n".join(
+            [rows[0]] + [" ".join(r.split()[:6]) + f" {v:.6f}" for r, v in zip(rows[1:], values)]
+        )
+        + "\n"
+    )
+
+
+def test_r2_forward_output_is_refused_not_read_as_uncertainty(tmp_path):
+    """R2_forward.dat's 7th column is the apparent resistivity: R x the geometric factor."""
+    good = read_survey(r2_dir(tmp_path))  # the protocol with a real err column reads
+    electrodes, abmn = good.global_electrodes(), good.survey.abmn
+    rho_a = np.abs(geometric_factors(electrodes, abmn) * good.survey.dobs) * 1.01
+    with pytest.raises(DataError) as info:
+        read_survey(r2_dir(tmp_path, _with_seventh_column(rho_a)))
+    message = str(info.value)
+    assert "column 7" in message and "R2_forward.dat" in message and "apparent" in message
+
+
+def test_r2_phase_or_oversized_column_is_refused_not_read_as_uncertainty(tmp_path):
+    phase = [-3.2, -1.1, 0.0, -2.5, -0.7]  # cR2 writes mrad here
+    with pytest.raises(DataError, match=r"line 2, column 7: -3.2 is no standard deviation.*cR2"):
+        read_survey(r2_dir(tmp_path, _with_seventh_column(phase)))
+    big = [50.0, 40.0, 30.0, 1.0, 20.0]  # larger than R on 4 of 5 rows, no geometric pattern
+    with pytest.raises(DataError, match=r"column 7: larger than \|R\| on 4 of 5 rows"):
+        read_survey(r2_dir(tmp_path, _with_seventh_column(big)))
 
 
 # --- Res2DInv ---------------------------------------------------------------------------------

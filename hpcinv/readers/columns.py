@@ -28,9 +28,18 @@ def separator(text: str) -> str | None:
 
 
 def split_cells(line: TextLine, sep: str | None) -> TextLine:
-    """``line`` with its fields as the cells between ``sep`` (stripped)."""
-    cells = line.text.split() if sep is None else [c.strip() for c in line.text.split(sep)]
+    """``line`` with its fields as the cells between ``sep`` (stripped; a cell in double
+    quotes, as CSV writers quote, without them: ``"label","x"`` is label, x)."""
+    cells = (
+        line.text.split() if sep is None else [_unquoted(c.strip()) for c in line.text.split(sep)]
+    )
     return TextLine(line.number, line.text, tuple(cells))
+
+
+def _unquoted(cell: str) -> str:
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"':
+        return cell[1:-1].strip()
+    return cell
 
 
 @dataclass

@@ -34,8 +34,8 @@ as ResIPy's elec.csv), ``remote`` (1/true: a remote pole; as B or N it becomes `
 string layout needs labels). y absent or constant is a 2D line (x, z), else 3D. Every
 electrode of the companion is kept (unused ones too), in its order.
 
-``check_r2_protocol`` is the signature format detection uses: the count alone on the first
-line, exactly that many rows, all of one of the widths above, the index counting 1, 2, 3,
+``check_r2_protocol`` is the signature format detection uses: the count on the first line
+(alone, or followed by text, as R2 reads it), exactly that many rows, all of one of the widths above, the index counting 1, 2, 3,
 ..., whole electrode (and string) numbers from 1, numbers in the value columns.
 """
 
@@ -92,7 +92,10 @@ def _protocol(path, lines: list[TextLine]) -> Protocol:
         raise DataError(f"{path}, line 1, column 1: the file is empty; give a protocol.dat")
     first = lines[0]
     token = first.fields[0]
-    if len(first.fields) != 1 or not (
+    # R2 and R3t read line 1 list-directed: the count, then anything (ResIPy writes
+    # "644   (removed low ...)"); a second number would be a data row's, not a comment
+    comment = len(first.fields) > 1 and not is_number(first.fields[1])
+    if (len(first.fields) != 1 and not comment) or not (
         is_number(token) and float(token).is_integer() and float(token) >= 1
     ):
         raise DataError(

@@ -335,6 +335,22 @@ def _with_seventh_column(values) -> str:
     )
 
 
+def test_r2_protocol_count_line_may_carry_text_as_r2_reads_it(tmp_path):
+    protocol = R2_PROTOCOL.replace("5\n", "5   (removed low-quality data)\n", 1)
+    data = read_survey(r2_dir(tmp_path, protocol))
+    assert data.format == "r2-protocol" and data.survey.n_data == 5
+    with pytest.raises(DataError, match=r"line 1, column 1 \(number of measurements\)"):
+        read_survey(r2_dir(tmp_path, R2_PROTOCOL.replace("5\n", "5 2\n", 1)))
+
+
+def test_r2_companion_with_a_quoted_header_and_cells(tmp_path):
+    lines = R2_ELECTRODES.splitlines()
+    quoted = [",".join(f'"{c}"' for c in line.split(",")) for line in lines]
+    data = read_survey(r2_dir(tmp_path, electrodes="\n".join(quoted) + "\n"))
+    np.testing.assert_array_equal(data.global_electrodes()[1], [2.0, 100.12])
+    assert data.survey.n_data == 5
+
+
 def test_r2_forward_output_is_refused_not_read_as_uncertainty(tmp_path):
     """R2_forward.dat's 7th column is the apparent resistivity: R x the geometric factor."""
     good = read_survey(r2_dir(tmp_path))  # the protocol with a real err column reads

@@ -35,8 +35,9 @@ string layout needs labels). y absent or constant is a 2D line (x, z), else 3D. 
 electrode of the companion is kept (unused ones too), in its order.
 
 ``check_r2_protocol`` is the signature format detection uses: the count on the first line
-(alone, or followed by text, as R2 reads it), exactly that many rows, all of one of the widths above, the index counting 1, 2, 3,
-..., whole electrode (and string) numbers from 1, numbers in the value columns.
+(alone, or followed by text, as R2 reads it), exactly that many rows, all of one of the
+widths above, the index counting 1, 2, 3, ..., whole electrode (and string) numbers from 1,
+numbers in the value columns.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Every section is a frozen dataclass; every field may carry ``choices`` or bounds in its
 metadata. Unknown sections or keys, wrong types and impossible values raise ``ConfigError``
-naming the key (``physics.solver``) and what is allowed. No I/O beyond reading the file.
+naming the key (``physics.solver``) and what is allowed. No I/O beyond reading the file
+(and checking that the electrode file ``problem.electrodes`` names exists).
 
 Modules: ``names`` (the names a run file may use), ``schema`` (per-field validation),
 ``data``, ``compute`` and ``method`` (the sections), ``run`` (the whole file).

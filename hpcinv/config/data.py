@@ -28,6 +28,17 @@ class ProblemConfig:
             "problem.case instead)"
         },
     )
+    electrodes: str = field(
+        default="",
+        metadata={
+            "doc": "electrode file of problem.data, relative to the config file (rows x,z or "
+            "x,y,z, or a header label,x,y,z as ResIPy's elec.csv; blank z filled from the "
+            "surface): an R2/R3t protocol's positions ('': found beside the protocol or "
+            "where ResIPy keeps it); for a file without elevations (Syscal), the z of each "
+            "electrode, matched by x (and y) within 1% of the smallest spacing. Checked "
+            "when the run file is loaded"
+        },
+    )
     format: str = _choice(
         "auto",
         ("auto", *DATA_FORMATS),
@@ -103,6 +114,11 @@ class ProblemConfig:
                 f"[problem] gives {given} of problem.case and problem.data; set exactly one: "
                 f"case = a built-in synthetic case ({', '.join(CASE_NAMES)}) or data = a "
                 f"field-data file (relative to the config file)"
+            )
+        if self.electrodes and self.case is not None:
+            raise ConfigError(
+                "problem.electrodes names the electrode file of problem.data; a built-in "
+                "case brings its own electrodes: drop problem.electrodes"
             )
         if self.observed and self.case is None:
             raise ConfigError(

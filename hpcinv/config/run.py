@@ -119,9 +119,37 @@ def load_config(path: str | Path) -> RunConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return config_from_dict(raw, path=str(path))
+        config = config_from_dict(raw, path=str(path))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    _check_files(config, _source(path, text))
+    return config
+
+
+#: The first line ``hpcinv.report.rundir`` writes into a run directory's copy of the run
+#: file: the file it was copied from, whose folder its relative paths are relative to.
+COPIED_FROM = "# hpcinv: copied from "
+
+
+def _source(path: Path, text: str) -> Path:
+    """The run file whose folder ``path``'s relative paths are relative to: the original
+    of a run directory's copy (its first line names it), else ``path``."""
+    first = text.split("\n", 1)[0]
+    return Path(first[len(COPIED_FROM) :]) if first.startswith(COPIED_FROM) else path
+
+
+def _check_files(config: RunConfig, source: Path) -> None:
+    """The input files a run file names that must exist before anything is read; one line
+    naming the key and the path otherwise."""
+    name = config.problem.electrodes
+    if not name:
+        return
+    path = dataclasses.replace(config, path=str(source)).resolve_path(name)
+    if not path.is_file():
+        raise ConfigError(
+            f"{config.path}: problem.electrodes: no such file {path} (paths are relative to "
+            f"the config file's directory)"
+        )
 
 
 #: DIP settings of 3D problems for the keys a run file leaves out. The defaults above are

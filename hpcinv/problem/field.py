@@ -1,17 +1,20 @@
 """Problems from field data: read the file, convert to V/A, assign uncertainties, make a mesh.
 
 ``problem.data`` and every other path of the config are relative to the config file's
-directory. The mesh comes from the electrodes (``hpcinv.mesh.from_survey``); electrodes are
-draped onto its ground surface. Apparent resistivities over topography are converted with
-numeric geometric factors, k = 1 / (data of a 1 S/m half-space under the same topography).
-The best uniform half-space is reported too (one more solve on the same factors): it is
-where a reference model should start.
+directory; ``problem.electrodes`` names the electrode file of an R2/R3t protocol, or of a
+file without elevations (``hpcinv.readers.electrode_files``). The mesh comes from the
+electrodes (``hpcinv.mesh.from_survey``); electrodes are draped onto its ground surface.
+Apparent resistivities over topography are converted with numeric geometric factors,
+k = 1 / (data of a 1 S/m half-space under the same topography). The best uniform half-space
+is reported too (one more solve on the same factors): it is where a reference model should
+start.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -35,12 +38,16 @@ from hpcinv.problem.site import (
 from hpcinv.readers import (
     FieldData,
     assign_uncertainty,
+    detect_format,
     halfspace_response,
     read_polyline,
     read_survey,
     read_topography,
     to_resistance,
 )
+from hpcinv.readers.electrode_files import attach_electrodes
+from hpcinv.readers.formats import DIMENSIONS
+from hpcinv.readers.r2_protocol import read_r2_protocol
 from hpcinv.readers.reciprocal import reciprocal_field_data
 from hpcinv.survey import Survey
 
@@ -55,7 +62,7 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
         raise ConfigError(
             f"problem.data: no such file {path} (paths are relative to the config file's directory)"
         )
-    fd = read_survey(path, format=pc.format, dimension=pc.dimension)
+    fd = _read(config, path)
     reciprocal = None
     if pc.uncertainty == "reciprocal":
         fd, reciprocal = reciprocal_field_data(fd, max_relative_error=pc.reciprocal_max_error)
@@ -188,6 +195,25 @@ def field_problem(config: RunConfig, *, with_data: bool = True) -> Problem:
         info=ProblemInfo(origin=origin, notes=notes, overlay=overlay),
         tiles=tiles,
     )
+
+
+def _read(config: RunConfig, path: Path) -> FieldData:
+    """``problem.data`` as read, with the electrode file ``problem.electrodes`` (if given):
+    an R2/R3t protocol's positions, else the elevations of a file without them."""
+    pc = config.problem
+    if not pc.electrodes:
+        return read_survey(path, format=pc.format, dimension=pc.dimension)
+    electrodes = config.resolve_path(pc.electrodes)
+    if not electrodes.is_file():  # load_config checked it; config_from_dict does not
+        raise ConfigError(
+            f"problem.electrodes: no such file {electrodes} (paths are relative to the "
+            f"config file's directory)"
+        )
+    kind = detect_format(path) if pc.format == "auto" else pc.format
+    if kind == "r2-protocol":
+        return read_r2_protocol(path, DIMENSIONS[pc.dimension], electrodes=electrodes)
+    fd = read_survey(path, format=pc.format, dimension=pc.dimension)
+    return attach_electrodes(fd, electrodes)
 
 
 def _field_data(

@@ -12,6 +12,9 @@ import numpy as np
 from hpcinv.errors import DataError
 from hpcinv.readers.textlines import TextLine, parse_float
 
+#: The note of a survey read without elevations (``problem.electrodes`` can add them).
+NO_ELEVATIONS = "no elevations in the file: electrodes at z = 0 (flat surface)"
+
 
 def normalize(name: str) -> str:
     """A column name as compared: blanks dropped, lower case (``"Rho "`` -> ``"rho"``)."""
@@ -143,7 +146,7 @@ def geometry(
     notes = []
     if z is None:
         z = np.zeros_like(x)
-        notes.append("no elevations in the file: electrodes at z = 0 (flat surface)")
+        notes.append(NO_ELEVATIONS)
     used = ~remote
     flat_y = y is None or not used.any() or np.ptp(y[used]) == 0
     if dim == 3 or (dim is None and not flat_y):

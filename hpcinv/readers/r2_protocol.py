@@ -19,20 +19,22 @@ transfer resistance in ohm (V/A), so ``data_type`` is "resistance"; ``err`` is r
 absolute standard deviation of R in ohm (R2's individual data errors). Two other files put
 something else in that column and are refused, never read as uncertainties: R2's forward
 output ``R2_forward.dat`` (an apparent resistivity: R times the half-space geometric factor
-of the companion's positions, within 5% on most rows) and cR2 (IP) protocols (a phase:
+of the electrode file's positions, within 5% on most rows) and cR2 (IP) protocols (a phase:
 zero or negative values); so is a column larger than |R| on most rows (no standard
 deviation of a usable datum is).
 
 A protocol holds electrode numbers, not positions (R2 takes them from R2.in, R3t from its
-mesh). They are read from a companion file in the same folder, the first of
-``electrodes.csv``, ``electrodes.txt``, ``elec.csv`` (the name ResIPy uses): one row per
-electrode, cells separated by commas, tabs or blanks, either without a header (``x z`` for a
-line, ``x y z``; row k is electrode k) or with a header naming ``x``, ``z`` and optionally
-``y``, ``label`` (the electrode number, or ``"string number"`` for the 10/11-field layout,
-as ResIPy's elec.csv), ``remote`` (1/true: a remote pole; as B or N it becomes ``REMOTE``),
-``buried`` and other columns (not used). Without a label column row k is electrode k (the
-string layout needs labels). y absent or constant is a 2D line (x, z), else 3D. Every
-electrode of the companion is kept (unused ones too), in its order.
+mesh). They are read from an electrode file (``electrode_files``): the one given
+(``problem.electrodes``), else the first of ``electrodes.csv``, ``electrodes.txt``,
+``elec.csv`` (the name ResIPy uses) beside the protocol or where ResIPy's project layout
+keeps it (the folder above ``invdir``); files found that disagree are refused. One row per
+electrode: without a header (``x z`` for a line, ``x y z``; row k is electrode k) or with a
+header naming ``x``, ``z`` and optionally ``y``, ``label`` (the electrode number, or
+``"string number"`` for the 10/11-field layout, as ResIPy's elec.csv), ``remote`` (1/true: a
+remote pole; as B or N it becomes ``REMOTE``), ``buried`` and other columns (not used); blank
+z cells are filled from the surface. Without a label column row k is electrode k (the string
+layout needs labels). y absent or constant is a 2D line (x, z), else 3D. Every electrode of
+the file is kept (unused ones too), in its order; the notes name the file.
 
 ``check_r2_protocol`` is the signature format detection uses: the count on the first line
 (alone, or followed by text, as R2 reads it), exactly that many rows, all of one of the
@@ -49,14 +51,17 @@ import numpy as np
 
 from hpcinv.errors import DataError
 from hpcinv.readers.assembly import DataRows, build_field_data, drop_unusable
-from hpcinv.readers.columns import geometry, normalize, quote, separator, split_cells
+from hpcinv.readers.columns import geometry, quote
+from hpcinv.readers.electrode_files import (
+    ElectrodeTable,
+    find_electrode_file,
+    read_electrode_table,
+)
 from hpcinv.readers.fielddata import FieldData
 from hpcinv.readers.geometric import geometric_factors
 from hpcinv.readers.textlines import TextLine, is_number, numbered_lines, parse_float
 from hpcinv.survey import REMOTE
 
-#: Companion files with the electrode positions, tried in this order.
-COMPANIONS = ("electrodes.csv", "electrodes.txt", "elec.csv")
 PLAIN = ("index", "a", "b", "m", "n", "R")
 STRING = ("index", "sa", "a", "sb", "b", "sm", "m", "sn", "n", "R")
 LAYOUTS = {
@@ -66,7 +71,6 @@ LAYOUTS = {
     11: (*STRING, "err"),
 }
 ELECTRODE_NAMES = ("a", "b", "m", "n")
-TRUE = ("1", "true", "yes", "1.0")
 
 
 @dataclass
@@ -84,7 +88,7 @@ def check_r2_protocol(path, lines: list[TextLine] | None = None) -> None:
     """Raise ``DataError`` (naming the line and column) unless ``path`` is laid out as an
     R2/R3t protocol.dat (see the module docstring). The signature format detection
     accepts; ``read_r2_protocol`` checks the same, then reads the positions from the
-    companion file."""
+    electrode file."""
     _protocol(path, numbered_lines(path) if lines is None else lines)
 
 
@@ -150,126 +154,27 @@ def _protocol(path, lines: list[TextLine]) -> Protocol:
     return Protocol(first, rows, names)
 
 
-@dataclass
-class Companion:
-    """The electrode positions: one entry per row of the companion file."""
-
-    path: Path
-    header: TextLine
-    rows: list[TextLine]
-    labels: list[str] | None
-    x: np.ndarray
-    y: np.ndarray | None
-    z: np.ndarray | None
-    remote: np.ndarray
-
-
-def _companion(path) -> Companion:
-    """The electrode positions of the companion file next to the protocol ``path``."""
-    found = _find_companion(path)
-    lines = numbered_lines(found)
-    if not lines:
-        raise DataError(f"{found}, line 1, column 1: the file is empty; give the positions")
-    head, rows, names = _companion_table(found, lines)
-
-    def column(name: str) -> np.ndarray | None:
-        if name not in names:
-            return None
-        k = names.index(name)
-        return np.array([parse_float(found, row, k, name) for row in rows])
-
-    x = column("x")
-    assert x is not None
-    labels = None
-    if "label" in names:
-        k = names.index("label")
-        labels = [" ".join(row.fields[k].split()) for row in rows]
-    remote = np.zeros(len(rows), dtype=bool)
-    if "remote" in names:
-        k = names.index("remote")
-        remote = np.array([row.fields[k].lower() in TRUE for row in rows])
-    return Companion(found, head, rows, labels, x, column("y"), column("z"), remote)
-
-
-def _find_companion(path) -> Path:
-    """The first of ``COMPANIONS`` in the protocol's folder; raises ``DataError`` saying
-    what to create when there is none."""
-    folder = Path(path).parent
-    found = next((folder / name for name in COMPANIONS if (folder / name).is_file()), None)
-    if found is None:
-        raise DataError(
-            f"{path}, line 1, column 1: a protocol.dat holds electrode numbers, not "
-            f"positions, and no companion file was found next to it; create "
-            f"{folder / COMPANIONS[0]} with one row per electrode (x,z for a line or "
-            f"x,y,z; row k = electrode k, or a header with label,x,y,z as ResIPy's "
-            f"elec.csv) and read again"
-        )
-    return found
-
-
-def _companion_table(
-    found: Path, lines: list[TextLine]
-) -> tuple[TextLine, list[TextLine], tuple[str, ...]]:
-    """(header, rows, column names) of the companion file's cells; without a header row the
-    names are ``x z`` or ``x y z`` and the header is the first row's line with them as its
-    fields. Raises ``DataError`` unless every row has one cell per column."""
-    cells = [split_cells(line, separator(line.text)) for line in lines]
-    if all(is_number(c) for c in cells[0].fields):
-        header = None
-        names = {2: ("x", "z"), 3: ("x", "y", "z")}.get(len(cells[0].fields))
-        if names is None:
-            raise DataError(
-                f"{found}, line {cells[0].number}, column 1: {len(cells[0].fields)} numbers "
-                f"without a header; give x z or x y z per row, or a header row naming the "
-                f"columns (label,x,y,z)"
-            )
-        rows = cells
-    else:
-        header, rows = cells[0], cells[1:]
-        names = tuple(normalize(c) for c in header.fields)
-        if "x" not in names:
-            raise DataError(
-                f"{found}, line {header.number}, column 1 (header): no x column; name the "
-                f"columns, e.g. label,x,y,z"
-            )
-    if not rows:
-        raise DataError(f"{found}, line {lines[-1].number}, column 1: no electrode rows; add them")
-    head = header or TextLine(rows[0].number, rows[0].text, names)
-    for row in rows:
-        if len(row.fields) != len(names):
-            raise DataError(
-                f"{found}, line {row.number}, column {min(len(row.fields), len(names)) + 1}: "
-                f"found {len(row.fields)} cells, expected {len(names)} ({','.join(names)}); "
-                f"correct the row"
-            )
-    return head, rows, names
-
-
-def read_r2_protocol(path, dim: int | None) -> FieldData:
-    """Read an R2/R3t protocol.dat with the positions of its companion file (see the module
-    docstring); ``dim`` 2 or 3 (None: from the positions)."""
+def read_r2_protocol(path, dim: int | None, *, electrodes=None) -> FieldData:
+    """Read an R2/R3t protocol.dat with the positions of its electrode file (see the module
+    docstring); ``dim`` 2 or 3 (None: from the positions); ``electrodes`` the electrode
+    file's path (None: found beside the protocol or where ResIPy keeps it)."""
     protocol = _protocol(path, numbered_lines(path))
-    companion = _companion(path)
+    table, found = _electrode_table(electrodes, path)
     positions, notes = geometry(
-        companion.path,
-        companion.header,
-        companion.x,
-        companion.y,
-        companion.z,
-        companion.remote,
-        dim,
+        table.path, table.header, table.x, table.y, table.z, table.remote, dim
     )
-    abmn = _survey_indices(path, protocol, companion)
+    abmn = _survey_indices(path, protocol, table)
     names = protocol.names
     parsed = _data_rows(path, protocol)
     if parsed.uncertainty is not None:
-        _refuse_what_is_no_uncertainty(path, protocol, parsed, positions[~companion.remote], abmn)
+        _refuse_what_is_no_uncertainty(path, protocol, parsed, positions[~table.remote], abmn)
     rows, keep, dropped = drop_unusable(parsed)
     dim_text = "3D" if positions.shape[1] == 3 else "2D line"
+    remote = f", {int(table.remote.sum())} remote" if table.remote.any() else ""
     notes = [
         f"R2/R3t protocol.dat ({len(names)} columns: {' '.join(names)}), {dim_text}",
-        f"electrode positions from {companion.path.name} ({len(companion.rows)} electrodes"
-        f"{f', {int(companion.remote.sum())} remote' if companion.remote.any() else ''})",
+        f"electrode positions from {found}: {len(table.rows)} electrodes{remote}",
+        *table.notes,
         *notes,
         "values are transfer resistances (V/A)"
         + ("; err read as the absolute standard deviation (ohm)" if names[-1] == "err" else ""),
@@ -278,13 +183,26 @@ def read_r2_protocol(path, dim: int | None) -> FieldData:
         path,
         "r2-protocol",
         "resistance",
-        positions[~companion.remote],
+        positions[~table.remote],
         abmn[keep],
         rows,
         dropped,
         notes,
         end=f"line {protocol.count.number}, column 1 (number of measurements)",
     )
+
+
+def _electrode_table(electrodes, path) -> tuple[ElectrodeTable, str]:
+    """(the electrodes, where they come from, for the notes): the file given, else the one
+    found for the protocol ``path``."""
+    if electrodes is None:
+        return find_electrode_file(path)
+    if not Path(electrodes).is_file():
+        raise DataError(
+            f"{electrodes}: no such electrode file (given for {path}); check the path "
+            f"(problem.electrodes)"
+        )
+    return read_electrode_table(electrodes), f"{electrodes} (given)"
 
 
 #: an err column within this of R x the geometric factor on most rows is an apparent resistivity
@@ -328,13 +246,13 @@ def _refuse_what_is_no_uncertainty(
         )
 
 
-def _survey_indices(path, protocol: Protocol, companion: Companion) -> np.ndarray:
-    """(n, 4) A B M N of every measurement as indices into the companion's electrodes that
+def _survey_indices(path, protocol: Protocol, table: ElectrodeTable) -> np.ndarray:
+    """(n, 4) A B M N of every measurement as indices into the electrode file's ones that
     are not remote, ``REMOTE`` for a remote B or N; raises ``DataError`` for a remote A or
     M."""
-    number = _electrode_numbers(path, protocol, companion)
-    kept = np.flatnonzero(~companion.remote)
-    new_index = np.full(len(companion.rows), REMOTE, dtype=np.int64)
+    number = _electrode_numbers(path, protocol, table)
+    kept = np.flatnonzero(~table.remote)
+    new_index = np.full(len(table.rows), REMOTE, dtype=np.int64)
     new_index[kept] = np.arange(kept.size)
     abmn = new_index[number]
     for e in (0, 2):  # A and M cannot be remote
@@ -344,8 +262,8 @@ def _survey_indices(path, protocol: Protocol, companion: Companion) -> np.ndarra
             k = protocol.names.index(ELECTRODE_NAMES[e])
             raise DataError(
                 f"{path}, line {row.number}, column {k + 1} ({ELECTRODE_NAMES[e]}): electrode "
-                f"{row.fields[k]} is remote in {companion.path.name}; only B and N can be "
-                f"remote poles: correct the row or the companion file"
+                f"{row.fields[k]} is remote in {table.path.name}; only B and N can be "
+                f"remote poles: correct the row or the electrode file"
             )
     return abmn
 
@@ -371,19 +289,19 @@ def _data_rows(path, protocol: Protocol) -> DataRows:
     )
 
 
-def _electrode_numbers(path, protocol: Protocol, companion: Companion) -> np.ndarray:
-    """(n, 4) 0-based rows of the companion file for A, B, M, N of every measurement."""
-    if protocol.strings and companion.labels is None:
+def _electrode_numbers(path, protocol: Protocol, table: ElectrodeTable) -> np.ndarray:
+    """(n, 4) 0-based rows of the electrode file for A, B, M, N of every measurement."""
+    if protocol.strings and table.labels is None:
         raise DataError(
-            f"{companion.path}, line {companion.header.number}, column 1 (header): the "
+            f"{table.path}, line {table.header.number}, column 1 (header): the "
             f"protocol names electrodes by string and number (line {protocol.rows[0].number}) "
             f"but this file has no label column; add one with 'string number' per electrode "
             f"(as ResIPy's elec.csv)"
         )
     lookup = (
-        {label: k for k, label in enumerate(companion.labels)}
-        if companion.labels is not None
-        else {str(k + 1): k for k in range(len(companion.rows))}
+        {label: k for k, label in enumerate(table.labels)}
+        if table.labels is not None
+        else {str(k + 1): k for k in range(len(table.rows))}
     )
     out = np.empty((len(protocol.rows), 4), dtype=np.int64)
     for i, row in enumerate(protocol.rows):
@@ -392,13 +310,13 @@ def _electrode_numbers(path, protocol: Protocol, companion: Companion) -> np.nda
             key = str(int(float(row.fields[k])))
             if protocol.strings:
                 key = f"{int(float(row.fields[k - 1]))} {key}"
-            elif companion.labels is not None and key not in lookup:
+            elif table.labels is not None and key not in lookup:
                 key = _float_label(key, lookup)
             if key not in lookup:
                 label = f"string {key.split()[0]} electrode {key.split()[1]}" if " " in key else key
                 raise DataError(
                     f"{path}, line {row.number}, column {k + 1} ({name}): electrode {label} is "
-                    f"not in {companion.path.name} ({len(companion.rows)} electrodes); add its "
+                    f"not in {table.path.name} ({len(table.rows)} electrodes); add its "
                     f"position there or correct the row"
                 )
             out[i, e] = lookup[key]

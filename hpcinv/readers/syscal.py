@@ -11,7 +11,9 @@ Columns read (names compared without blanks, case-insensitive; any order; others
 
 * A, B, M, N positions in metres: ``Spa.1 Spa.2 Spa.3 Spa.4`` (x along the line), or the
   newer Prosys names ``xA(m) xB(m) xM(m) xN(m)`` (``xA (m)`` in Prosys III), with optional
-  ``yA(m)``... and ``zA(m)``... (3D or topography exports); no z column: elevation 0;
+  ``yA(m)``... and ``zA(m)``... (3D or topography exports); no z column: elevation 0
+  (``problem.electrodes`` gives each electrode the z of the electrode file's electrode at
+  its x, or x and y: ``electrode_files.attach_electrodes``);
 * ``Vp`` (or ``VMN (mV)``): the potential difference in mV;
 * ``In`` (or ``IAB (mA)``): the injected current in mA;
 * ``Dev.`` (or ``Dev. Rho (%)``): the standard deviation of the stack in percent (optional).

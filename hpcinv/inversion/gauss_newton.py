@@ -65,6 +65,8 @@ KRYLOV_DEPTH = 0.5
 BREAKDOWN = 1e-9
 #: the reference weight is cut by this while the data cannot reach the aim, at most so often
 REFERENCE_CUT, MAX_REFERENCE_CUTS = 0.5, 12
+#: the trials' steps are cut by this after the most cautious aims failed
+SHRINK = 0.25
 
 
 @dataclass
@@ -136,6 +138,8 @@ class GaussNewton:
         self.trial_q: list[float] = []
         self.krylov_iterations: list[int] = []
         self.rejected = 0
+        #: the factor on the trials' steps (below 1 after the most cautious aims failed)
+        self.shrink = 1.0
         #: mu of the reference rows (None: not yet estimated; 0: no reference rows)
         self.reference_weight: float | None = None if self.cfg.gn_reference_ratio > 0 else 0.0
 
@@ -198,11 +202,16 @@ class GaussNewton:
         log.debug("GN trials q %s: phi %s (anchor %.4g)", self.trial_q, phis, anchor.phi)
         if phis[best] < anchor.phi:
             _set_weights(member.net, self.trials[best])
+            self.shrink = 1.0
             # the winner's q, bolder still when the bolder trial won
             self.q = max(Q_MIN, self.trial_q[best] ** (2.0 if best == 0 else 1.0))
             self.trials, self.trial_models, self.trial_q = [], None, []
             return phis[best]
         self.rejected += 1
+        if self.trial_q[-1] >= Q_MAX:
+            # the most cautious aims failed too: the same aims again would be the same
+            # trials, so the steps are shortened instead (a backtracking line search)
+            self.shrink *= SHRINK
         self.q = min(Q_MAX, math.sqrt(self.trial_q[-1]))
         self._make_trials(member)
         return anchor.phi
@@ -261,7 +270,7 @@ class GaussNewton:
         params = anchor.weights
         names = list(params)
         for aim in aims:
-            step = self.projected.step(self.projected.damping_for(aim))
+            step = self.shrink * self.projected.step(self.projected.damping_for(aim))
             trial = _unflatten(step, params)
             trials.append({k: params[k] + trial[k].to(params[k].dtype) for k in names})
             models.append(self._model_of(member, trials[-1]))
@@ -349,6 +358,7 @@ class GaussNewton:
             "gn_q": self.q,
             "gn_reference_weight": -1.0 if self.reference_weight is None else self.reference_weight,
             "gn_rejected": self.rejected,
+            "gn_shrink": self.shrink,
             "gn_krylov_iterations": np.asarray(self.krylov_iterations, dtype=np.int64),
             "gn_anchor": None
             if a is None
@@ -380,6 +390,7 @@ class GaussNewton:
         mu = float(state.get("gn_reference_weight", -1.0))
         self.reference_weight = None if mu < 0 else mu
         self.rejected = int(state.get("gn_rejected", 0))
+        self.shrink = float(state.get("gn_shrink", 1.0))
         self.krylov_iterations = [int(i) for i in state.get("gn_krylov_iterations", [])]
         a = state.get("gn_anchor")
         self.anchor = (

@@ -148,3 +148,37 @@ def test_resumed_gauss_newton_equals_uninterrupted(problem):
     resumed.run(6)
     assert resumed.members[0].history.phi_d == straight.members[0].history.phi_d
     np.testing.assert_array_equal(resumed.members[0].model(), straight.members[0].model())
+
+
+def test_trials_rejected_at_the_most_cautious_aims_are_shortened_not_repeated(problem):
+    """Both trials worse than the anchor at q = Q_MAX: the same aims again would be the same
+    trials (a run stalled retrying them); the next trials are the same steps x SHRINK, and
+    an accepted trial restores full steps."""
+    from hpcinv.inversion.gauss_newton import Q_MAX, SHRINK
+
+    member = Member(problem, gn_config(target_chi=0.0))
+    ex = hpcinv.SerialExecutor(problem)
+    member.finish(ex.jacobian([member.begin().model])[0])
+    method = member.method
+    before = method.anchor.weights
+    names = list(before)
+
+    def steps():
+        return [
+            torch.cat([(t[k] - before[k]).reshape(-1) for k in names]).double()
+            for t in method.trials
+        ]
+
+    method.q = Q_MAX
+    method._make_trials(member)
+    full = steps()
+    worse = [10.0 * method.anchor.phi] * 2
+    method._judge(member, worse)  # rejected at Q_MAX: shortened
+    assert method.shrink == SHRINK
+    for got, step in zip(steps(), full):
+        # float32 weights: a step of 1e-4 is resolved to ~1e-3 of itself
+        assert torch.linalg.norm(got - SHRINK * step) <= 1e-2 * torch.linalg.norm(SHRINK * step)
+    method._judge(member, worse)
+    assert method.shrink == SHRINK**2
+    method._judge(member, [0.5 * method.anchor.phi, method.anchor.phi])  # accepted
+    assert method.shrink == 1.0

@@ -42,6 +42,13 @@ class NetworkConfig:
         "in every block)",
         ge=1,
     )
+    finest_kernel: int = _choice(
+        3,
+        (3, 1),
+        "cnn-3d: the kernel of the convolutions at full resolution (the last block's and the "
+        "head's): 3 (3x3x3) or 1 (1x1x1, as the deep decoder: the finest structure comes "
+        "from the trilinear upsampling alone)",
+    )
     output: str = _choice(
         "sigmoid",
         ("sigmoid", "reference-tanh"),

@@ -218,18 +218,20 @@ class CNN3D(Generator):
         )
         self.linear = nn.Linear(cfg.z_size, math.prod(self.start))
         blocks, c_in = [], 1
+        finest = cfg.finest_kernel  # at full resolution, where a 3x3x3 kernel costs most
         for b, c in enumerate(cfg.channels):
             # tensors are (z, y, x): the scale factors in that order
             factor = tuple(2.0 if b < d else 1.0 for d in reversed(self.doublings))
+            k = finest if b == n_blocks - 1 else 3
             blocks += [
                 nn.Upsample(scale_factor=factor, mode="trilinear", align_corners=False),
-                nn.Conv3d(c_in, c, 3, padding=1),
+                nn.Conv3d(c_in, c, k, padding=k // 2),
                 nn.LeakyReLU(0.2),
             ]
             c_in = c
         self.blocks = nn.Sequential(*blocks)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.head = nn.Conv3d(c_in, 1, 3, padding=1)
+        self.head = nn.Conv3d(c_in, 1, finest, padding=finest // 2)
         # index of the core cell each grid cell copies (itself inside the core)
         idx = [
             np.clip(np.arange(n) - s.start, 0, s.stop - s.start - 1)

@@ -134,3 +134,24 @@ def test_unknown_generator_is_a_config_error():
 
     with pytest.raises(ConfigError, match="network.kind.*paper-cnn-2d"):
         config_from_dict({"problem": {"case": "paper-1.1"}, "network": {"kind": "unet"}})
+
+
+def test_cnn3d_finest_kernel_1_makes_the_full_resolution_pointwise():
+    """finest_kernel = 1: the head's output is a per-cell function of the trilinear
+    upsampling of the coarser block's features (recomputed here cell by cell from the
+    weights), and the coarser blocks keep their 3x3x3 kernels."""
+    grid = ModelGrid(build_case("tiny-3d").mesh)
+    net = build_generator(NetworkConfig(channels=(4, 3, 2), finest_kernel=1), grid).eval()
+    convs = [m for m in net.blocks if isinstance(m, torch.nn.Conv3d)]
+    assert [c.kernel_size for c in convs] == [(3, 3, 3), (3, 3, 3), (1, 1, 1)]
+    assert net.head.kernel_size == (1, 1, 1)
+    seen = {}
+    net.blocks[-3].register_forward_hook(lambda m, i, out: seen.update(up=out))
+    with torch.no_grad():
+        head = net.head_output()[0, 0]
+        up = seen["up"][0]  # (channels, z, y, x): the finest upsampling's output
+        conv, lin = convs[-1], net.head
+        hidden = torch.einsum("oc,czyx->ozyx", conv.weight[:, :, 0, 0, 0], up)
+        hidden = torch.nn.functional.leaky_relu(hidden + conv.bias[:, None, None, None], 0.2)
+        expected = torch.einsum("c,czyx->zyx", lin.weight[0, :, 0, 0, 0], hidden) + lin.bias
+    assert torch.allclose(head, expected, atol=1e-6)

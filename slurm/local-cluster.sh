@@ -5,8 +5,22 @@
 # does nothing. Either exits 1 with one "error:" line when it cannot do its job.
 #
 #   bash slurm/local-cluster.sh start     # install (Debian packages) if needed, start, check
-#   bash slurm/local-cluster.sh status    # sinfo, or exit 1 if not running
+#   bash slurm/local-cluster.sh start --nodes 3   # three compute hosts (network namespaces)
+#   bash slurm/local-cluster.sh status    # sinfo (and the hosts), or exit 1 if not running
 #   bash slurm/local-cluster.sh stop      # cancel all jobs, wait for them, stop the daemons
+#                                         # (and remove every namespace, veth and the bridge)
+#
+# --nodes N (N >= 2): N Slurm compute hosts on this machine. Host I is the network namespace
+# hpcinv-nI with its own UTS namespace (hostname hpcinv-nI, its slurmd's and its jobs'), a
+# veth (host side hpcinv-vI, eth0 inside) on the Linux bridge hpcinv-br0, and the address
+# 198.18.0.(10+I)/24; the host side of the bridge is 198.18.0.1/24. 198.18.0.0/15 is reserved
+# for network tests (RFC 2544): no default route and no NAT in the namespaces, so the hosts
+# reach the host and each other, nothing else. One slurmd per host (`slurmd -N hpcinv-nI`;
+# spool, pid and log files per node through %n); slurmctld and munged run on the host (the
+# nodes reach slurmctld at 198.18.0.1; munge's socket is a file, shared). The host itself is
+# no compute node then. /etc/netns/hpcinv-nI/hosts names every host inside the namespaces.
+# A Dask scheduler on the host must bind the bridge address: --slurm-scheduler-host 198.18.0.1.
+# `start` without --nodes goes back to today's single node (and removes the namespaces).
 #
 # Needs root (or sudo). What this configuration relies on, measured on Debian 12 VMs:
 # munged must run as user munge; NodeName must equal `hostname -s` with NodeAddr=127.0.0.1;
@@ -30,6 +44,15 @@ sudo_cmd=""
 
 log() { echo "[local-slurm] $*" >&2; }
 
+NODES=1                                   # start --nodes N
+NS_PREFIX=hpcinv-n                        # namespace = node name = hostname: hpcinv-n1, ...
+BRIDGE=hpcinv-br0
+VETH_PREFIX=hpcinv-v                      # the host side of host I's veth: hpcinv-vI
+NET_PREFIX=198.18.0                       # reserved for tests (RFC 2544); never routed out
+HOST_ADDR=${NET_PREFIX}.1
+node_name() { echo "${NS_PREFIX}$1"; }
+node_addr() { echo "${NET_PREFIX}.$(( 10 + $1 ))"; }
+
 install_packages() {
   local missing=()
   for p in slurmctld slurmd slurm-client munge; do
@@ -45,6 +68,7 @@ install_packages() {
 
 # Prints the configuration; `start` writes it when the file differs (and restarts daemons).
 render_config() {
+  if [ "$NODES" -gt 1 ]; then render_multi_config; return; fi
   cat <<EOF
 # written by hpcinv's slurm/local-cluster.sh: one node, no accounting, no cgroups
 ClusterName=hpcinv-local
@@ -79,6 +103,47 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
+# --nodes N: slurmctld on the host at the bridge's address, N nodes in namespaces, slurmd's
+# spool, pid and log files per node (%n); each node advertises 1/N of the memory.
+render_multi_config() {
+  local i node_mem=$(( MEM_MB / NODES ))
+  cat <<EOF
+# written by hpcinv's slurm/local-cluster.sh --nodes ${NODES}: hosts in network namespaces
+ClusterName=hpcinv-local
+SlurmctldHost=${NODE}(${HOST_ADDR})
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=cred_expire=10
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd/%n
+SlurmctldPidFile=/run/slurmctld.pid
+SlurmdPidFile=/run/slurmd-%n.pid
+SlurmctldLogFile=${LOG_DIR}/slurmctld.log
+SlurmdLogFile=${LOG_DIR}/slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+SlurmdParameters=config_overrides
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+KillWait=10
+MinJobAge=300
+DefMemPerCPU=$(( node_mem / CPUS ))
+EOF
+  for i in $(seq 1 "$NODES"); do
+    echo "NodeName=$(node_name "$i") NodeAddr=$(node_addr "$i") NodeHostname=$(node_name "$i")" \
+      "CPUs=${CPUS} RealMemory=${node_mem} State=UNKNOWN"
+  done
+  echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
+}
+
 # Writes slurm.conf; returns 0 when it changed (or was missing), 1 when already current.
 write_config() {
   $sudo_cmd mkdir -p "$CONF_DIR" "$LOG_DIR" /var/spool/slurmctld /var/spool/slurmd /run/munge
@@ -96,6 +161,10 @@ die() {
 }
 
 show_logs() {
+  if [ "$NODES" -gt 1 ]; then
+    tail -n 5 "${LOG_DIR}/slurmctld.log" "${LOG_DIR}/slurmd-${NS_PREFIX}"*.log >&2 2>/dev/null || true
+    return
+  fi
   tail -n 5 "${LOG_DIR}/slurmctld.log" "${LOG_DIR}/slurmd.log" >&2 2>/dev/null || true
 }
 
@@ -252,6 +321,191 @@ wait_node_up() {
   die "node $NODE is ${state:-unknown to Slurm} after 60 s; see ${LOG_DIR}/slurmctld.log"
 }
 
+# ---- --nodes N: the hosts (network + UTS namespaces on a bridge) ----
+
+# our namespaces (hpcinv-n<digits>), whatever N they were made for
+our_namespaces() {
+  { ip netns list 2>/dev/null || true; } | awk '{print $1}' | grep -E "^${NS_PREFIX}[0-9]+$" | sort -V || true
+}
+our_veths() {
+  { ip -o link show 2>/dev/null || true; } | awk -F': ' '{print $2}' | cut -d@ -f1 \
+    | grep -E "^${VETH_PREFIX}[0-9]+$" || true
+}
+ns_exists() { our_namespaces | grep -qx "$1"; }
+
+# in_node I CMD...: CMD in host I: its network namespace, its own UTS namespace (hostname
+# hpcinv-nI) and mount namespace (/etc/netns/hpcinv-nI/hosts over /etc/hosts). Not `ip netns
+# exec`: it mounts a fresh /sys, without /sys/fs/cgroup, and slurmd then refuses to start
+# ("No filesystem mounted on /sys/fs/cgroup", measured), even with proctrack/linuxproc.
+in_node() {
+  local name
+  name=$(node_name "$1"); shift
+  # shellcheck disable=SC2016  # expanded by the inner sh
+  $sudo_cmd nsenter --net="/run/netns/$name" unshare --mount --uts sh -c \
+    'mount --bind "/etc/netns/$0/hosts" /etc/hosts && hostname "$0" && exec "$@"' "$name" "$@"
+}
+
+# live slurmd PIDs in host I's namespace
+node_slurmd_pids() {
+  local p
+  for p in $(ip netns pids "$(node_name "$1")" 2>/dev/null || true); do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = slurmd ] || continue
+    grep -q '^State:[[:space:]]*Z' "/proc/$p/status" 2>/dev/null || echo "$p"
+  done
+}
+node_slurmd_alive() { [ -n "$(node_slurmd_pids "$1")" ]; }
+node_slurmd_answers() { in_node "$1" scontrol show slurmd >/dev/null 2>&1; }
+# shellcheck disable=SC2016
+reaches_ctld() {
+  $sudo_cmd ip netns exec "$(node_name "$1")" timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/6817"' \
+    "$HOST_ADDR" 2>/dev/null
+}
+start_node_slurmd() { in_node "$1" /usr/sbin/slurmd -N "$(node_name "$1")"; }
+
+write_hosts_file() {
+  local i dir=/etc/netns/$(node_name "$1")
+  $sudo_cmd mkdir -p "$dir"
+  {
+    echo "127.0.0.1 localhost"
+    echo "${HOST_ADDR} ${NODE}"
+    for i in $(seq 1 "$NODES"); do echo "$(node_addr "$i") $(node_name "$i")"; done
+  } | $sudo_cmd tee "$dir/hosts" >/dev/null
+}
+
+# Makes (or repairs) the bridge and hosts 1..N; removes hosts above N left by a bigger N.
+ensure_network() {
+  local i ns veth addr
+  for ns in $(our_namespaces); do
+    [ "${ns#"$NS_PREFIX"}" -le "$NODES" ] || remove_namespace "$ns"
+  done
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    log "creating bridge $BRIDGE ($HOST_ADDR/24)"
+    $sudo_cmd ip link add "$BRIDGE" type bridge
+  fi
+  ip -4 -o addr show dev "$BRIDGE" | grep -q " ${HOST_ADDR}/24 " \
+    || $sudo_cmd ip addr add "${HOST_ADDR}/24" dev "$BRIDGE"
+  $sudo_cmd ip link set "$BRIDGE" up
+  for i in $(seq 1 "$NODES"); do
+    ns=$(node_name "$i") veth=${VETH_PREFIX}$i addr=$(node_addr "$i")
+    if ! ns_exists "$ns"; then
+      log "creating host $ns ($addr)"
+      $sudo_cmd ip netns add "$ns"
+    fi
+    if ! $sudo_cmd ip netns exec "$ns" ip link show eth0 >/dev/null 2>&1; then
+      $sudo_cmd ip link del "$veth" 2>/dev/null || true  # a host half without its peer
+      $sudo_cmd ip link add "$veth" type veth peer name eth0 netns "$ns"
+    fi
+    $sudo_cmd ip link set "$veth" master "$BRIDGE" up
+    $sudo_cmd ip netns exec "$ns" ip link set lo up
+    $sudo_cmd ip netns exec "$ns" ip addr replace "${addr}/24" dev eth0
+    $sudo_cmd ip netns exec "$ns" ip link set eth0 up
+    write_hosts_file "$i"
+    $sudo_cmd mkdir -p "/var/spool/slurmd/$ns"
+  done
+}
+
+# Ends whatever still runs in the namespace (slurmd is stopped before), then deletes it.
+remove_namespace() {
+  local ns=$1 pids
+  pids=$(ip netns pids "$ns" 2>/dev/null || true)
+  if [ -n "$pids" ]; then
+    log "ending processes left in $ns: $(echo $pids)"
+    # shellcheck disable=SC2086
+    $sudo_cmd kill -KILL $pids 2>/dev/null || true
+  fi
+  $sudo_cmd ip netns del "$ns" 2>/dev/null || true
+  $sudo_cmd rm -rf "/etc/netns/$ns" "/run/slurmd-$ns.pid"
+}
+
+# Removes every namespace, veth and the bridge this script made (any N); quiet when none.
+teardown_network() {
+  local ns veth removed=""
+  for ns in $(our_namespaces); do remove_namespace "$ns"; removed+=" $ns"; done
+  for veth in $(our_veths); do $sudo_cmd ip link del "$veth" 2>/dev/null || true; removed+=" $veth"; done
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then
+    $sudo_cmd ip link del "$BRIDGE"
+    removed+=" $BRIDGE"
+  fi
+  [ -z "$removed" ] || log "removed the hosts:$removed"
+  # /etc/netns: made by ensure_network; removed when our hosts' files were its only content
+  [ -z "$removed" ] || [ ! -d /etc/netns ] || $sudo_cmd rmdir --ignore-fail-on-non-empty /etc/netns
+  [ -z "$(our_namespaces)$(our_veths)" ] || die "could not remove: $(echo $(our_namespaces) $(our_veths))"
+}
+
+node_state_of() { { sinfo -h -N -n "$1" -o %T 2>/dev/null || true; } | head -n 1; }
+
+# Like wait_node_up, for every host: its slurmd answers and the node is idle/mixed/allocated.
+wait_nodes_up() {
+  local i name state up restarts=()
+  for i in $(seq 1 "$NODES"); do restarts[i]=0; done
+  for _ in $(seq 1 120); do
+    up=0
+    for i in $(seq 1 "$NODES"); do
+      name=$(node_name "$i")
+      state=$(node_state_of "$name")
+      if node_slurmd_alive "$i" && node_slurmd_answers "$i"; then
+        case "$state" in
+          idle|mixed|allocated) up=$(( up + 1 )) ;;
+          down*|drain*|fail*|unknown*)
+            $sudo_cmd scontrol update NodeName="$name" State=RESUME >/dev/null 2>&1 || true ;;
+        esac
+      elif ! node_slurmd_alive "$i" && [ "${restarts[i]}" -lt 2 ]; then
+        restarts[i]=$(( restarts[i] + 1 ))
+        log "slurmd of $name is not running (node ${state:-unknown}); starting it"
+        start_node_slurmd "$i" || true
+      fi
+    done
+    if [ "$up" -eq "$NODES" ]; then sinfo; show_hosts; return 0; fi
+    sleep 0.5
+  done
+  show_logs
+  die "not every host is up after 60 s: $(sinfo -h -N -o '%N:%T' | tr '\n' ' ')see ${LOG_DIR}/slurmd-${NS_PREFIX}*.log"
+}
+
+# One line per host: name, address, hostname inside, slurmd PID, Slurm state.
+show_hosts() {
+  local ns pid hn addr
+  [ -n "$(our_namespaces)" ] || return 0
+  printf '%-12s %-14s %-12s %-8s %s\n' HOST ADDRESS HOSTNAME SLURMD STATE
+  for ns in $(our_namespaces); do
+    addr=$($sudo_cmd ip netns exec "$ns" ip -4 -o addr show dev eth0 2>/dev/null | awk '{print $4}')
+    pid=$(node_slurmd_pids "${ns#"$NS_PREFIX"}" | head -n 1)
+    hn=-
+    [ -z "$pid" ] || hn=$($sudo_cmd nsenter -t "$pid" -u hostname 2>/dev/null || echo '?')
+    printf '%-12s %-14s %-12s %-8s %s\n' "$ns" "${addr:--}" "$hn" "${pid:--}" \
+      "$(node_state_of "$ns")"
+  done
+}
+
+start_multi_cluster() {
+  local i
+  ensure munged munge_answers start_munge
+  wait_until 5 munge_answers || die "munged does not answer (munge -n | unmunge); see /var/log/munge"
+  ensure slurmctld ctld_answers $sudo_cmd /usr/sbin/slurmctld
+  if ! wait_until 30 ctld_answers; then
+    show_logs
+    die "slurmctld does not answer (scontrol ping); see ${LOG_DIR}/slurmctld.log"
+  fi
+  # each host reaches slurmctld over the bridge (a down veth shows here, not as a timeout)
+  for i in $(seq 1 "$NODES"); do
+    wait_until 5 reaches_ctld "$i" \
+      || die "host $(node_name "$i") does not reach slurmctld at ${HOST_ADDR}:6817 over $BRIDGE"
+  done
+  for i in $(seq 1 "$NODES"); do
+    if node_slurmd_alive "$i" && ! wait_until 5 node_slurmd_answers "$i"; then
+      log "slurmd of $(node_name "$i") is running but does not answer; stopping it"
+      # shellcheck disable=SC2046
+      $sudo_cmd kill -KILL $(node_slurmd_pids "$i") 2>/dev/null || true
+      wait_until 5 eval '! node_slurmd_alive '"$i" || die "slurmd of $(node_name "$i") does not exit"
+    fi
+    if ! node_slurmd_alive "$i"; then
+      log "starting slurmd of $(node_name "$i")"
+      start_node_slurmd "$i" || log "slurmd of $(node_name "$i") exited with $?"
+    fi
+  done
+  wait_nodes_up
+}
+
 start_cluster() {
   ensure munged munge_answers start_munge
   wait_until 5 munge_answers || die "munged does not answer (munge -n | unmunge); see /var/log/munge"
@@ -264,7 +518,21 @@ start_cluster() {
   wait_node_up
 }
 
-case "${1:-}" in
+command=${1:-}
+[ $# -eq 0 ] || shift
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nodes) NODES=${2:-}; shift 2 || shift ;;
+    --nodes=*) NODES=${1#--nodes=}; shift ;;
+    *) echo "usage: $0 start [--nodes N]|status|stop" >&2; exit 2 ;;
+  esac
+done
+case "$NODES" in
+  ''|*[!0-9]*) echo "usage: $0 start [--nodes N]|status|stop (N: 1 to 200)" >&2; exit 2 ;;
+esac
+[ "$NODES" -ge 1 ] && [ "$NODES" -le 200 ] || { echo "$0: --nodes 1 to 200" >&2; exit 2; }
+
+case "$command" in
   start)
     install_packages
     changed=0
@@ -275,17 +543,24 @@ case "${1:-}" in
       terminate slurmd 10 || die "slurmd does not exit, even on SIGKILL"
       terminate slurmctld 15 || die "slurmctld does not exit, even on SIGKILL"
     fi
-    start_cluster
+    if [ "$NODES" -gt 1 ]; then
+      ensure_network
+      start_multi_cluster
+    else
+      teardown_network  # hosts of an earlier --nodes N (their slurmds were stopped above)
+      start_cluster
+    fi
     ;;
   status)
-    alive slurmctld && alive slurmd && sinfo
+    alive slurmctld && alive slurmd && sinfo && show_hosts
     ;;
   stop)
     stop_cluster
+    teardown_network
     log "stopped"
     ;;
   *)
-    echo "usage: $0 start|status|stop" >&2
+    echo "usage: $0 start [--nodes N]|status|stop" >&2
     exit 2
     ;;
 esac

@@ -7,7 +7,7 @@
     hpcinv plan CONFIG [--worker-memory 4GiB] [--members K]   tiles, memory, workers as JSON
     hpcinv export DIR --out FILE                the latest model: .csv, .vtr, .vtk, .msh, .nc, .zarr
     hpcinv report DIR                           figures into DIR/figures
-    hpcinv data FILE [--format F]               read a field-data file, print a JSON summary
+    hpcinv data FILE [--format F] [--why]       read a field-data file, print a JSON summary
 
 Errors a user can cause end with one line on stderr and exit code 2; files are written to
 a temporary name and renamed, so nothing is ever half-written.

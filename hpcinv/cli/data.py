@@ -6,9 +6,11 @@ import argparse
 import dataclasses
 import json
 
+from hpcinv.cli import EXIT_USER_ERROR
 from hpcinv.config import ProblemConfig
 from hpcinv.errors import DataError
 from hpcinv.readers import FORMATS, assign_uncertainty, read_survey, summarize, to_resistance
+from hpcinv.readers.formats import explain
 from hpcinv.readers.reciprocal import find_reciprocal_pairs, reciprocal_field_data
 
 
@@ -24,7 +26,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "local origin and notes; for a file without uncertainties, what a run would assign "
         "(percent of |d| plus a floor) and how large that is relative to the data; "
         "normal/reciprocal pairs and the error model fitted to them. Bad input "
-        "ends with a message naming the line and column.",
+        "ends with a message naming the line and column; a file no format reads, with the "
+        "reason of the format it most likely is (--why: every format's).",
     )
     p.add_argument("file", help="data file")
     p.add_argument(
@@ -32,7 +35,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default="auto",
         choices=("auto", *FORMATS),
         help="file format (default: recognised from the content; a file that "
-        "matches no format is refused, naming each format tried)",
+        "matches no format is refused with the reason of the format it most likely is)",
+    )
+    p.add_argument(
+        "--why",
+        action="store_true",
+        help="instead of the summary, say which format reads FILE and why each other format "
+        "refused it, one line each, most likely first (exit 2 when none reads it)",
     )
     p.add_argument(
         "--dimension",
@@ -58,7 +67,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def data(args) -> int:
-    """Print ``summarize(read_survey(...))`` of ``args.file`` as indented JSON."""
+    """Print ``summarize(read_survey(...))`` of ``args.file`` as indented JSON; with
+    ``args.why``, which format reads it and why each other refused (``explain``)."""
+    if args.why:
+        read, lines = explain(args.file, args.dimension)
+        print("\n".join(lines))
+        return 0 if read else EXIT_USER_ERROR
     field_data = read_survey(args.file, args.format, dimension=args.dimension)
     summary = summarize(field_data)
     if field_data.survey.uncertainty is None:

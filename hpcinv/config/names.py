@@ -24,5 +24,16 @@ NETWORKS = ("auto", "paper-cnn-2d", "cnn-3d")
 Z_CONVENTIONS = ("hpcinv", "dip-inv")
 OPTIMIZERS = ("adam", "gauss-newton")
 #: field-data file formats ``hpcinv.readers`` reads (its ``FORMATS``)
-DATA_FORMATS = ("ubc-3d", "ubc-2d", "pygimli", "csv", "r2-protocol", "res2dinv", "syscal", "abem")
+DATA_FORMATS = (
+    "ubc-3d",
+    "ubc-2d",
+    "pygimli",
+    "csv",
+    "r2-protocol",
+    "res2dinv",
+    "syscal",
+    "syscal-binary",
+    "abem",
+    "supersting",
+)
 LN_001 = -4.605170185988091  # ln(0.01 S/m), the paper's reference and background

@@ -27,9 +27,12 @@ line it is on) are merged into one electrode, with a note; every datum is kept.
 line, its ``#`` header, that many sensor rows, the data count, a header naming ``a b m n``,
 that many rows, then at most a topography block.
 
-Sensors: ``x y z`` is a 3D survey; ``x z``, ``x y`` (y is the elevation: pyGIMLi's 2D
-convention) and ``x`` (flat) are lines. Asked for 2D, an ``x y z`` block is read as a line
-when z is all zero (pyGIMLi writes 2D sensors so, y being the elevation) or y is constant.
+Sensors: ``x y z`` is a 3D survey unless y is the same for every sensor (pyGIMLi writes a
+flat line as ``x 0 0``): such a block is a line, as the instrument readers take a constant
+y, and a run simulates it in 2.5D (``dimension = "3d"`` keeps it 3D). ``x z``, ``x y`` (y
+is the elevation: pyGIMLi's 2D convention) and ``x`` (flat) are lines. Asked for 2D, an
+``x y z`` block is read as a line when z is all zero (pyGIMLi writes 2D sensors so, y being
+the elevation) or y is constant.
 """
 
 from __future__ import annotations
@@ -333,6 +336,8 @@ def _sensor_geometry(path, header: TextLine, xyz: dict, dim: int | None):
     columns = set(xyz)
     zeros = np.zeros_like(xyz["x"])
     if columns == {"x", "y", "z"}:
+        if dim is None:
+            return _auto_geometry(path, header, xyz)
         if dim != 2:
             return np.column_stack([xyz["x"], xyz["y"], xyz["z"]]), []
         if not xyz["z"].any():
@@ -359,6 +364,41 @@ def _sensor_geometry(path, header: TextLine, xyz: dict, dim: int | None):
             "sensor columns x y: y is the elevation (pyGIMLi's 2D convention)"
         ]
     return np.column_stack([xyz["x"], zeros]), ["sensor column x only: elevation 0 (flat)"]
+
+
+def _auto_geometry(path, header: TextLine, xyz: dict):
+    """Sensors ``x y z`` when the dimension is not given: one y for all (pyGIMLi writes a
+    flat line as x 0 0) is a line, as the instrument readers (``columns.geometry``) take a
+    constant y, and runs in 2.5D; otherwise 3D, with a note where the file may be a line all
+    the same."""
+    x, y, z = xyz["x"], xyz["y"], xyz["z"]
+    if np.ptp(y) == 0:
+        points, _ = _sensor_geometry(path, header, xyz, 2)
+        layout = "a line, y the elevation (pyGIMLi 2D)" if not z.any() else "a line (x, z)"
+        return points, [
+            f"sensors x y z all at y = {y[0]:g}: {layout}; a run simulates it in "
+            f'2.5D (dimension = "3d" reads it as 3D)'
+        ]
+    points = np.column_stack([x, y, z])
+    if not z.any() and np.all(np.diff(x) > 0):
+        return points, [
+            "sensors x y z with z = 0 and x increasing read as 3D on flat ground; if y is "
+            'the elevation (pyGIMLi\'s 2D convention), give dimension = "2d"'
+        ]
+    if _collinear(x, y):
+        return points, [
+            "the sensors lie on one straight line that is not along x: read and run as 3D "
+            "(a 2.5D run needs the line along x, y constant)"
+        ]
+    return points, []
+
+
+def _collinear(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether the horizontal positions lie on one straight line (within a millionth of
+    its length)."""
+    xy = np.column_stack([x, y]) - [x.mean(), y.mean()]
+    s = np.linalg.svd(xy, compute_uv=False)
+    return len(x) > 1 and s[0] > 0 and s[1] <= 1e-6 * s[0]
 
 
 def _topography(path, cursor: Cursor, data: Block, dim: int | None) -> np.ndarray | None:
@@ -388,6 +428,12 @@ def _topography(path, cursor: Cursor, data: Block, dim: int | None) -> np.ndarra
             f"a topography row (as the header on line {block.header.number})",
         )
     xyz = {c: block.column(path, c) for c in block.columns}
+    if dim == 2 and set(xyz) == {"x", "y", "z"} and xyz["z"].any() and np.ptp(xyz["y"]) != 0:
+        raise DataError(
+            f"{path}, line {block.header.number}, column 1 (header): topography points at "
+            f"several y for sensors on a line; give the topography along the line, or "
+            f'dimension = "3d" to read both as 3D'
+        )
     points, _ = _sensor_geometry(path, block.header, xyz, dim)
     if dim is not None and points.shape[1] != dim:
         raise DataError(

@@ -25,7 +25,14 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["--version"], ["data", str(CENTURY)], ["data", "--help"]]
+    "argv",
+    [
+        ["--help"],
+        ["--version"],
+        ["data", str(CENTURY)],
+        ["data", str(CENTURY), "--why"],
+        ["data", "--help"],
+    ],
 )
 def test_reading_and_printing_commands_import_no_heavy_module(argv):
     out = subprocess.run(

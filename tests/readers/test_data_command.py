@@ -1,4 +1,5 @@
-"""`hpcinv data FILE`: the JSON summary of the Century files."""
+"""`hpcinv data FILE`: the JSON summary of the Century files; a line is reported as the run
+will treat it."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def test_dropped_rows_are_reported(capsys, tmp_path):
 def test_bad_file_raises_a_data_error(tmp_path):
     path = write(tmp_path, "bad.csv", "a_x,a_z\n")
     with pytest.raises(DataError, match="missing column"):
-        data(argparse.Namespace(file=str(path), format="auto", dimension="auto"))
+        data(argparse.Namespace(file=str(path), format="auto", dimension="auto", why=False))
 
 
 def test_the_installed_command_prints_json_and_bad_input_exits_2_with_one_line(tmp_path):
@@ -104,3 +105,43 @@ def test_a_file_without_uncertainties_shows_what_a_run_assigns(capsys, tmp_path)
     with_floor = run(capsys, path, "--uncertainty-floor", "0.5")
     assert with_floor["uncertainty_assigned"]["floor"] == 0.5
     assert "uncertainty_assigned" not in run(capsys, CENTURY_3D)  # the file has them
+
+
+LINE = """6
+# x y z
+0 0 0
+5 0 0
+10 0 0
+15 0 0
+20 0 0
+25 0 0
+3
+# a b m n r
+1 2 3 4 0.5
+2 3 4 5 0.2
+3 4 5 6 0.1
+"""
+
+
+@pytest.mark.parametrize(
+    "y, z, note",
+    [
+        ("0", "0", "all at y = 0: a line, y the elevation (pyGIMLi 2D)"),  # pyGIMLi's flat line
+        ("12.5", "{k}", "all at y = 12.5: a line (x, z)"),  # a line along x, with elevations
+    ],
+)
+def test_a_straight_pygimli_line_is_a_2d_line_as_a_run_treats_it(capsys, tmp_path, y, z, note):
+    rows = [f"{5 * k} {y} {z.format(k=0.1 * k)}" for k in range(6)]
+    text = "\n".join(LINE.splitlines()[:2] + rows + LINE.splitlines()[8:]) + "\n"
+    summary = run(capsys, write(tmp_path, "line.dat", text))
+    assert summary["dimension"] == "2D line" and len(summary["extent"]["min"]) == 2
+    assert any(note in n and "a run simulates it in 2.5D" in n for n in summary["notes"])
+    assert run(capsys, tmp_path / "line.dat", "--dimension", "3d")["dimension"] == "3D"
+
+
+def test_a_pygimli_line_off_the_x_axis_stays_3d_and_says_so(capsys, tmp_path):
+    rows = [f"{3 * k} {4 * k} 0.{k}" for k in range(6)]
+    text = "\n".join(LINE.splitlines()[:2] + rows + LINE.splitlines()[8:]) + "\n"
+    summary = run(capsys, write(tmp_path, "diagonal.dat", text))
+    assert summary["dimension"] == "3D"
+    assert any("one straight line that is not along x" in n for n in summary["notes"])

@@ -16,32 +16,40 @@ from hpcinv.cli import main
 from hpcinv.errors import DataError
 from hpcinv.readers import detect_format, read_survey, write_survey
 from hpcinv.readers.csv_format import check_csv
+from hpcinv.readers.formats import format_reasons
 from hpcinv.readers.gimli import check_gimli
 from hpcinv.readers.ubc import check_ubc
 from hpcinv.survey import REMOTE, Survey
 
 from readers_support import CENTURY_2D, CENTURY_3D, write
 
-TRIED = ("ubc-2d", "ubc-3d", "pygimli", "csv", "r2-protocol", "res2dinv", "syscal", "abem")
-ADVICE = "convert it to one of: ubc-2d, ubc-3d, pygimli, csv (see README, Field data)"
+TRIED = (
+    "ubc-2d",
+    "ubc-3d",
+    "pygimli",
+    "csv",
+    "r2-protocol",
+    "res2dinv",
+    "syscal",
+    "abem",
+    "supersting",
+)
 
 
-def refusal(path) -> dict[str, str]:
-    """Read ``path`` (auto); the refusal's reason per format tried, after checking that it is
-    one line naming the file and ending with what to do."""
+def refusal(path, expected: str) -> dict[str, str]:
+    """Read ``path`` (auto); check that the refusal is one short line of printable text
+    naming the file and giving ``expected``'s reason first, then where to see the others;
+    return every format's reason (``format_reasons``, as ``hpcinv data --why`` lists them)."""
     with pytest.raises(DataError) as info:
         read_survey(path)
     message = str(info.value)
-    assert "\n" not in message
-    assert message.startswith(f"{path}: ") and message.endswith(ADVICE), message
-    tried = re.search(r"Tried (.*)\. If the file is meant", message)
-    assert tried, message
-    reasons = {}
-    for entry in tried.group(1).split(" | "):
-        names, reason = entry.split(": ", 1)
-        for name in names.split(", "):
-            reasons[name] = reason
-    assert tuple(reasons) == TRIED, message  # every format, once each, in order
+    reasons = format_reasons(path)
+    assert sorted(reasons) == sorted(TRIED) and None not in reasons.values()
+    head = f"{path}: not read as {expected} ({reasons[expected]}); other formats: "
+    assert message == head + f"hpcinv data {path} --why", message
+    assert message.isprintable()  # one line, nothing quoted raw
+    assert len(message) - len(reasons[expected]) - 2 * len(str(path)) < 100
+    assert next(iter(reasons)) == expected  # --why lists the same format first
     with pytest.raises(DataError) as again:
         detect_format(path)
     assert str(again.value) == message
@@ -144,7 +152,7 @@ def test_r2_protocol_is_read_as_a_protocol_never_as_ubc(tmp_path, variant):
 
 
 def test_r2_protocol_without_its_count_line_is_refused(tmp_path):
-    reasons = refusal(write(tmp_path, "protocol.dat", r2_protocol(count_line=False)))
+    reasons = refusal(write(tmp_path, "protocol.dat", r2_protocol(count_line=False)), "r2-protocol")
     assert "column 1 counts 1, 2, 3" in reasons["ubc-2d"]
     assert "protocol.dat" in reasons["ubc-2d"]
     assert "no sensor-count line" in reasons["pygimli"]
@@ -182,7 +190,7 @@ def test_r3t_protocol_is_read_as_a_protocol(tmp_path):
 
 @pytest.mark.parametrize("name", ["survey.csv", "survey_export.txt"])
 def test_resipy_csv_export_is_refused(tmp_path, name):
-    reasons = refusal(write(tmp_path, name, RESIPY_CSV))
+    reasons = refusal(write(tmp_path, name, RESIPY_CSV), "csv")
     assert reasons["csv"].startswith("line 1, column 1 (header): no header with a_x")
     assert "a second line of text" in reasons["ubc-2d"]
     assert "no sensor-count line" in reasons["pygimli"]
@@ -226,7 +234,7 @@ def test_ubc_with_a_wrong_receiver_count_is_refused(tmp_path, line, new, reason)
     lines = UBC_3D.splitlines()
     lines[line - 1] = new
     path = write(tmp_path, "obs.dat", "\n".join(lines) + "\n")
-    assert refusal(path)["ubc-3d"].startswith(reason)
+    assert refusal(path, "ubc-3d")["ubc-3d"].startswith(reason)
     with pytest.raises(DataError, match=re.escape(reason)):
         read_survey(path, "ubc-3d")  # forced: the reader's own check
 
@@ -242,7 +250,7 @@ def test_ubc_with_a_wrong_legacy_count_is_refused(tmp_path):
     write_survey(survey, path, "ubc-2d")
     text = path.read_text().replace("\n3\n", "\n4\n", 1)  # the COMMON_CURRENT source count
     assert "\n4\n" in text
-    reasons = refusal(write(tmp_path, "obs.dat", text))
+    reasons = refusal(write(tmp_path, "obs.dat", text), "ubc-2d")
     assert re.match(
         r"line 3, column 1 \(number of sources\): the header says 4 but the file "
         r"has 3 source blocks",
@@ -252,7 +260,7 @@ def test_ubc_with_a_wrong_legacy_count_is_refused(tmp_path):
 
 def test_century_cut_after_its_first_block_is_refused(tmp_path):
     lines = CENTURY_3D.read_text().splitlines()
-    reasons = refusal(write(tmp_path, "cut.dat", "\n".join(lines[:13]) + "\n"))
+    reasons = refusal(write(tmp_path, "cut.dat", "\n".join(lines[:13]) + "\n"), "ubc-3d")
     assert re.match(
         r"line 3, column 1 \(number of sources\): the header says 141 but the file "
         r"has 1 source blocks",
@@ -290,16 +298,30 @@ def gimli_text(tmp_path, dim=2) -> str:
 )
 def test_truncated_pygimli_is_refused(tmp_path, name, keep, reason):
     text = "\n".join(gimli_text(tmp_path).splitlines()[:keep]) + "\n"
-    reasons = refusal(write(tmp_path, name, text))
+    reasons = refusal(write(tmp_path, name, text), "pygimli")
     assert reasons["pygimli"].startswith(reason), reasons["pygimli"]
 
 
 def test_pygimli_without_electrode_columns_is_refused(tmp_path):
     text = gimli_text(tmp_path).replace("# a b m n", "# c1 c2 p1 p2")
-    reasons = refusal(write(tmp_path, "survey.ohm", text))
+    reasons = refusal(write(tmp_path, "survey.ohm", text), "pygimli")
     assert reasons["pygimli"].startswith(
         "line 8, column 1 (header): the data header names no a b m n column"
     )
+
+
+@pytest.mark.parametrize("name", ["survey.dat", "survey.ohm", "survey.txt"])
+def test_pygimli_read_at_once_gives_what_detection_then_reading_gives(tmp_path, name):
+    # read_survey reads a likely pyGIMLi file with its reader at once (parsed once, not twice)
+    path = write(tmp_path, name, gimli_text(tmp_path, dim=3))
+    assert detect_format(path) == "pygimli"
+    auto, forced = read_survey(path), read_survey(path, "pygimli")
+    np.testing.assert_array_equal(auto.survey.abmn, forced.survey.abmn)
+    assert auto.notes == forced.notes
+    # a value the reader refuses: its own message, as after detection
+    bad = write(tmp_path, name, gimli_text(tmp_path).replace("\n1 2 3 4 ", "\n1 2 3 9 ", 1))
+    with pytest.raises(DataError, match=r"line 9, column 4 \(n\): electrode index 9 is out"):
+        read_survey(bad)
 
 
 def test_an_empty_file_is_one_line(tmp_path):
@@ -417,13 +439,135 @@ def test_hpcinv_data_refuses_a_protocol_with_exit_2_and_one_line(tmp_path, capsy
     assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith(f"hpcinv: error: {path}: not read")
-    for name in TRIED:
-        assert f"{name}: " in lines[0] or f"{name}, " in lines[0]
-    assert lines[0].endswith(ADVICE)
+    assert lines[0].startswith(f"hpcinv: error: {path}: not read as r2-protocol (line 1, ")
+    assert lines[0].endswith(f"other formats: hpcinv data {path} --why")
     # with its count line it is a protocol, whose positions are in a companion file
     write(tmp_path, "protocol.dat", r2_protocol())
     assert main(["data", str(path)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1
     assert str(tmp_path / "electrodes.csv") in err
+
+
+def test_why_lists_every_format_most_likely_first(tmp_path, capsys):
+    path = write(tmp_path, "protocol.dat", r2_protocol(count_line=False))
+    assert main(["data", str(path), "--why"]) == 2
+    out, err = capsys.readouterr()
+    head, *tried, advice = out.strip().splitlines()
+    n = len(TRIED)
+    assert head == (
+        f"{path}: not read by any of the {n} formats; why each refused, most likely first:"
+    )
+    assert [line.split(":")[0].strip() for line in tried] == list(format_reasons(path))
+    assert sorted(line.split(":")[0].strip() for line in tried) == sorted(TRIED)
+    assert tried[0].startswith("  r2-protocol: line 1, column 1 (number of measurements)")
+    assert advice.endswith(
+        "convert it to one of: ubc-2d, ubc-3d, pygimli, csv (see README, Field data)"
+    )
+
+
+def test_why_names_the_format_that_reads_the_file_and_those_that_refused(capsys):
+    assert main(["data", str(CENTURY_3D), "--why"]) == 0
+    head, *others = capsys.readouterr().out.strip().splitlines()
+    assert head == f"{CENTURY_3D}: read as ubc-3d; the other formats:"
+    assert sorted(line.split(":")[0].strip() for line in others) == sorted(
+        name for name in TRIED if name != "ubc-3d"
+    )
+    assert others[0].startswith("  ubc-2d: line 6, column 1: the first data line has 7 fields")
+
+
+def test_why_says_when_the_layout_matches_but_reading_fails(tmp_path, capsys):
+    path = write(tmp_path, "protocol.dat", r2_protocol())  # no companion positions file
+    assert main(["data", str(path), "--why"]) == 2
+    head = capsys.readouterr().out.splitlines()[0]
+    assert head.startswith(f"{path}: not read: laid out as r2-protocol, but reading it failed: ")
+
+
+# --- files that are not text -------------------------------------------------------------------
+
+BINARY = bytes(range(256)) * 8 + b"\x00\x00spa.1 Vp In\n"
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        (
+            "survey.bin",
+            "(Syscal Pro .bin/.binx?); hpcinv reads text exports: export it from Prosys",
+        ),
+        ("survey.binx", "(Syscal Pro .bin/.binx?)"),
+        ("survey.xlsx", "(an Excel workbook?); hpcinv reads text exports: save the sheet as CSV"),
+        ("survey.dat", "(not text); hpcinv reads text exports: export the data as text"),
+    ],
+)
+def test_a_binary_file_is_named_as_such_without_its_bytes(tmp_path, capsys, name, kind):
+    path = tmp_path / name
+    path.write_bytes(BINARY)
+    for fmt in ("auto", "syscal", "ubc-3d"):  # an explicit format too: no reader sees it
+        with pytest.raises(DataError) as info:
+            read_survey(path, fmt)
+        message = str(info.value)
+        assert message.startswith(f"{path}: a binary file {kind}"), message
+        assert message.isprintable() and "\\x" not in message and len(message) < 250
+    assert main(["data", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"hpcinv: error: {message}\n"
+    assert main(["data", str(path), "--why"]) == 2
+    head, *tried = capsys.readouterr().out.strip().splitlines()
+    assert head == message and tried == [f"  {name}: not tried" for name in TRIED]
+
+
+def test_control_bytes_without_nul_are_binary_but_a_stray_one_is_not(tmp_path):
+    path = tmp_path / "noise.dat"
+    path.write_bytes(bytes(b % 31 + 1 for b in range(4096)))  # no NUL, mostly control bytes
+    with pytest.raises(DataError, match=r"noise\.dat: a binary file \(not text\)"):
+        read_survey(path)
+    text = gimli_text(tmp_path).replace("# x y z", "# x y z \x07", 1)  # a bell in a comment
+    data = read_survey(write(tmp_path, "bell.dat", text))
+    assert data.format == "pygimli"
+
+
+def test_utf16_text_is_named(tmp_path):
+    path = tmp_path / "export.txt"
+    path.write_bytes(gimli_text(tmp_path).encode("utf-16"))
+    with pytest.raises(DataError, match=r"export\.txt: UTF-16 text .* save it as UTF-8"):
+        read_survey(path)
+
+
+def test_a_text_format_hpcinv_does_not_read_is_named_by_its_extension(tmp_path):
+    path = write(tmp_path, "line1.amp", "Filename: line1\nInstrument ID: SAS4000\n")
+    with pytest.raises(DataError) as info:
+        read_survey(path)
+    assert str(info.value).startswith(
+        f"{path}: an ABEM Multi Purpose (.amp) file, which hpcinv does not read; convert it"
+    )
+    assert str(info.value).endswith(f"hpcinv data {path} --why")
+
+
+# --- the most likely format first ------------------------------------------------------------
+
+
+SYSCAL = (
+    ",El-array,Spa.1,Spa.2,Spa.3,Spa.4,Rho ,Dev., M  ,Sp  ,Vp  ,In  \n"
+    ",Dipole Dipole,0.00,5.00,10.00,15.00,103.65,0.2,0.00,-6.4,98.771,512.48\n"
+    ",Dipole Dipole,5.00,10.00,15.00,20.00,98.12,0.4,0.00,-7.1,93.512,512.19\n"
+)
+ABEM = "\t".join(f"{e}({a})" for e in "ABMN" for a in "xyz") + "\tI(mA)\tU(V)\tVar(%)\n"
+ABEM += "\t".join(map(str, [0, 0, 1, 5, 0, 1, 10, 0, 1, 15, 0, 1, 99.8, 0.092, 0.2])) + "\n"
+
+
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        ("syscal.csv", SYSCAL.replace("Vp  ,", "V   ,"), "syscal"),  # a CSV header too
+        ("syscal.txt", SYSCAL.replace("In  ", "I   "), "syscal"),
+        ("hill.txt", ABEM.replace("U(V)", "Ux"), "abem"),
+        ("line3.dat", RES2DINV_GENERAL.replace("\n0\n4\n2\n", "\n0\n5\n2\n"), "res2dinv"),
+        ("data.dat", r2_protocol().replace("17\n", "18\n", 1), "r2-protocol"),  # by content
+        ("protocol.dat", r2_protocol().replace("17\n", "16\n", 1), "r2-protocol"),
+        ("obs.txt", UBC_3D.replace("0 0 0 10 0 0 2", "0 0 0 10 0 0 3"), "ubc-3d"),
+    ],
+)
+def test_the_most_likely_format_is_named_first(tmp_path, name, text, expected):
+    assert text not in (SYSCAL, ABEM, RES2DINV_GENERAL, r2_protocol(), UBC_3D)
+    refusal(write(tmp_path, name, text), expected)

@@ -13,6 +13,7 @@ import pytest
 
 from hpcinv.errors import DataError
 from hpcinv.readers import FieldData, detect_format, read_survey, to_resistance, write_survey
+from hpcinv.readers.formats import format_reasons
 from hpcinv.readers.geometric import geometric_factors
 from hpcinv.survey import REMOTE
 
@@ -249,19 +250,13 @@ def assert_equals_gimli(data: FieldData, tmp_path) -> FieldData:
 
 
 def refusal(path) -> dict[str, str]:
-    """The refusal's reason per format tried (auto detection)."""
+    """The refusal's reason per format tried (auto detection), as ``hpcinv data --why``
+    lists them; the refusal itself is one line giving the most likely format's reason."""
     with pytest.raises(DataError) as info:
         detect_format(path)
     message = str(info.value)
-    assert message.startswith(f"{path}: not read") and "\n" not in message, message
-    tried = re.search(r"Tried (.*)\. If the file is meant", message)
-    assert tried, message
-    reasons = {}
-    for entry in tried.group(1).split(" | "):
-        names, reason = entry.split(": ", 1)
-        for name in names.split(", "):
-            reasons[name] = reason
-    return reasons
+    assert message.startswith(f"{path}: not read as ") and "\n" not in message, message
+    return format_reasons(path)
 
 
 # --- R2 / R3t protocol.dat --------------------------------------------------------------------
@@ -396,10 +391,13 @@ def test_res2dinv_resistance_with_topography_block(tmp_path):
     assert_equals_gimli(data, tmp_path)
 
 
-def test_res2dinv_index_based_array_is_refused(tmp_path):
+def test_res2dinv_index_based_array_is_read(tmp_path):
+    """Index-based arrays are read since issue 25 (tests/readers/test_res2dinv_arrays.py)."""
     text = "Wenner line\n1.0\n1\n3\n1\n0\n1.5 1.0 100.2\n2.5 1.0 101.3\n3.5 1.0 99.1\n0\n0\n"
-    reasons = refusal(write(tmp_path, "wenner.dat", text))
-    assert reasons["res2dinv"].startswith("line 3, column 1 (array type): 1: only the general")
+    data = read_survey(write(tmp_path, "wenner.dat", text))
+    assert (data.format, data.data_type) == ("res2dinv", "apparent_resistivity")
+    np.testing.assert_array_equal(data.survey.dobs, [100.2, 101.3, 99.1])
+    np.testing.assert_array_equal(data.global_electrodes()[:, 0], [0, 3, 1, 2, 4, 5])
 
 
 def test_res2dinv_with_error_estimates_is_refused(tmp_path):

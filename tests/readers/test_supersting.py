@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hpcinv.readers.fielddata as fielddata
 from hpcinv.errors import DataError
 from hpcinv.readers import formats, geometric_factors, read_survey, write_survey
 from hpcinv.readers.supersting import FORMAT, check_supersting, read_supersting
@@ -28,15 +27,6 @@ from readers_support import write
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "supersting"
 FILES = sorted(FIXTURES.glob("*.stg"))
 RES2DINV = sorted((Path(__file__).resolve().parent / "fixtures" / "res2dinv").glob("*.dat"))
-REGISTERED = FORMAT in formats.READERS
-
-
-@pytest.fixture(autouse=True)
-def known_format(monkeypatch):
-    """``FieldData`` accepts only the configured format names: until "supersting" is one of
-    them (hpcinv/config), it is added here for the test."""
-    if FORMAT not in fielddata.FORMATS:
-        monkeypatch.setattr(fielddata, "FORMATS", (*fielddata.FORMATS, FORMAT))
 
 
 # --- the fixture as AGI's column list lays it out, read here without hpcinv -------------------
@@ -257,7 +247,6 @@ def test_the_signature_refuses_other_formats_files_naming_line_and_column(tmp_pa
         assert "\n" not in message and "Advanced Geosciences" in message
 
 
-@pytest.mark.skipif(not REGISTERED, reason="supersting is not in formats.READERS yet")
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_detected_and_read_by_read_survey(path):
     assert formats.detect_format(path) == FORMAT

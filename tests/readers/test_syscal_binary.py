@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from hpcinv.errors import DataError
-from hpcinv.readers import fielddata
 from hpcinv.readers.columns import NO_ELEVATIONS
 from hpcinv.readers.syscal import REMOTE_SENTINELS, read_syscal
 from hpcinv.readers.syscal_binary import (
@@ -31,14 +30,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "syscal_binary"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.bin"))
 WITH_TEXT = sorted(p.stem for p in FIXTURES.glob("*.csv"))
 FIX = "export it from Prosys as text"
-
-
-@pytest.fixture(autouse=True)
-def _format_known(monkeypatch):
-    """``FieldData`` accepts only ``config.names.DATA_FORMATS``; until "syscal-binary" is one
-    of them (hpcinv/config), the tests add it."""
-    if FORMAT not in fielddata.FORMATS:
-        monkeypatch.setattr(fielddata, "FORMATS", (*fielddata.FORMATS, FORMAT))
 
 
 def reference(name: str) -> dict:

@@ -20,7 +20,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "data",
         help="read a field-data file and print a JSON summary",
         description="Read FILE (UBC-GIF DCIP2D/DCIP3D, pyGIMLi unified data, CSV, R2/R3t "
-        "protocol.dat, Res2DInv general array, Syscal Pro or ABEM Terrameter exports) and "
+        "protocol.dat, Res2DInv, Syscal Pro exports and .bin files, ABEM Terrameter exports, "
+        "AGI SuperSting .stg) and "
         "print as JSON what was read: format, 2D line or 3D, numbers of electrodes, sources "
         "and data, data type, uncertainty statistics, dropped rows (with their lines), the "
         "local origin and notes; for a file without uncertainties, what a run would assign "
@@ -42,6 +43,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="instead of the summary, say which format reads FILE and why each other format "
         "refused it, one line each, most likely first (exit 2 when none reads it)",
+    )
+    p.add_argument(
+        "--electrodes",
+        default=None,
+        metavar="EFILE",
+        help="an electrode file (as problem.electrodes): an R2/R3t protocol's positions, or "
+        "the elevations of a file without them (Syscal exports), matched by position",
     )
     p.add_argument(
         "--dimension",
@@ -73,7 +81,9 @@ def data(args) -> int:
         read, lines = explain(args.file, args.dimension)
         print("\n".join(lines))
         return 0 if read else EXIT_USER_ERROR
-    field_data = read_survey(args.file, args.format, dimension=args.dimension)
+    field_data = read_survey(
+        args.file, args.format, dimension=args.dimension, electrodes=args.electrodes
+    )
     summary = summarize(field_data)
     if field_data.survey.uncertainty is None:
         summary["uncertainty_assigned"] = _assigned_uncertainty(field_data, args)

@@ -38,16 +38,12 @@ from hpcinv.problem.site import (
 from hpcinv.readers import (
     FieldData,
     assign_uncertainty,
-    detect_format,
     halfspace_response,
     read_polyline,
     read_survey,
     read_topography,
     to_resistance,
 )
-from hpcinv.readers.electrode_files import attach_electrodes
-from hpcinv.readers.formats import DIMENSIONS
-from hpcinv.readers.r2_protocol import read_r2_protocol
 from hpcinv.readers.reciprocal import reciprocal_field_data
 from hpcinv.survey import Survey
 
@@ -201,19 +197,14 @@ def _read(config: RunConfig, path: Path) -> FieldData:
     """``problem.data`` as read, with the electrode file ``problem.electrodes`` (if given):
     an R2/R3t protocol's positions, else the elevations of a file without them."""
     pc = config.problem
-    if not pc.electrodes:
-        return read_survey(path, format=pc.format, dimension=pc.dimension)
-    electrodes = config.resolve_path(pc.electrodes)
-    if not electrodes.is_file():  # load_config checked it; config_from_dict does not
+    electrodes = config.resolve_path(pc.electrodes) if pc.electrodes else None
+    if electrodes is not None and not electrodes.is_file():
+        # load_config checked it; config_from_dict does not
         raise ConfigError(
             f"problem.electrodes: no such file {electrodes} (paths are relative to the "
             f"config file's directory)"
         )
-    kind = detect_format(path) if pc.format == "auto" else pc.format
-    if kind == "r2-protocol":
-        return read_r2_protocol(path, DIMENSIONS[pc.dimension], electrodes=electrodes)
-    fd = read_survey(path, format=pc.format, dimension=pc.dimension)
-    return attach_electrodes(fd, electrodes)
+    return read_survey(path, format=pc.format, dimension=pc.dimension, electrodes=electrodes)
 
 
 def _field_data(

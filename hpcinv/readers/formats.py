@@ -16,6 +16,7 @@ from hpcinv.errors import DataError
 from hpcinv.files import atomic_write
 from hpcinv.readers.abem import check_abem, read_abem
 from hpcinv.readers.csv_format import check_csv, read_csv, write_csv
+from hpcinv.readers.electrode_files import attach_electrodes
 from hpcinv.readers.fielddata import DATA_TYPES, FORMATS, FieldData
 from hpcinv.readers.gimli import check_gimli, read_gimli, write_gimli
 from hpcinv.readers.r2_protocol import check_r2_protocol, read_r2_protocol
@@ -66,7 +67,9 @@ SUFFIXES = {".csv": "csv", ".ohm": "pygimli", ".shm": "pygimli", ".stg": "supers
 SELF_CHECKING = ("pygimli",)
 
 
-def read_survey(path, format: str = "auto", *, dimension: str = "auto") -> FieldData:
+def read_survey(
+    path, format: str = "auto", *, dimension: str = "auto", electrodes=None
+) -> FieldData:
     """Read a field-data file.
 
     format: one of ``FORMATS`` or "auto" (by content, see ``detect_format``; UBC-GIF's 2D/3D
@@ -74,7 +77,11 @@ def read_survey(path, format: str = "auto", *, dimension: str = "auto") -> Field
     reader still refuses a file whose structure is not the format's. dimension: "auto",
     "2d" (a line, (x, z)) or "3d". Bad input raises ``DataError`` naming the file, the
     1-based line and the column; a binary file is refused as such (``refusals.not_text``).
+    electrodes: an electrode file (``problem.electrodes``): an R2/R3t protocol's positions,
+    else the elevations of a file without them (``electrode_files.attach_electrodes``).
     """
+    if electrodes is not None:
+        return _with_electrodes(path, format, dimension, Path(electrodes))
     dim = _dimension(dimension)
     if format == "auto":
         if _binary_format(path):
@@ -97,6 +104,15 @@ def read_survey(path, format: str = "auto", *, dimension: str = "auto") -> Field
             f"{path}: unknown format {format!r}; use auto or one of {', '.join(FORMATS)}"
         )
     return READERS[kind](path, dim)
+
+
+def _with_electrodes(path, format: str, dimension: str, electrodes: Path) -> FieldData:
+    if not electrodes.is_file():
+        raise DataError(f"{electrodes}: no such electrode file; check the path")
+    kind = detect_format(path) if format == "auto" else format
+    if kind == "r2-protocol":
+        return read_r2_protocol(path, _dimension(dimension), electrodes=electrodes)
+    return attach_electrodes(read_survey(path, format, dimension=dimension), electrodes)
 
 
 def detect_format(path) -> str:

@@ -372,7 +372,7 @@ def _auto_geometry(path, header: TextLine, xyz: dict):
     constant y, and runs in 2.5D; otherwise 3D, with a note where the file may be a line all
     the same."""
     x, y, z = xyz["x"], xyz["y"], xyz["z"]
-    if np.ptp(y) == 0:
+    if len(y) > 1 and np.ptp(y) == 0:  # one sensor makes no line: the file's x y z stand
         points, _ = _sensor_geometry(path, header, xyz, 2)
         layout = "a line, y the elevation (pyGIMLi 2D)" if not z.any() else "a line (x, z)"
         return points, [

@@ -23,8 +23,9 @@ class TextLine:
 def read_text(path) -> str:
     """The file's text; a missing or unreadable file is a ``DataError``."""
     try:
-        # Field files from old instruments are not always UTF-8; numbers are ASCII anyway.
-        return Path(path).read_text(encoding="utf-8", errors="replace")
+        # Field files from old instruments are not always UTF-8 (numbers are ASCII anyway);
+        # Windows tools often begin a file with a byte-order mark, which is not text.
+        return Path(path).read_text(encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise DataError(
             f"{path}: cannot read the data file ({exc.strerror}); check the path"

@@ -67,7 +67,11 @@ def test_dropped_rows_are_reported(capsys, tmp_path):
 def test_bad_file_raises_a_data_error(tmp_path):
     path = write(tmp_path, "bad.csv", "a_x,a_z\n")
     with pytest.raises(DataError, match="missing column"):
-        data(argparse.Namespace(file=str(path), format="auto", dimension="auto", why=False))
+        data(
+            argparse.Namespace(
+                file=str(path), format="auto", dimension="auto", why=False, electrodes=None
+            )
+        )
 
 
 def test_the_installed_command_prints_json_and_bad_input_exits_2_with_one_line(tmp_path):

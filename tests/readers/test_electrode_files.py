@@ -307,3 +307,31 @@ def test_problem_electrodes_reach_the_field_problem(tmp_path):
     run = _run_file(tmp_path / "run", "../data/protocol.dat", "../data/line-elec.csv")
     problem = hpcinv.build_problem(load_config(run), with_data=False)
     assert any("line-elec.csv (given)" in n for n in problem.info.notes["reader_notes"])
+
+
+def test_hpcinv_data_electrodes_gives_a_syscal_export_its_elevations(tmp_path, capsys):
+    """``hpcinv data FILE --electrodes EFILE`` reads as a run with problem.electrodes does:
+    the summary's electrodes carry the file's z, and a protocol takes its positions."""
+    import json
+
+    from hpcinv.cli import main
+
+    syscal = write(tmp_path, "syscal.csv", SYSCAL)
+    surveyed = write(tmp_path, "surveyed.csv", SURVEYED)
+    assert main(["data", str(syscal), "--electrodes", str(surveyed)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert any(note.startswith(f"elevations from {surveyed}") for note in summary["notes"])
+    assert main(["data", str(syscal)]) == 0
+    assert NO_ELEVATIONS in json.loads(capsys.readouterr().out)["notes"]
+    assert main(["data", str(syscal), "--electrodes", str(tmp_path / "missing.csv")]) != 0
+    assert "missing.csv: no such electrode file" in capsys.readouterr().err
+
+
+def test_a_file_that_begins_with_a_byte_order_mark_is_read_as_without(tmp_path):
+    """Windows tools write UTF-8 with a byte-order mark; it is not part of line 1's text."""
+    plain = read_survey(write(tmp_path, "syscal.csv", SYSCAL))
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + SYSCAL.encode())
+    marked = read_survey(path)
+    np.testing.assert_array_equal(marked.survey.dobs, plain.survey.dobs)
+    np.testing.assert_array_equal(marked.global_electrodes(), plain.global_electrodes())

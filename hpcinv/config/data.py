@@ -48,8 +48,9 @@ class ProblemConfig:
     dimension: str = _choice(
         "auto",
         ("auto", "2d", "3d"),
-        "'auto': electrodes on one straight line run as a 2.5D line on a 2D mesh in line "
-        "coordinates, others in 3D; '3d' forces a 3D mesh",
+        "'auto': electrodes along x (one y for all) run as a 2.5D line on a 2D mesh, others "
+        "in 3D (a straight line not along x too: rotate it to x for 2.5D); '3d' forces a 3D "
+        "mesh",
     )
     uncertainty_percent: float = _bounded(
         5.0,

@@ -53,3 +53,37 @@ def test_the_probe_sees_a_heavy_import():
         check=True,
     ).stdout
     assert out.strip() == "True"
+
+
+#: what `hpcinv plan`'s work needs, so it imports them when it runs: SimPEG for the 2.5D
+#: wavenumbers and the tiles' boundary conditions (SimPEG itself brings matplotlib and
+#: pandas), Dask's ``parse_bytes`` for memory sizes. Never torch, distributed or zarr.
+PLAN_USES = ("dask", "simpeg", "matplotlib")
+
+
+def test_plan_imports_no_heavy_module_it_does_not_use(tmp_path):
+    """`hpcinv plan` on a tiny 3D problem (two tiles, a MUMPS analysis each)."""
+    config = tmp_path / "tiny.toml"
+    config.write_text('[problem]\ncase = "tiny-3d"\n[physics]\nsolver = "mumps"\nn_tiles = 2\n')
+    argv = ["plan", str(config)]
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert set(json.loads(out.strip().splitlines()[-1])) <= set(PLAN_USES)
+
+
+def test_plan_imports_nothing_heavy_before_its_work():
+    """What `hpcinv plan` imports to start (its command, the plan, the problem builder)
+    brings none of them: only the work that needs SimPEG or Dask imports it."""
+    code = (
+        "import json, sys\n"
+        "import hpcinv.cli.commands, hpcinv.engine.plan, hpcinv.problem\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []

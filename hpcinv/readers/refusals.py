@@ -34,8 +34,30 @@ BINARY_KINDS = {
 }
 #: Text formats hpcinv does not read, by extension: the refusal names them first.
 UNREAD_TEXT = {
-    ".amp": "an ABEM Multi Purpose (.amp) file, which hpcinv does not read",
+    ".amp": "an ABEM Multi Purpose (.amp) file",
+    ".tx0": "a Lippmann 4point light (.tx0) file",
+    ".2dm": "a GF Instruments ARES II (.2dm) file",
+    ".tab": "a BGS PRIME / ResIMGR (.tab) file",
 }
+#: The same by their own marks, for the formats whose files carry a common extension: the
+#: name, and groups of marks (lower case, no spaces): every group has a mark some line of
+#: the file's head contains. Decided by measurement (README, "Field
+#: data"): pyGIMLi's importers do not read these (its ``load`` hands them to pybert, which
+#: is not on PyPI), ResIPy's parsers do but are GPL-3.0 and take 4.5 s to import, so
+#: hpcinv names the format and the way out instead.
+UNREAD_MARKS: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
+    ("a Lippmann 4point light (.tx0) file", (("*electrodepositions*",),)),
+    ("a GF Instruments ARES II (.2dm) file", (("measureddata",), ("electrodedistance",))),
+    ("a BGS PRIME / ResIMGR (.tab) file", (("no_of_electrodes:",), ("data:",))),
+    ("an ERTLab DAS-1 file", (("#elec_start",), ("#elec_end",))),
+    (
+        "a MoHo Electra file",
+        (("#totalelectrodes", "#totalenabledelectrodes"), ("#xyz",), ("#meas.",)),
+    ),
+    ("an OhmPi CSV file (no electrode positions)", (("vmn_[mv]",), ("iab_[ma]",))),
+)
+#: Lines of a file's head the marks are looked for in.
+MARK_LINES = 500
 #: Formats a file's extension suggests (``.dat`` is every format's but CSV's).
 SUFFIX_FORMATS = {
     ".ohm": ("pygimli",),
@@ -109,14 +131,27 @@ def likely_order(path, lines: list[TextLine], reasons: dict[str, str]) -> list[s
 def refusal(path, lines: list[TextLine], reasons: dict[str, str]) -> str:
     """One line: the most likely format's reason, and where to see every other."""
     why = f"hpcinv data {path} --why"
-    unread = UNREAD_TEXT.get(Path(path).suffix.lower())
+    unread = unread_format(path, lines)
     if unread:
         return (
-            f"{path}: {unread}; convert it to one of: {', '.join(WRITABLE)} (e.g. with "
-            f"ResIPy); why each format refused: {why}"
+            f"{path}: {unread}, which hpcinv does not read; convert it to one of: "
+            f"{', '.join(WRITABLE)} (e.g. with ResIPy); why each format refused: {why}"
         )
     best = likely_order(path, lines, reasons)[0]
     return f"{path}: not read as {best} ({reasons[best]}); other formats: {why}"
+
+
+def unread_format(path, lines: list[TextLine]) -> str | None:
+    """The text format hpcinv does not read that the file's extension or its own marks
+    name (``UNREAD_TEXT``, ``UNREAD_MARKS``), else None."""
+    by_suffix = UNREAD_TEXT.get(Path(path).suffix.lower())
+    if by_suffix:
+        return by_suffix
+    head = [_compact(line) for line in lines[:MARK_LINES]]
+    for name, groups in UNREAD_MARKS:
+        if all(any(mark in text for mark in group for text in head) for group in groups):
+            return name
+    return None
 
 
 def beginnings(path, lines: list[TextLine]) -> dict[str, int]:

@@ -544,6 +544,71 @@ def test_a_text_format_hpcinv_does_not_read_is_named_by_its_extension(tmp_path):
     assert str(info.value).endswith(f"hpcinv data {path} --why")
 
 
+# heads of the rarer instruments' text files, as their documented layouts begin (made here)
+RARER = {
+    "lippmann": (
+        "* Lippmann 4-point light hp *\n* Electrode positions *\n"
+        "El1 = 0 0 0\nEl2 = 1 0 0\n* Remote electrode positions *\n",
+        "a Lippmann 4point light (.tx0) file",
+    ),
+    "ares": (
+        "Name: line1\nElectrode distance 2.00 m\nMeasured data\n"
+        "C1[el] C2[el] P1[el] P2[el] I[mA] V[mV] R[Ohm]\n1 4 2 3 50.1 12.2 0.24\n",
+        "a GF Instruments ARES II (.2dm) file",
+    ),
+    "prime": (
+        "no_of_electrodes: 4\n1 0 0 0\n2 1 0 0\n3 2 0 0\n4 3 0 0\ndata:\n1 2 3 4 0.5\n",
+        "a BGS PRIME / ResIMGR (.tab) file",
+    ),
+    "das1": (
+        "#Project: test\n#elec_start\n!Cbl# El# Elec-X Elec-Y Elec-Z\n1,1 0 0 0\n"
+        "#elec_end\n#data_start\n#data_end\n",
+        "an ERTLab DAS-1 file",
+    ),
+    "electra": (
+        "# Total electrodes\n4\n# XYZ\n1 0 0 0\n2 1 0 0\n# Meas.\n1 2 3 4 0.5\n",
+        "a MoHo Electra file",
+    ),
+    "ohmpi": (
+        "time,a,b,m,n,vmn_[mV],iab_[mA],r_[Ohm],r_std_[%]\n"
+        "2024-01-01 10:00,1,4,2,3,12.2,50.1,0.2435,0.1\n",
+        "an OhmPi CSV file (no electrode positions)",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(RARER))
+def test_a_rarer_instruments_text_file_is_named_by_its_own_marks(tmp_path, kind):
+    text, name = RARER[kind]
+    path = write(tmp_path, "line1.txt" if kind != "ohmpi" else "line1.csv", text)
+    with pytest.raises(DataError) as info:
+        read_survey(path)
+    assert str(info.value).startswith(f"{path}: {name}, which hpcinv does not read; convert")
+    assert str(info.value).endswith(f"hpcinv data {path} --why")
+
+
+@pytest.mark.parametrize(
+    "suffix, name",
+    [
+        (".tx0", "a Lippmann 4point light (.tx0) file"),
+        (".2dm", "a GF Instruments ARES II (.2dm) file"),
+        (".tab", "a BGS PRIME / ResIMGR (.tab) file"),
+    ],
+)
+def test_a_rarer_instruments_extension_names_it(tmp_path, suffix, name):
+    path = write(tmp_path, f"line1{suffix}", "1 2 3\nsomething else\n")
+    with pytest.raises(DataError, match=re.escape(f"{path}: {name}, which hpcinv does not")):
+        read_survey(path)
+
+
+def test_marks_of_a_rarer_format_in_a_file_hpcinv_reads_change_nothing(tmp_path):
+    # a pyGIMLi file hpcinv reads, with a trailing comment naming OhmPi's columns: read
+    text = gimli_text(tmp_path) + "# vmn_[mV] iab_[mA] from an OhmPi export\n"
+    expected = read_survey(write(tmp_path, "plain.dat", gimli_text(tmp_path)))
+    data = read_survey(write(tmp_path, "survey.dat", text))
+    assert np.array_equal(data.survey.dobs, expected.survey.dobs)
+
+
 # --- the most likely format first ------------------------------------------------------------
 
 

@@ -170,6 +170,9 @@ class SlurmWorkers:
     wait_seconds: float = 300.0
     #: address the scheduler binds (default: the host's; 127.0.0.1 for a one-node Slurm)
     scheduler_host: str | None = None
+    #: network interface the workers (and, without scheduler_host, the scheduler) listen
+    #: on: a cluster's high-speed network (ib0); None: the address of the host's name
+    interface: str | None = None
     #: seconds a worker serves before leaving for a fresh job (None: walltime - 5 min when
     #: the walltime is >= 10 min, else never); departures are staggered by ``stagger``
     lifetime: float | None = None
@@ -214,6 +217,7 @@ def slurm_cluster(spec: SlurmWorkers, *, shared_directory: str) -> ClusterHandle
         job_script_prologue=prologue,
         worker_extra_args=worker_args,
         log_directory=spec.log_directory,
+        interface=spec.interface,
         # the dashboard stays on localhost (reach it through an ssh tunnel)
         scheduler_options={
             "dashboard_address": "127.0.0.1:0",
@@ -241,10 +245,11 @@ def slurm_cluster(spec: SlurmWorkers, *, shared_directory: str) -> ClusterHandle
     try:
         cluster.scale(jobs=spec.jobs)
         client.wait_for_workers(spec.jobs, timeout=spec.wait_seconds)
-        if lifetime is not None:
-            # a fixed scale() does not replace a job that ended; an adaptive target with
-            # minimum = maximum does (checked against Slurm in tests/slurm)
-            cluster.adapt(minimum_jobs=spec.jobs, maximum_jobs=spec.jobs)
+        # a fixed scale() does not replace a job that ended; an adaptive target with
+        # minimum = maximum does (checked against Slurm in tests/slurm): a worker past its
+        # lifetime, or one the scheduler dropped when its host went silent (the TCP timeout,
+        # distributed.comm.timeouts.tcp, 30 s; its job is cancelled 15 s later)
+        cluster.adapt(minimum_jobs=spec.jobs, maximum_jobs=spec.jobs)
     except Exception as exc:  # noqa: BLE001 - whatever stopped the workers, cancel and say it
         detail = _slurm_failure(cluster) or str(exc) or type(exc).__name__
         client.close()

@@ -19,6 +19,9 @@
 # spool, pid and log files per node through %n); slurmctld and munged run on the host (the
 # nodes reach slurmctld at 198.18.0.1; munge's socket is a file, shared). The host itself is
 # no compute node then. /etc/netns/hpcinv-nI/hosts names every host inside the namespaces.
+# A second network stands for a cluster's high-speed one: eth1 inside host I at
+# 198.19.0.(10+I)/24, on the bridge hpcinv-br1 (host side hpcinv-fI; the machine: 198.19.0.1);
+# hostnames resolve to the first network, so only --slurm-interface eth1 puts Dask on it.
 # A Dask scheduler on the host must bind the bridge address: --slurm-scheduler-host 198.18.0.1.
 # `start` without --nodes goes back to today's single node (and removes the namespaces).
 #
@@ -50,8 +53,15 @@ BRIDGE=hpcinv-br0
 VETH_PREFIX=hpcinv-v                      # the host side of host I's veth: hpcinv-vI
 NET_PREFIX=198.18.0                       # reserved for tests (RFC 2544); never routed out
 HOST_ADDR=${NET_PREFIX}.1
+# a second network, as the high-speed one of a real cluster (InfiniBand's ib0): eth1 inside
+# each host, on its own bridge; hostnames resolve to the first network's addresses, as they do
+FAST_BRIDGE=hpcinv-br1
+FAST_VETH_PREFIX=hpcinv-f                 # the host side of host I's eth1: hpcinv-fI
+FAST_PREFIX=198.19.0                      # the other half of 198.18.0.0/15
+FAST_HOST_ADDR=${FAST_PREFIX}.1
 node_name() { echo "${NS_PREFIX}$1"; }
 node_addr() { echo "${NET_PREFIX}.$(( 10 + $1 ))"; }
+node_fast_addr() { echo "${FAST_PREFIX}.$(( 10 + $1 ))"; }
 
 install_packages() {
   local missing=()
@@ -329,7 +339,7 @@ our_namespaces() {
 }
 our_veths() {
   { ip -o link show 2>/dev/null || true; } | awk -F': ' '{print $2}' | cut -d@ -f1 \
-    | grep -E "^${VETH_PREFIX}[0-9]+$" || true
+    | grep -E "^(${VETH_PREFIX}|${FAST_VETH_PREFIX})[0-9]+$" || true
 }
 ns_exists() { our_namespaces | grep -qx "$1"; }
 
@@ -372,33 +382,45 @@ write_hosts_file() {
   } | $sudo_cmd tee "$dir/hosts" >/dev/null
 }
 
-# Makes (or repairs) the bridge and hosts 1..N; removes hosts above N left by a bigger N.
+# ensure_bridge NAME ADDR: the bridge, up, with the machine's address on it
+ensure_bridge() {
+  if ! ip link show "$1" >/dev/null 2>&1; then
+    log "creating bridge $1 ($2/24)"
+    $sudo_cmd ip link add "$1" type bridge
+  fi
+  ip -4 -o addr show dev "$1" | grep -q " $2/24 " || $sudo_cmd ip addr add "$2/24" dev "$1"
+  $sudo_cmd ip link set "$1" up
+}
+
+# ensure_link NS IFACE VETH BRIDGE ADDR: the namespace's IFACE, a veth whose other half VETH
+# is on BRIDGE, with ADDR/24, up
+ensure_link() {
+  if ! $sudo_cmd ip netns exec "$1" ip link show "$2" >/dev/null 2>&1; then
+    $sudo_cmd ip link del "$3" 2>/dev/null || true  # a host half without its peer
+    $sudo_cmd ip link add "$3" type veth peer name "$2" netns "$1"
+  fi
+  $sudo_cmd ip link set "$3" master "$4" up
+  $sudo_cmd ip netns exec "$1" ip addr replace "$5/24" dev "$2"
+  $sudo_cmd ip netns exec "$1" ip link set "$2" up
+}
+
+# Makes (or repairs) the bridges and hosts 1..N; removes hosts above N left by a bigger N.
 ensure_network() {
-  local i ns veth addr
+  local i ns addr
   for ns in $(our_namespaces); do
     [ "${ns#"$NS_PREFIX"}" -le "$NODES" ] || remove_namespace "$ns"
   done
-  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
-    log "creating bridge $BRIDGE ($HOST_ADDR/24)"
-    $sudo_cmd ip link add "$BRIDGE" type bridge
-  fi
-  ip -4 -o addr show dev "$BRIDGE" | grep -q " ${HOST_ADDR}/24 " \
-    || $sudo_cmd ip addr add "${HOST_ADDR}/24" dev "$BRIDGE"
-  $sudo_cmd ip link set "$BRIDGE" up
+  ensure_bridge "$BRIDGE" "$HOST_ADDR"
+  ensure_bridge "$FAST_BRIDGE" "$FAST_HOST_ADDR"
   for i in $(seq 1 "$NODES"); do
-    ns=$(node_name "$i") veth=${VETH_PREFIX}$i addr=$(node_addr "$i")
+    ns=$(node_name "$i") addr=$(node_addr "$i")
     if ! ns_exists "$ns"; then
       log "creating host $ns ($addr)"
       $sudo_cmd ip netns add "$ns"
     fi
-    if ! $sudo_cmd ip netns exec "$ns" ip link show eth0 >/dev/null 2>&1; then
-      $sudo_cmd ip link del "$veth" 2>/dev/null || true  # a host half without its peer
-      $sudo_cmd ip link add "$veth" type veth peer name eth0 netns "$ns"
-    fi
-    $sudo_cmd ip link set "$veth" master "$BRIDGE" up
     $sudo_cmd ip netns exec "$ns" ip link set lo up
-    $sudo_cmd ip netns exec "$ns" ip addr replace "${addr}/24" dev eth0
-    $sudo_cmd ip netns exec "$ns" ip link set eth0 up
+    ensure_link "$ns" eth0 "${VETH_PREFIX}$i" "$BRIDGE" "$addr"
+    ensure_link "$ns" eth1 "${FAST_VETH_PREFIX}$i" "$FAST_BRIDGE" "$(node_fast_addr "$i")"
     write_hosts_file "$i"
     $sudo_cmd mkdir -p "/var/spool/slurmd/$ns"
   done
@@ -419,13 +441,15 @@ remove_namespace() {
 
 # Removes every namespace, veth and the bridge this script made (any N); quiet when none.
 teardown_network() {
-  local ns veth removed=""
+  local ns veth bridge removed=""
   for ns in $(our_namespaces); do remove_namespace "$ns"; removed+=" $ns"; done
   for veth in $(our_veths); do $sudo_cmd ip link del "$veth" 2>/dev/null || true; removed+=" $veth"; done
-  if ip link show "$BRIDGE" >/dev/null 2>&1; then
-    $sudo_cmd ip link del "$BRIDGE"
-    removed+=" $BRIDGE"
-  fi
+  for bridge in "$BRIDGE" "$FAST_BRIDGE"; do
+    if ip link show "$bridge" >/dev/null 2>&1; then
+      $sudo_cmd ip link del "$bridge"
+      removed+=" $bridge"
+    fi
+  done
   [ -z "$removed" ] || log "removed the hosts:$removed"
   # /etc/netns: made by ensure_network; removed when our hosts' files were its only content
   [ -z "$removed" ] || [ ! -d /etc/netns ] || $sudo_cmd rmdir --ignore-fail-on-non-empty /etc/netns
@@ -464,15 +488,16 @@ wait_nodes_up() {
 
 # One line per host: name, address, hostname inside, slurmd PID, Slurm state.
 show_hosts() {
-  local ns pid hn addr
+  local ns pid hn addr fast
   [ -n "$(our_namespaces)" ] || return 0
-  printf '%-12s %-14s %-12s %-8s %s\n' HOST ADDRESS HOSTNAME SLURMD STATE
+  printf '%-12s %-14s %-14s %-12s %-8s %s\n' HOST ADDRESS FAST HOSTNAME SLURMD STATE
   for ns in $(our_namespaces); do
     addr=$($sudo_cmd ip netns exec "$ns" ip -4 -o addr show dev eth0 2>/dev/null | awk '{print $4}')
+    fast=$($sudo_cmd ip netns exec "$ns" ip -4 -o addr show dev eth1 2>/dev/null | awk '{print $4}')
     pid=$(node_slurmd_pids "${ns#"$NS_PREFIX"}" | head -n 1)
     hn=-
     [ -z "$pid" ] || hn=$($sudo_cmd nsenter -t "$pid" -u hostname 2>/dev/null || echo '?')
-    printf '%-12s %-14s %-12s %-8s %s\n' "$ns" "${addr:--}" "$hn" "${pid:--}" \
+    printf '%-12s %-14s %-14s %-12s %-8s %s\n' "$ns" "${addr:--}" "${fast:--}" "$hn" "${pid:--}" \
       "$(node_state_of "$ns")"
   done
 }

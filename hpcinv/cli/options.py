@@ -96,6 +96,12 @@ def _slurm_worker_options(s: argparse._ArgumentGroup) -> None:
         help="address the scheduler binds (default: this host's); 127.0.0.1 for a one-node Slurm",
     )
     s.add_argument(
+        "--slurm-interface",
+        metavar="NAME",
+        help="network interface the scheduler and workers listen on, e.g. ib0 for the "
+        "high-speed network (default: the address of each host's name)",
+    )
+    s.add_argument(
         "--slurm-no-tls",
         action="store_true",
         help="plain TCP instead of TLS with per-run certificates (not on shared "
@@ -121,6 +127,7 @@ def slurm_settings_from_args(
         "prologue": tuple(getattr(args, "slurm_prologue", ()) or ()) if worker_flags else (),
         "wait_seconds": getattr(args, "slurm_wait_seconds", None),
         "scheduler_host": getattr(args, "slurm_scheduler_host", None),
+        "interface": getattr(args, "slurm_interface", None),
         "tls": False if getattr(args, "slurm_no_tls", False) else None,
     }
     return slurm_settings(config, site, overrides)
@@ -145,10 +152,15 @@ def cluster_from_args(args: argparse.Namespace, config: RunConfig | None = None)
                 "prologue": s.prologue,
                 "wait_seconds": s.wait_seconds,
                 "scheduler_host": s.scheduler_host or None,
+                "interface": s.interface or None,
                 "tls": s.tls,
             }
         if wants_runner:
-            runner = {"tls": s.tls, "wait_seconds": s.wait_seconds}
+            runner = {
+                "tls": s.tls,
+                "wait_seconds": s.wait_seconds,
+                "interface": s.interface or None,
+            }
     return ClusterChoice(
         getattr(args, "workers", 0) or 0,
         getattr(args, "threads_per_worker", None),

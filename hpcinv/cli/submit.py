@@ -188,6 +188,7 @@ def forwarded_options(args) -> tuple[list[str], list[str]]:
         "--slurm-walltime": args.slurm_walltime,
         "--slurm-wait-seconds": args.slurm_wait_seconds,
         "--slurm-scheduler-host": args.slurm_scheduler_host,
+        "--slurm-interface": args.slurm_interface,
     }
     for flag, value in flags.items():
         if value is not None:

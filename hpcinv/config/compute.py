@@ -132,6 +132,14 @@ class SlurmConfig:
             "doc": "address the Dask scheduler binds ('' : this host's; 127.0.0.1 on one node)"
         },
     )
+    interface: str = field(
+        default="",
+        metadata={
+            "doc": "network interface the Dask scheduler and workers listen on, e.g. 'ib0' for "
+            "a cluster's high-speed network ('' : the address of each host's name; an "
+            "explicit scheduler_host still places the scheduler)"
+        },
+    )
     tls: bool = field(
         default=True,
         metadata={

@@ -22,8 +22,8 @@ class ClusterChoice:
     """Where tiles run: serial (``workers`` 0), a local cluster of ``workers`` processes, an
     existing scheduler (``scheduler_address`` or ``scheduler_file``), SLURM worker jobs
     (``slurm``: ``SlurmWorkers`` settings, ``workers`` jobs) or the tasks of one allocation
-    (``runner``: {"tls": bool, "wait_seconds": float}); or a Dask ``client`` the caller
-    already holds (closed by the caller)."""
+    (``runner``: {"tls": bool, "wait_seconds": float, "interface": str | None}); or a
+    Dask ``client`` the caller already holds (closed by the caller)."""
 
     workers: int = 0
     #: CPUs of each worker (local cluster, SLURM job); the BLAS threads of the tiles are the

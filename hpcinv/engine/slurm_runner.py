@@ -51,10 +51,16 @@ def slurm_task() -> tuple[int, int, str, int]:
 
 
 def slurm_runner(
-    shared_directory: str | Path, *, tls: bool = True, wait_seconds: float = 300.0
+    shared_directory: str | Path,
+    *,
+    tls: bool = True,
+    wait_seconds: float = 300.0,
+    interface: str | None = None,
 ) -> ClusterHandle:
     """Join the one-allocation cluster; returns (with a connected client) on the driver task
-    only: the scheduler and worker tasks serve until the driver closes the handle, then exit."""
+    only: the scheduler and worker tasks serve until the driver closes the handle, then exit.
+    ``interface``: the network interface the scheduler and workers listen on (a cluster's
+    high-speed network, e.g. ib0); None: the address of the host's name."""
     from dask_jobqueue.slurm import SLURMRunner
     from distributed import Client
     from distributed.core import rpc
@@ -87,6 +93,8 @@ def slurm_runner(
     worker_options = {"nthreads": 1, "protocol": protocol, "death_timeout": 60}
     if security is not None:
         scheduler_options["security"] = worker_options["security"] = security
+    if interface:
+        scheduler_options["interface"] = worker_options["interface"] = interface
     log.info(
         "--slurm-runner: task %d of %d (%s)",
         rank,

@@ -106,6 +106,8 @@ def test_slurm_workers_mode_forwards_worker_settings_to_the_driver_command(
         "--slurm-memory",
         "16GiB",
         "--slurm-directive=--qos=long",
+        "--slurm-interface",
+        "ib0",
         "--memory",
         "12GiB",
     )
@@ -116,6 +118,7 @@ def test_slurm_workers_mode_forwards_worker_settings_to_the_driver_command(
         "--slurm ",
         "--slurm-memory 16GiB",
         "--slurm-directive=--qos=long",
+        "--slurm-interface ib0",
     ):
         assert part in run_line
     d = _directives(script)
@@ -137,11 +140,14 @@ def test_runner_mode_starts_all_tasks_with_srun_in_one_allocation(tmp_path, conf
         "4",
         "--nodes",
         "2",
+        "--slurm-interface",
+        "ib0",
     )
     d = _directives(script)
     assert "--nodes=2" in d and "--ntasks=8" in d and "--cpus-per-task=4" in d
     run_line = next(ln for ln in script.splitlines() if " -m hpcinv run " in ln)
     assert run_line.strip().startswith("set -- srun ") and "--slurm-runner" in run_line
+    assert "--slurm-interface ib0" in run_line
     assert "--workers" not in run_line  # the runner's workers are the srun tasks
     resume_line = next(ln for ln in script.splitlines() if " -m hpcinv resume " in ln)
     assert resume_line.strip().startswith("set -- srun ")

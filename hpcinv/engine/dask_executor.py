@@ -12,7 +12,10 @@ workers than tiles, each tile gets ``workers // tiles`` home workers (replicas):
 a batch (an ensemble's member k) goes to replica k mod R, so the members fill the workers
 the tiles leave idle; each replica builds the tile once and keeps the factors of its own
 models. If a home worker dies the scheduler runs the task elsewhere
-(``allow_other_workers``) and that worker rebuilds the tile from its spec. Work stealing
+(``allow_other_workers``) and that worker rebuilds the tile from its spec; once a worker that
+is nobody's home has joined (a Slurm job replacing a lost or retired one), the departed
+homes' tiles move to it (looked for at most every ``REHOME_SECONDS``), so a replacement
+takes the work back instead of idling while the survivors carry two shares. Work stealing
 is stopped on the scheduler: loose restrictions let an idle worker steal a queued tile
 task, which then builds the tile and factors it a second time (and holds a second copy of
 its factors). CI caught it as a tile factored twice per model with 3 tiles on 2 workers.
@@ -26,6 +29,7 @@ the model inside the tasks themselves: a retry, the same numbers.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError
 from typing import Any
@@ -68,6 +72,8 @@ def work_stealing_active(dask_scheduler) -> bool:
 #: 1-worker one. Above it (large 3D models, many tiles) the model is scattered once, and the
 #: gradients are summed on the workers, not all shipped to this process.
 SMALL_TRAFFIC_BYTES = 8 * 2**20
+#: Seconds between looks at the scheduler's workers for homes that left (one round trip).
+REHOME_SECONDS = 10.0
 
 
 class DaskBackend:
@@ -107,6 +113,7 @@ class DaskBackend:
         }
         #: tile index -> the worker of its first replica (where single models go)
         self.home = {index: homes[0] for index, homes in self.homes.items()}
+        self._looked = time.monotonic()
         # specs go to the workers once, as tasks the scheduler can recompute after a loss
         self._specs = {
             s.index: client.submit(
@@ -127,6 +134,8 @@ class DaskBackend:
         return self._n_workers
 
     def map_tiles(self, func: Callable[..., dict], args: tuple, replica: int = 0) -> list[Any]:
+        if time.monotonic() - self._looked >= REHOME_SECONDS:
+            self.rehome()
         return [
             self.client.submit(
                 run_tile_task,
@@ -139,6 +148,26 @@ class DaskBackend:
             )
             for i in self._specs
         ]
+
+    def rehome(self) -> None:
+        """Move the replicas of homes that left the cluster to workers that are nobody's
+        home (in address order, round robin); without such a worker, leave them (the
+        scheduler runs their tasks where their tile's spec is). Placement only: the numbers
+        are the same wherever a tile runs."""
+        self._looked = time.monotonic()
+        try:
+            current = sorted(self.client.scheduler_info()["workers"])
+        except Exception:  # noqa: BLE001 - a scheduler that does not answer: the next look
+            return
+        homes = {w for replicas in self.homes.values() for w in replicas}
+        gone = sorted(homes - set(current))
+        newcomers = [w for w in current if w not in homes]
+        if not gone or not newcomers:
+            return
+        moved = {old: newcomers[k % len(newcomers)] for k, old in enumerate(gone)}
+        self.homes = {i: [moved.get(w, w) for w in ws] for i, ws in self.homes.items()}
+        self.home = {index: homes[0] for index, homes in self.homes.items()}
+        log.info("tiles of workers that left move to the new ones: %s", moved)
 
     def gather(self, handles: list[Any]) -> list[dict]:
         return self.client.gather(handles)

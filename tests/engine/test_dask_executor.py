@@ -228,6 +228,45 @@ def test_killed_worker_costs_a_retry_not_the_result(traffic):
     assert np.array_equal(inv.members[0].model(), reference.members[0].model())
 
 
+def test_a_worker_that_joins_after_a_home_left_takes_its_tiles(monkeypatch):
+    """A home worker retires (as a Slurm worker past its lifetime does) and a fresh one joins
+    (the adaptive target's replacement): the departed home's tile moves to the newcomer,
+    built there once, instead of piling onto the survivor; the numbers stay the serial ones."""
+    import hpcinv.engine.dask_executor as dask_executor
+
+    monkeypatch.setattr(dask_executor, "REHOME_SECONDS", 0.0)  # look before every batch
+    problem = hpcinv.build_problem(paper_config(n_tiles=2, split="sources"))
+    m = random_model(problem, 3)
+    expected = hpcinv.SerialExecutor(problem).misfit_and_gradient([m])[0]
+    handle = local_cluster(2, threads_per_worker=1, dashboard=False)
+    try:
+        client = handle.client
+        ex = DaskExecutor(problem, client)
+        _same(ex.misfit_and_gradient([m])[0], expected)
+        stay, left = ex.backend.home[0], ex.backend.home[1]
+        before = set(client.scheduler_info()["workers"])
+        client.retire_workers([left])
+        handle.cluster.scale(3)  # the retired one's slot, and one more
+        deadline = time.monotonic() + 60
+
+        def joined():  # listed and taking tasks (a worker is listed first, still starting)
+            info = client.scheduler_info()["workers"]
+            return [w for w in info if w not in before and info[w].get("status") == "running"]
+
+        while not joined():
+            assert time.monotonic() < deadline, "no worker joined"
+            time.sleep(0.1)
+        _same(ex.misfit_and_gradient([m])[0], expected)
+        newcomer = ex.tile_stats[1]["worker"]
+        assert newcomer not in before and ex.tile_stats[0]["worker"] == stay
+        assert ex.backend.homes == {0: [stay], 1: [newcomer]}
+        digest = problem.tiles[1].digest
+        assert digest in client.run(worker_state, workers=[newcomer])[newcomer]["tiles"]
+        assert digest not in client.run(worker_state, workers=[stay])[stay]["tiles"]
+    finally:
+        handle.close()
+
+
 @pytest.mark.slow
 def test_killed_worker_costs_an_ensemble_a_retry_not_a_member():
     """Three members of a one-tile problem on two workers (a replica of the tile on each):

@@ -28,6 +28,7 @@ import json
 import logging
 import re
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,10 @@ def run_file(case: str, method: str, extra: dict | None = None) -> dict:
     kind = "dip" if method.startswith("dip") else method
     raw: dict = {"problem": problem, "inversion": {"kind": kind, "target_chi": 1.0}}
     if method == "dip-gn":
-        extra = {**GAUSS_NEWTON, **(extra or {})}
+        extra = {
+            section: {**GAUSS_NEWTON.get(section, {}), **(extra or {}).get(section, {})}
+            for section in {*GAUSS_NEWTON, *(extra or {})}
+        }
     for section, values in (extra or {}).items():
         raw.setdefault(section, {}).update(values)
     return raw
@@ -206,6 +210,13 @@ def main() -> None:
         default=["conventional", "dip"],
         choices=["conventional", "dip", "dip-gn"],
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a run-file key for the dip-gn runs (TOML value), e.g. inversion.gn_krylov_iterations=80",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ablation", action="store_true")
     parser.add_argument("--ablation-iterations", type=int, default=600)
@@ -213,11 +224,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    gn_extra: dict = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        gn_extra.setdefault(section, {})[name] = tomllib.loads(f"v = {value}")["v"]
     rows = []
     for case in args.cases:
         for method in args.methods:
+            extra = gn_extra if method == "dip-gn" else None
             rows.append(
-                measure(f"{case}-{method}", run_file(case, method), args.runs, args.workers)
+                measure(f"{case}-{method}", run_file(case, method, extra), args.runs, args.workers)
             )
     ablation = []
     if args.ablation:

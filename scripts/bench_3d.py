@@ -215,7 +215,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="a run-file key for the dip-gn runs (TOML value), e.g. inversion.gn_krylov_iterations=80",
+        help="a run-file key for the dip-gn runs (a TOML value), e.g. inversion.iterations=40",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ablation", action="store_true")

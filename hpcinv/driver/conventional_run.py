@@ -14,11 +14,29 @@ from hpcinv.config import RunConfig
 from hpcinv.driver.outputs import conventional_outputs, final_coverage
 from hpcinv.driver.signals import StopRequested, StopSignals
 from hpcinv.engine import SerialExecutor
-from hpcinv.errors import RunInterrupted
+from hpcinv.errors import ConfigError, RunInterrupted
 from hpcinv.problem import Problem
 from hpcinv.report.rundir import RunDirectory
 
 log = logging.getLogger("hpcinv")
+
+
+def refuse_octree_problems(problem: Problem) -> None:
+    """The conventional inversion runs stock SimPEG on ``problem.mesh``; on an octree problem
+    that is the model grid (the core only: no padding, the air at its top), not the tiles'
+    octrees, and its data there are wrong (grid-3d at m_ref: chi 1.5e11 against 5 on the
+    tiles; SimPEG's first line search then met a singular matrix). Refused before anything
+    is written, with the way to a mesh both methods share."""
+    if (problem.info.notes or {}).get("mesh_kind") != "octree":
+        return
+    raise ConfigError(
+        f"inversion.kind = 'conventional' runs SimPEG on one mesh, and {problem.name}'s "
+        "simulation meshes are octree tiles (mesh.kind = 'auto' takes them for 3D data with "
+        "topography or a large extent): SimPEG on the model grid would give wrong data. "
+        'For field data set [mesh] kind = "tensor" (one padded tensor mesh, air cells '
+        'under the topography) to run the conventional inversion, or run kind = "dip" on '
+        "the octree tiles; the conventional inversion on the tiles is not built yet"
+    )
 
 
 def run_conventional_into(

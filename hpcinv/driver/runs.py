@@ -27,7 +27,7 @@ from hpcinv.config import (
 )
 from hpcinv.driver.callbacks import Hook
 from hpcinv.driver.cluster import ClusterChoice, make_executor
-from hpcinv.driver.conventional_run import run_conventional_into
+from hpcinv.driver.conventional_run import refuse_octree_problems, run_conventional_into
 from hpcinv.driver.dip_run import DipRun
 from hpcinv.driver.resolve import Resolved, resolve_config
 from hpcinv.driver.result import Result
@@ -65,15 +65,17 @@ def run(
     _check_iterations(iterations)
     run_dir = RunDirectory(out)
     choice = _cluster_choice(where, run_dir)
-    if run_dir.holds_a_run():
-        if not overwrite:
-            raise HpcinvError(
-                f"{run_dir.path} already holds a run; choose another --out, "
-                f"pass --resume to continue it or --overwrite to replace it"
-            )
-        clear_run(run_dir)
+    if run_dir.holds_a_run() and not overwrite:
+        raise HpcinvError(
+            f"{run_dir.path} already holds a run; choose another --out, "
+            f"pass --resume to continue it or --overwrite to replace it"
+        )
     t_start = time.perf_counter()
     problem = build_problem(config)
+    if config.inversion.kind == "conventional":
+        refuse_octree_problems(problem)  # before an overwritten run is cleared
+    if run_dir.holds_a_run():
+        clear_run(run_dir)
     resolved = resolve_config(config, problem)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     run_dir.write_config(_config_text(config), source=config.path)

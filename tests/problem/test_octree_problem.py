@@ -12,7 +12,7 @@ import pytest
 import hpcinv
 from hpcinv.config import MeshConfig, config_from_dict, load_config
 from hpcinv.engine.dask_executor import DaskExecutor
-from hpcinv.errors import CheckpointError, SizeError
+from hpcinv.errors import CheckpointError, ConfigError, SizeError
 from hpcinv.problem.cases import grid_3d_case, grid_3d_model, grid_3d_surface
 from hpcinv.problem.site import octree_site, octree_tiles, predict_on_tiles
 from hpcinv.readers import write_survey
@@ -174,3 +174,29 @@ def test_auto_tile_count_from_electrodes_and_memory(site_file, monkeypatch):
     tiny = dataclasses.replace(auto, physics=dataclasses.replace(auto.physics, tile_memory="64MiB"))
     with pytest.raises(SizeError, match=r"no tile count up to 4 fits physics.tile_memory"):
         build.auto_tile_count(tiny)
+
+
+def test_a_conventional_run_on_octree_tiles_is_refused_and_nothing_is_lost(site_file, tmp_path):
+    """SimPEG on an octree problem's model grid (no padding, air at its top) gives wrong
+    data: refused, before an --overwrite clears the run already there."""
+    config_path, _ = site_file
+    out = tmp_path / "out"
+    hpcinv.run(config_path, out, iterations=1, workers=0)
+    before = sorted(p.name for p in out.iterdir())
+    conventional = Path(config_path).with_name("conventional.toml")
+    conventional.write_text(Path(config_path).read_text() + '[inversion]\nkind = "conventional"\n')
+    with pytest.raises(ConfigError, match=r'octree tiles.*\[mesh\] kind = "tensor"'):
+        hpcinv.run(conventional, out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert hpcinv.Result(out).history["chi"]  # the DIP run is still there, readable
+    with pytest.raises(ConfigError, match="octree tiles"):
+        hpcinv.run(conventional, tmp_path / "fresh")
+    assert not (tmp_path / "fresh").exists()
+    # the way out the refusal names: one padded tensor mesh, on which SimPEG's data are sane
+    tensor = Path(config_path).with_name("tensor.toml")
+    tensor.write_text(
+        conventional.read_text().replace('kind = "octree"', 'kind = "tensor"')
+        + "[conventional]\nmax_iterations = 1\n"
+    )
+    chi = hpcinv.run(tensor, tmp_path / "tensor").history["chi"]
+    assert len(chi) == 1 and chi[0] < 20  # grid-3d on its model grid: chi 1.5e11

@@ -226,6 +226,8 @@ def conventional_outputs(
     coverage: np.ndarray | None,
     wall_seconds: float,
     stopped: str = "SimPEG IRLS finished",
+    n_workers: int = 1,
+    solve_seconds: float = 0.0,
 ) -> tuple[dict, dict[str, np.ndarray | None]]:
     """(summary.json, result.npz's arrays) of a conventional run's ``out`` (model, dpred,
     iterations, history from ``run_conventional``; between iterations dpred is NaN and
@@ -234,7 +236,13 @@ def conventional_outputs(
 
     r = (out["dpred"] - problem.dobs) / problem.uncertainty
     phi_d = 0.5 * float(r @ r) if np.isfinite(r).all() else out["history"]["phi_d"][-1]
-    facts = RunFacts(problem=problem, config=config, wall_seconds=wall_seconds, n_tiles=1)
+    facts = RunFacts(
+        problem=problem,
+        config=config,
+        wall_seconds=wall_seconds,
+        n_workers=n_workers,
+        solve_seconds=solve_seconds,
+    )
     summary = build_summary(
         facts,
         kind="conventional",
@@ -247,6 +255,8 @@ def conventional_outputs(
             "problem": problem.name,
             "versions": versions(),
             "reference_model": config.inversion.reference_value,
+            # the tiles' predictions (line search) and Jacobians (one per accepted model)
+            "physics_calls": out.get("calls"),
             **problem_notes(problem),
         },
     )

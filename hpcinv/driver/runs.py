@@ -27,7 +27,7 @@ from hpcinv.config import (
 )
 from hpcinv.driver.callbacks import Hook
 from hpcinv.driver.cluster import ClusterChoice, make_executor
-from hpcinv.driver.conventional_run import refuse_octree_problems, run_conventional_into
+from hpcinv.driver.conventional_run import run_conventional_into
 from hpcinv.driver.dip_run import DipRun
 from hpcinv.driver.resolve import Resolved, resolve_config
 from hpcinv.driver.result import Result
@@ -72,17 +72,15 @@ def run(
         )
     t_start = time.perf_counter()
     problem = build_problem(config)
-    if config.inversion.kind == "conventional":
-        refuse_octree_problems(problem)  # before an overwritten run is cleared
     if run_dir.holds_a_run():
         clear_run(run_dir)
     resolved = resolve_config(config, problem)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     run_dir.write_config(_config_text(config), source=config.path)
+    launch = Launch(run_dir, choice, iterations, t_start, hooks, before_checkpoint_rename)
     if config.inversion.kind == "conventional":
-        run_conventional_into(problem, resolved.config, run_dir, t_start)
+        _run_conventional_on(problem, resolved.config, launch)
     else:
-        launch = Launch(run_dir, choice, iterations, t_start, hooks, before_checkpoint_rename)
         _run_dip_on(problem, resolved, launch, None)
     return Result(run_dir.path)
 
@@ -227,7 +225,7 @@ def _config_text(config: RunConfig) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Launch:
-    """How a DIP run is started (the same for a new run and a resumed one): its directory,
+    """How a run is started (a DIP run the same new or resumed): its directory,
     where its tiles run, how many steps, when it began, the user's hooks, the crash-test
     pause between writing a checkpoint and renaming it."""
 
@@ -237,6 +235,22 @@ class Launch:
     t_start: float
     hooks: Sequence[Hook]
     before_rename: Callable[[], None] | None
+
+
+def _run_conventional_on(problem: Problem, config: RunConfig, launch: Launch) -> dict:
+    executor, handle = make_executor(
+        problem, launch.choice, launch.run_dir.path, config.physics.threads
+    )
+    interrupted = False
+    try:
+        return run_conventional_into(problem, config, executor, launch.run_dir, launch.t_start)
+    except RunInterrupted:
+        interrupted = True
+        raise
+    finally:
+        executor.close()
+        if handle is not None:
+            handle.close(fast=interrupted)
 
 
 def _run_dip_on(problem: Problem, resolved: Resolved, launch: Launch, state: dict | None) -> dict:

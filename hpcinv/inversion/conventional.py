@@ -1,4 +1,5 @@
-"""The conventional baseline: SimPEG's sparse-norm (IRLS) Tikhonov inversion, same problem.
+"""The conventional baseline: SimPEG's sparse-norm (IRLS) Tikhonov inversion, same problem,
+on the same tiles and workers as the DIP (``TileSimulation``).
 
 The paper's best settings: case 1 p = [0, 1, 1], case 2 p = [0, 2, 2]; alpha_s 0.005,
 alpha_x = alpha_z = 0.5; beta from the eigenvalue estimate; target chi = 1. The model is ln
@@ -14,8 +15,9 @@ import warnings
 import numpy as np
 
 from hpcinv.config import RunConfig
+from hpcinv.engine import Executor
 from hpcinv.errors import ConfigError
-from hpcinv.physics.simpeg_reference import simpeg_simulation
+from hpcinv.inversion.tile_simulation import TileSimulation
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,9 @@ def conventional_target_chi(config: RunConfig) -> float:
     return config.conventional.target_chi
 
 
-def run_conventional(problem, config: RunConfig, on_iteration=None) -> dict:
-    """Run SimPEG's IRLS inversion; returns {model, dpred, history, seconds, iterations}.
+def run_conventional(problem, config: RunConfig, executor: Executor, on_iteration=None) -> dict:
+    """Run SimPEG's IRLS inversion with its data and sensitivities from ``executor``'s tiles
+    (``TileSimulation``); returns {model, dpred, history, seconds, iterations, calls}.
     ``on_iteration(model, history)`` after every Gauss-Newton iteration: the model on the
     whole grid (air included) and the history so far (what a run directory writes then;
     raising there stops the inversion)."""
@@ -59,39 +62,27 @@ def run_conventional(problem, config: RunConfig, on_iteration=None) -> dict:
     )
 
     cc = config.conventional
-    mesh = problem.mesh
-    solver = "superlu" if problem.dim == 2 else "mumps"
-    # store J (348 x 6,848 on the paper grid) so Gauss-Newton's CG is matrix products; in 3D
-    # too when it fits in 1 GiB (Century: 942 x 89,376 = 0.67 GB): each CG step otherwise
-    # solves every source forward and adjoint
-    store = problem.dim == 2 or 8 * problem.n_data * mesh.n_cells <= 2**30
-    extra = {"storeJ": True} if store else {}
-    sim, order = simpeg_simulation(
-        mesh, problem.survey, solver=solver, nky=config.physics.nky, **extra
-    )
-    active = getattr(problem, "active", None)
-    if active is not None:
-        # air cells (field data over topography) stay fixed: the model is the ground only
-        from simpeg import maps
-
-        inject = maps.InjectActiveCells(mesh, active, problem.inactive_value)
-        sim.sigmaMap = maps.ExpMap(mesh) * inject
-    dobj = data.Data(
-        sim.survey, dobs=problem.dobs[order], standard_deviation=problem.uncertainty[order]
-    )
+    mesh = problem.model_grid.mesh
+    sim = TileSimulation(executor)
+    dobj = data.Data(sim.survey, dobs=problem.dobs, standard_deviation=problem.uncertainty)
     dmis = data_misfit.L2DataMisfit(data=dobj, simulation=sim)
-    n_model = mesh.n_cells if active is None else int(active.sum())
-    m_ref = np.full(n_model, config.inversion.reference_value)
+    m_ref = np.full(sim.n_active, config.inversion.reference_value)
     alphas = {"alpha_s": cc.alpha_s, "alpha_x": cc.alpha_x}
     if mesh.dim == 2:  # SimPEG's 2D meshes call the vertical axis y
         alphas["alpha_y"] = cc.alpha_z
     else:
         alphas.update(alpha_y=cc.alpha_y, alpha_z=cc.alpha_z)
-    reg = regularization.Sparse(mesh, reference_model=m_ref, active_cells=active, **alphas)
+    reg = regularization.Sparse(mesh, reference_model=m_ref, active_cells=problem.active, **alphas)
     reg.norms = sparse_norms(cc.norms, mesh.dim)
     opt = optimization.ProjectedGNCG(maxIter=cc.max_iterations, maxIterCG=30, tolCG=1e-4)
     inv_prob = inverse_problem.BaseInvProblem(dmis, reg, opt)
-    history = {"phi_d": [], "chi": [], "beta": [], "seconds": []}
+    history: dict[str, list] = {
+        "phi_d": [],
+        "chi": [],
+        "beta": [],
+        "seconds": [],
+        "physics_calls": [],
+    }
     n = problem.n_data
 
     class Record(directives.InversionDirective):
@@ -101,18 +92,20 @@ def run_conventional(problem, config: RunConfig, on_iteration=None) -> dict:
             history["chi"].append(float(phi_d / (n / 2)))
             history["beta"].append(float(self.invProb.beta))
             history["seconds"].append(time.perf_counter() - t0)
+            history["physics_calls"].append(sum(sim.calls.values()))
             log.info(
-                "conventional iteration %d: chi %.3f, beta %.3g, %.1f s, %d CG iterations",
+                "conventional iteration %d: chi %.3f, beta %.3g, %.1f s, %d CG iterations, "
+                "%d physics calls",
                 len(history["chi"]),
                 history["chi"][-1],
                 history["beta"][-1],
                 history["seconds"][-1]
                 - (history["seconds"][-2] if len(history["seconds"]) > 1 else 0.0),
                 int(getattr(self.opt, "cg_count", 0)),
+                history["physics_calls"][-1],
             )
             if on_iteration is not None:
-                model = self.invProb.model
-                on_iteration(model if active is None else inject * model, _per_iteration(history))
+                on_iteration(sim.on_grid(self.invProb.model), _per_iteration(history))
 
     directive_list = [
         directives.UpdateIRLS(
@@ -129,16 +122,13 @@ def run_conventional(problem, config: RunConfig, on_iteration=None) -> dict:
         warnings.simplefilter("ignore")
         m = inversion.BaseInversion(inv_prob, directiveList=directive_list).run(m_ref.copy())
     seconds = time.perf_counter() - t0
-    d = np.empty(n)
-    d[order] = sim.dpred(m)
-    if active is not None:
-        m = inject * m  # the model on the whole grid, air included
     return {
-        "model": m,
-        "dpred": d,
+        "model": sim.on_grid(m),  # the model on the whole grid, air included
+        "dpred": sim.dpred(m),
         "history": _per_iteration(history),
         "seconds": seconds,
         "iterations": len(history["chi"]),
+        "calls": dict(sim.calls),
     }
 
 

@@ -138,7 +138,7 @@ def test_conventional_baseline_keeps_air_fixed():
     config = config_from_dict(
         {"problem": {"case": "tiny-2d"}, "conventional": {"max_iterations": 2}}
     )
-    out = run_conventional(problem, config)
+    out = run_conventional(problem, config, hpcinv.SerialExecutor(problem))
     air = ~problem.active
     assert out["model"].shape == (problem.model_grid.n_cells,)
     assert np.all(out["model"][air] == AIR)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from hpcinv.config import config_from_dict
+from hpcinv.engine import SerialExecutor
 from hpcinv.errors import ConfigError
 from hpcinv.inversion.conventional import run_conventional, sparse_norms
 
@@ -14,7 +15,7 @@ def test_conventional_baseline_fits_the_data(tiny_problem):
             "conventional": {"max_iterations": 8, "norms": [0.0, 1.0, 1.0]},
         }
     )
-    out = run_conventional(tiny_problem, cfg)
+    out = run_conventional(tiny_problem, cfg, SerialExecutor(tiny_problem))
     assert out["model"].shape == (tiny_problem.model_grid.n_cells,)
     chi = out["history"]["chi"]
     assert 1 <= out["iterations"] <= 8 and len(chi) == out["iterations"]
@@ -37,7 +38,7 @@ def test_default_norms_suit_3d_and_a_2d_problem_refuses_four(small_problem_3d, t
             "conventional": {"max_iterations": 2},
         }
     )
-    out = run_conventional(small_problem_3d, cfg)
+    out = run_conventional(small_problem_3d, cfg, SerialExecutor(small_problem_3d))
     assert out["iterations"] >= 1 and np.all(np.isfinite(out["model"]))
     assert sparse_norms((0.0, 1.0, 2.0), 3) == [0.0, 1.0, 1.0, 2.0]
     assert sparse_norms((0.0, 1.0, 2.0, 1.5), 3) == [0.0, 1.0, 2.0, 1.5]
@@ -51,7 +52,7 @@ def test_default_norms_suit_3d_and_a_2d_problem_refuses_four(small_problem_3d, t
         }
     )
     with pytest.raises(ConfigError, match=r"conventional.norms has 4 values.*2D: give 3"):
-        run_conventional(tiny_problem, four)
+        run_conventional(tiny_problem, four, SerialExecutor(tiny_problem))
     with pytest.raises(ConfigError, match="at most 4 values"):
         config_from_dict(
             {"problem": {"case": "tiny-2d"}, "conventional": {"norms": [0, 1, 1, 1, 1]}}

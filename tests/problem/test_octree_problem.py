@@ -12,7 +12,7 @@ import pytest
 import hpcinv
 from hpcinv.config import MeshConfig, config_from_dict, load_config
 from hpcinv.engine.dask_executor import DaskExecutor
-from hpcinv.errors import CheckpointError, ConfigError, SizeError
+from hpcinv.errors import CheckpointError, SizeError
 from hpcinv.problem.cases import grid_3d_case, grid_3d_model, grid_3d_surface
 from hpcinv.problem.site import octree_site, octree_tiles, predict_on_tiles
 from hpcinv.readers import write_survey
@@ -176,27 +176,29 @@ def test_auto_tile_count_from_electrodes_and_memory(site_file, monkeypatch):
         build.auto_tile_count(tiny)
 
 
-def test_a_conventional_run_on_octree_tiles_is_refused_and_nothing_is_lost(site_file, tmp_path):
-    """SimPEG on an octree problem's model grid (no padding, air at its top) gives wrong
-    data: refused, before an --overwrite clears the run already there."""
+def test_a_conventional_run_solves_on_the_octree_tiles_dask_as_serial(
+    site_file, tmp_path, two_workers
+):
+    """The conventional inversion once ran SimPEG on an octree problem's model grid (no
+    padding, air at its top): wrong data (grid-3d at m_ref: chi 1.5e11 against 5 on the
+    tiles). It runs on the tiles now, on the workers as serially, to the same numbers."""
     config_path, _ = site_file
-    out = tmp_path / "out"
-    hpcinv.run(config_path, out, iterations=1, workers=0)
-    before = sorted(p.name for p in out.iterdir())
     conventional = Path(config_path).with_name("conventional.toml")
-    conventional.write_text(Path(config_path).read_text() + '[inversion]\nkind = "conventional"\n')
-    with pytest.raises(ConfigError, match=r'octree tiles.*\[mesh\] kind = "tensor"'):
-        hpcinv.run(conventional, out, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == before
-    assert hpcinv.Result(out).history["chi"]  # the DIP run is still there, readable
-    with pytest.raises(ConfigError, match="octree tiles"):
-        hpcinv.run(conventional, tmp_path / "fresh")
-    assert not (tmp_path / "fresh").exists()
-    # the way out the refusal names: one padded tensor mesh, on which SimPEG's data are sane
-    tensor = Path(config_path).with_name("tensor.toml")
-    tensor.write_text(
-        conventional.read_text().replace('kind = "octree"', 'kind = "tensor"')
-        + "[conventional]\nmax_iterations = 1\n"
+    conventional.write_text(
+        Path(config_path).read_text()
+        + '[inversion]\nkind = "conventional"\n[conventional]\nmax_iterations = 2\n'
     )
-    chi = hpcinv.run(tensor, tmp_path / "tensor").history["chi"]
-    assert len(chi) == 1 and chi[0] < 20  # grid-3d on its model grid: chi 1.5e11
+    problem = hpcinv.build_problem(load_config(conventional))
+    m_ref = problem.fix_inactive(np.full(problem.model_grid.n_cells, np.log(0.01)))
+    phi_ref = hpcinv.SerialExecutor(problem).misfit_and_gradient([m_ref])[0][0]
+    chi_ref = phi_ref / (problem.n_data / 2)
+    serial = hpcinv.run(conventional, tmp_path / "serial", workers=0)
+    dask = hpcinv.run(conventional, tmp_path / "dask", client=two_workers)
+    chi = serial.history["chi"]
+    assert len(chi) == 2 and chi[1] < chi[0] < chi_ref  # from the tiles' chi at m_ref
+    np.testing.assert_allclose(dask.history["chi"], chi, rtol=1e-9)
+    np.testing.assert_allclose(dask.model, serial.model, rtol=1e-9, atol=1e-12)
+    assert np.all(serial.model[~problem.active] == problem.inactive_value)
+    s = dask.summary
+    assert s["kind"] == "conventional" and s["n_tiles"] == 2 and s["n_workers"] == 2
+    assert s["chi"] == pytest.approx(chi[-1], rel=1e-6)  # the data at the end: the tiles'

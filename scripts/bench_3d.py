@@ -10,8 +10,9 @@ For each case and method, in one process after the other on the same cores:
   sensitivity) that lie more than 2 ln units from the reference model;
 * DIP: seconds per network step, per exact step, factorizations per exact step.
 
-DIP runs on ``--workers`` local Dask workers (the way it is run); the conventional inversion
-is SimPEG in this process (its own MUMPS, BLAS threads as the machine gives them).
+Both methods run on ``--workers`` local Dask workers, on the same tiles (the conventional
+inversion is SimPEG's IRLS with its data and J from the tiles since 0.11.0; before, stock
+SimPEG in this process).
 
 ``--ablation`` adds block-3d DIP runs with one setting changed from the 3D defaults each
 (the paper's settings, no linearisation, no stage 1, ...; the options measured worse are
@@ -125,14 +126,14 @@ def measure(name: str, raw: dict, out: Path, workers: int) -> dict:
     log(f"{name}: {kind} ...")
     t0 = time.perf_counter()
     marks: list[tuple[float, float, int]] = []  # (seconds, chi, iteration) of exact steps
-    kwargs: dict = {"overwrite": True}
+    kwargs: dict = {"overwrite": True, "workers": workers}
     if kind == "dip":
 
         def hook(inv, rec) -> None:
             if rec.exact:
                 marks.append((time.perf_counter() - t0, rec.chi, inv.iteration))
 
-        kwargs.update(workers=workers, hooks=[hook])
+        kwargs.update(hooks=[hook])
         result = hpcinv.run(config, out / name, **kwargs)
     else:
         handler = IterationTimes(t0, out / name / "result.npz")
@@ -172,6 +173,11 @@ def measure(name: str, raw: dict, out: Path, workers: int) -> dict:
         del hist
     else:
         row["chi_history"] = [round(m[1], 3) for m in marks]
+        if hit is not None and "history_physics_calls" in result.arrays.arrays:
+            # predictions (line search) and Jacobians, as the DIP's exact steps count them
+            calls = result.arrays["history_physics_calls"]
+            row["physics_calls_to_chi_1.1"] = int(calls[hit[2] - 1])
+        row["physics_calls"] = s.get("physics_calls")
         if first_fit is not None and result.arrays.get("true_model") is not None:
             # the smooth model IRLS had at its first chi <= 1.1
             problem_arrays = result.arrays

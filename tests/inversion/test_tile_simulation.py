@@ -84,10 +84,11 @@ def test_j_over_its_budget_is_kept_in_float32(problem, monkeypatch):
     np.testing.assert_allclose(Jv, exact, rtol=1e-4, atol=1e-5 * np.abs(exact).max())
 
 
-def test_a_j_larger_than_the_memory_left_stops_with_its_size(problem, monkeypatch):
+def test_rows_of_j_larger_than_the_memory_left_stop_with_their_size(problem, monkeypatch):
     from hpcinv.errors import SizeError
     from hpcinv.physics import memory
 
+    sim = TileSimulation(hpcinv.SerialExecutor(problem))
     monkeypatch.setattr(memory, "available_bytes", lambda: 1e5)
-    with pytest.raises(SizeError, match=r"dense J needs .* GiB \(26 data x 2240 model-grid"):
-        TileSimulation(hpcinv.SerialExecutor(problem))
+    with pytest.raises(SizeError, match=r"tile 0's rows of J needs .* GiB \(\d+ data x 2240"):
+        sim.Jvec(_model(sim, 6), np.ones(sim.n_active))

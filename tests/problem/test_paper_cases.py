@@ -46,10 +46,12 @@ def test_noise_free_data_are_the_authors(case):
     assert abs(np.median(ratio) - 1.0) <= 0.01
     assert np.percentile(np.abs(ratio - 1.0), 95) <= 0.12
     # the file's standard deviations are 0.05 |the authors' noise-free data|, printed to 7
-    # digits (relative rounding <= 5e-7; 1e-6 allows both roundings)
+    # digits. SimPEG's 2.5D wavenumbers come from an optimisation whose result moves with
+    # the platform's floating-point kernels: 1e-6 held on one machine, 1.5e-5 on the next
+    # (same packages; numpy 2.3.5 there: 2.6e-5). A wrong model or survey is off by percents
     fd = read_survey(authors_file(case))
     rows = match_rows(problem, fd)
-    assert np.allclose(fd.survey.uncertainty, 0.05 * np.abs(problem.clean_data[rows]), rtol=1e-6)
+    assert np.allclose(fd.survey.uncertainty, 0.05 * np.abs(problem.clean_data[rows]), rtol=1e-4)
 
 
 def match_rows(problem, fd):

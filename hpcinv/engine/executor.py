@@ -139,7 +139,9 @@ class Executor(Protocol):
 
     def sensitivity(self, models: Sequence[np.ndarray]) -> Batch[dict[str, np.ndarray]]: ...
 
-    def keep_jacobian(self, m: np.ndarray, dtype: str = "float32") -> KeptJacobian: ...
+    def keep_jacobian(
+        self, m: np.ndarray, dtype: str = "float32", counts: Counts | None = None
+    ) -> KeptJacobian: ...
 
     def counters(self) -> dict: ...
 
@@ -193,13 +195,16 @@ def residuals(problem: Problem, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class KeptJacobian:
-    """J at one model, its rows kept by the tiles (``TileExecutor.keep_jacobian``)."""
+    """J at one model, its rows kept by the tiles (``TileExecutor.keep_jacobian``).
+    ``counts``: what making it and its products cost (summed into the one given)."""
 
-    def __init__(self, executor: TileExecutor, m: np.ndarray, dtype: str):
+    def __init__(
+        self, executor: TileExecutor, m: np.ndarray, dtype: str, counts: Counts | None = None
+    ):
         self.executor, self.m, self.dtype = executor, m, dtype
         self._shared: Any = None
         self._share_index = 0
-        self.counts = Counts()
+        self.counts = Counts() if counts is None else counts
         #: the data at m (n_data,)
         self.d = self._call(lambda m: self._data(tile_keep_jacobian, (m, dtype)))
 
@@ -327,13 +332,16 @@ class TileExecutor:
         from each tile's factors for the model. Air cells get 0."""
         return self._batch(models, self._sensitivities)
 
-    def keep_jacobian(self, m: np.ndarray, dtype: str = "float32") -> KeptJacobian:
+    def keep_jacobian(
+        self, m: np.ndarray, dtype: str = "float32", counts: Counts | None = None
+    ) -> KeptJacobian:
         """J = dd/dm at model m, kept where it is made: each tile keeps its rows of J in its
         process, and ``jvec``/``jtvec``/``sensitivity`` of the answer run as tasks there;
         only vectors travel (grid-3d: 1 GB of J took 4.3 s to gather on 2 workers). The
-        answer's ``d`` is the data at m. A tile that lost its rows (a replacement worker)
+        answer's ``d`` is the data at m. A tile keeps the rows of one model: a later call
+        for another model replaces them. A tile that lost its rows (a replacement worker)
         makes them again from m."""
-        return KeptJacobian(self, check_model(self.problem, m), dtype)
+        return KeptJacobian(self, check_model(self.problem, m), dtype, counts)
 
     def counters(self) -> dict:
         """Since this executor began, summed over tiles and calls: factorizations, solved

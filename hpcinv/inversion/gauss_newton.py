@@ -31,6 +31,12 @@ that model, the one the physics checked (the discrepancy principle).
 A step of the run is one physics call: the linearisation of an anchor (J) or the prediction
 of the trials (data only, about half its cost). The network runs with dropout off: a step's
 model must be the one its Jacobian describes.
+
+J stays where it is made (``LinearizationNeed(keep=True)``): each tile keeps its rows, and
+the Krylov iterations' products with W J and its transpose run as tasks on the workers; only
+vectors travel. J is needed only while the anchor's Krylov space is built, in the step that
+linearised it (a retrial from the same anchor reuses the space), so a checkpoint holds the
+space, not J.
 """
 
 from __future__ import annotations
@@ -69,14 +75,44 @@ REFERENCE_CUT, MAX_REFERENCE_CUTS = 0.5, 12
 SHRINK = 0.25
 
 
+class _WeightedJacobian:
+    """The products of W J (W = 1 / uncertainty) at an anchor, float64 in and out: from the
+    rows the tiles kept (``KeptJacobian``: tasks where the rows are) or a dense J here."""
+
+    def __init__(self, J: Any, w: np.ndarray, device: torch.device):
+        self.w, self.device = w, device
+        if isinstance(J, np.ndarray):
+            J *= w.astype(J.dtype)[:, None]
+            self.dense: torch.Tensor | None = torch.as_tensor(J, device=device)
+            self.kept = None
+        else:
+            self.dense, self.kept = None, J
+
+    def __call__(self, dm: torch.Tensor) -> torch.Tensor:
+        """W J dm for dm (n_cells,) on the model grid."""
+        if self.dense is not None:
+            return (self.dense @ dm.to(self.dense.dtype)).to(torch.float64)
+        return self._tensor(self.w * self.kept.jvec(dm.detach().cpu().numpy()))
+
+    def T(self, u: torch.Tensor) -> torch.Tensor:
+        """(W J)^T u for u (n_data,): (n_cells,), zero at the inactive cells."""
+        if self.dense is not None:
+            return (self.dense.T @ u.to(self.dense.dtype)).to(torch.float64)
+        return self._tensor(self.kept.jtvec(self.w * u.detach().cpu().numpy()))
+
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=torch.float64, device=self.device)
+
+
 @dataclass
 class _Anchor:
-    """The model the physics last linearised: its weights, misfit, residual r and W J."""
+    """The model the physics last linearised: its weights, misfit and residual r, and W J
+    (None once the step that linearised it is over: see the module docstring)."""
 
     weights: Params
     phi: float
     r: torch.Tensor
-    WJ: torch.Tensor
+    WJ: _WeightedJacobian | None
 
 
 @dataclass
@@ -155,7 +191,7 @@ class GaussNewton:
         if self.trials:
             assert self.trial_models is not None
             return PredictionNeed(self.trial_models)
-        return LinearizationNeed(m.detach().cpu().numpy().copy())
+        return LinearizationNeed(m.detach().cpu().numpy().copy(), keep=True)
 
     def observe(self, chi: float, iteration: int) -> None:
         pass
@@ -179,14 +215,14 @@ class GaussNewton:
         r = (d - member.problem.dobs) / member.problem.uncertainty
         return 0.5 * float(r @ r)
 
-    def _anchor_at(self, member: Member, d: np.ndarray, J: np.ndarray) -> float:
-        """The current weights' linearisation becomes the anchor; its misfit."""
+    def _anchor_at(self, member: Member, d: np.ndarray, J: Any) -> float:
+        """The current weights' linearisation becomes the anchor; its misfit. ``J``: the
+        rows the tiles kept (``KeptJacobian``) or a dense (n_data, n_cells) array."""
         problem, device = member.problem, member.device
         w = 1.0 / problem.uncertainty
         r = torch.as_tensor(w * (d - problem.dobs), dtype=torch.float64, device=device)
-        J *= w.astype(J.dtype)[:, None]
         self.anchor = _Anchor(
-            _weights(member.net), 0.5 * float(r @ r), r, torch.as_tensor(J, device=device)
+            _weights(member.net), 0.5 * float(r @ r), r, _WeightedJacobian(J, w, device)
         )
         self.projected = None
         return self.anchor.phi
@@ -302,7 +338,12 @@ class GaussNewton:
 
         (_, m0), pullback = vjp(model, params)
         WJ = anchor.WJ
-        n = WJ.shape[0]
+        if WJ is None:
+            raise RuntimeError(
+                "the Gauss-Newton anchor's J is gone (a resumed run): its Krylov space should "
+                "have been in the checkpoint"
+            )
+        n = anchor.r.shape[0]
         if self.reference_weight is None:
             self.reference_weight = self._first_reference_weight(
                 model, params, pullback, WJ, anchor.r
@@ -310,12 +351,12 @@ class GaussNewton:
         root = math.sqrt(self.reference_weight)
 
         def At(u: torch.Tensor) -> torch.Tensor:  # (n + active cells,) -> (n_weights,)
-            (g,) = pullback(((WJ.T @ u[:n].to(WJ.dtype)).to(torch.float64), root * u[n:]))
+            (g,) = pullback((WJ.T(u[:n]), root * u[n:]))
             return _flatten(g)
 
         def A(v: torch.Tensor) -> torch.Tensor:  # (n_weights,) -> (n + active cells,)
             _, (dm, dm_active) = jvp(model, (params,), (_unflatten(v, params),))
-            return torch.cat([(WJ @ dm.to(WJ.dtype)).to(torch.float64), root * dm_active])
+            return torch.cat([WJ(dm), root * dm_active])
 
         b = torch.cat([anchor.r, root * (m0 - self.cfg.reference_value)])
         beta1 = float(torch.linalg.norm(b))
@@ -344,11 +385,9 @@ class GaussNewton:
         """mu at the first anchor: ``gn_reference_ratio`` x the data term's curvature over
         the reference term's along the gradient direction g = A^T r (the way SimPEG's
         BetaEstimate compares its two terms): ratio ||A g||^2 / ||J_theta g||^2."""
-        (g,) = pullback(
-            ((WJ.T @ r.to(WJ.dtype)).to(torch.float64), torch.zeros_like(model(params)[1]))
-        )
+        (g,) = pullback((WJ.T(r), torch.zeros_like(model(params)[1])))
         _, (dm, dm_active) = jvp(model, (params,), (g,))
-        Ag = (WJ @ dm.to(WJ.dtype)).to(torch.float64)
+        Ag = WJ(dm)
         return self.cfg.gn_reference_ratio * float(Ag @ Ag) / float(dm_active @ dm_active)
 
     # --- state ---------------------------------------------------------------------------
@@ -360,9 +399,10 @@ class GaussNewton:
             "gn_rejected": self.rejected,
             "gn_shrink": self.shrink,
             "gn_krylov_iterations": np.asarray(self.krylov_iterations, dtype=np.int64),
+            # not J: it is needed only in the step that made it (the module docstring)
             "gn_anchor": None
             if a is None
-            else {"weights": dict(a.weights), "phi": a.phi, "r": a.r, "WJ": a.WJ},
+            else {"weights": dict(a.weights), "phi": a.phi, "r": a.r},
             "gn_projected": None
             if p is None
             else {
@@ -400,7 +440,7 @@ class GaussNewton:
                 {k: tensor(v) for k, v in a["weights"].items()},
                 float(a["phi"]),
                 tensor(a["r"], torch.float64),
-                tensor(a["WJ"]),
+                None,  # checkpoints before 0.12.0 hold W J too: not needed
             )
         )
         p = state.get("gn_projected")

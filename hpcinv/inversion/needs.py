@@ -23,10 +23,13 @@ class MisfitNeed:
 
 @dataclass(frozen=True, eq=False)
 class LinearizationNeed:
-    """The data and J = dd/dm at ``model`` (J as ``dtype``): answered (d, J)."""
+    """The data and J = dd/dm at ``model`` (J as ``dtype``): answered (d, J), J dense here;
+    or with ``keep``, J's rows kept by the tiles: answered (d, KeptJacobian), whose products
+    run where the rows are (a member that needs J only for products during its step)."""
 
     model: np.ndarray
     dtype: str = "float32"
+    keep: bool = False
 
 
 @dataclass(frozen=True, eq=False)

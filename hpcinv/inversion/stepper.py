@@ -27,12 +27,13 @@ import numpy as np
 import torch
 
 from hpcinv.config import RunConfig
+from hpcinv.engine.executor import Batch, Counts
 from hpcinv.inversion.history import IterationRecord
 from hpcinv.inversion.member import Member
 from hpcinv.inversion.needs import LinearizationNeed, MisfitNeed, PredictionNeed
 
 if TYPE_CHECKING:
-    from hpcinv.engine.executor import Batch, Counts, Executor
+    from hpcinv.engine.executor import Executor
     from hpcinv.problem import Problem
 
 
@@ -158,7 +159,24 @@ class Stepper:
         models = [need.model for need in needs]
         if isinstance(needs[0], MisfitNeed):
             return self.executor.misfit_and_gradient(models)
+        if needs[0].keep:
+            return self._kept_linearizations(needs)
         return self.executor.jacobian(models, needs[0].dtype)
+
+    def _kept_linearizations(self, needs: list[LinearizationNeed]) -> Batch:
+        """Each need's (d, KeptJacobian), made as its member takes it: a tile keeps one
+        model's rows, so member k's are made once member k - 1 has finished its step with
+        its own. The batch's counts include the products the members run."""
+        counts = Counts()
+        t0 = time.perf_counter()
+
+        def made() -> Iterator[tuple[np.ndarray, Any]]:
+            for need in needs:
+                kept = self.executor.keep_jacobian(need.model, need.dtype, counts)
+                counts.seconds = time.perf_counter() - t0
+                yield kept.d, kept
+
+        return Batch(made(), len(needs), counts)
 
     def run(self, iterations: int, on_step: Callable[[Step], None] | None = None) -> str:
         """Step until every member reached its target chi or ``iterations`` steps are done

@@ -182,3 +182,73 @@ def test_trials_rejected_at_the_most_cautious_aims_are_shortened_not_repeated(pr
     assert method.shrink == SHRINK**2
     method._judge(member, [0.5 * method.anchor.phi, method.anchor.phi])  # accepted
     assert method.shrink == 1.0
+
+
+def test_products_of_the_rows_the_tiles_kept_give_the_dense_steps():
+    """The anchor's W J products from the rows kept by the tiles (2 tiles: each its own
+    rows) give the trials the dense J gives, to float64 round-off."""
+    cfg = config_from_dict(
+        {
+            "problem": {"case": "tiny-3d"},
+            "physics": {"n_tiles": 2},
+            "network": {"channels": [4, 2], "dropout": 0.0, "output": "reference-tanh"},
+            "inversion": {"optimizer": "gauss-newton", "target_chi": 0.0},
+        }
+    )
+    problem = hpcinv.build_problem(cfg)
+    assert len(problem.tiles) == 2
+    ex = hpcinv.SerialExecutor(problem)
+    trials = []
+    for keep in (False, True):
+        member = Member(problem, cfg)
+        need = member.begin()
+        assert need.keep  # what the method asks for in a run
+        if keep:
+            kept = ex.keep_jacobian(need.model, "float64")
+            member.finish((kept.d, kept))
+        else:
+            member.finish(ex.jacobian([need.model], "float64")[0])
+        trials.append(member.method.trials)
+    for dense, kept in zip(*trials):
+        for name in dense:
+            torch.testing.assert_close(kept[name], dense[name], rtol=1e-5, atol=1e-7)
+
+
+def test_a_gauss_newton_run_on_dask_workers_equals_the_serial_run(two_workers):
+    """J's rows on two workers, the Krylov products as tasks there: the run's misfits and
+    model bitwise those of the serial run (the products run on the tiles' BLAS threads)."""
+    from hpcinv.engine.dask_executor import DaskExecutor
+
+    cfg = config_from_dict(
+        {
+            "problem": {"case": "tiny-3d"},
+            "physics": {"n_tiles": 2},
+            "network": {"channels": [4, 2], "dropout": 0.0, "output": "reference-tanh"},
+            "inversion": {"optimizer": "gauss-newton", "target_chi": 0.5},
+        }
+    )
+    problem = hpcinv.build_problem(cfg)
+    runs = []
+    for executor in (hpcinv.SerialExecutor(problem), DaskExecutor(problem, two_workers)):
+        run = Stepper.build(cfg, problem, executor)
+        run.run(5)
+        runs.append(run.members[0])
+    serial, on_dask = runs
+    assert on_dask.history.phi_d == serial.history.phi_d
+    assert serial.history.phi_d[-1] < 0.5 * serial.history.phi_d[0]
+    np.testing.assert_array_equal(on_dask.model(), serial.model())
+
+
+def test_a_checkpoint_holds_the_krylov_space_not_j(problem):
+    """J is needed only in the step that linearised the anchor: the state has the anchor's
+    weights, misfit and residual and the Krylov space, not J (0.26-1 GB in 3D); a state
+    written before 0.12.0 (with W J) still loads."""
+    run = Stepper.build(gn_config(target_chi=0.0), problem, hpcinv.SerialExecutor(problem))
+    run.run(1)
+    state = run.state_dict()["members"]["0"]
+    assert set(state["gn_anchor"]) == {"weights", "phi", "r"}
+    assert state["gn_projected"] is not None
+    old = dict(state, gn_anchor={**state["gn_anchor"], "WJ": np.zeros((problem.n_data, 3))})
+    member = Member(problem, gn_config(target_chi=0.0))
+    member.load_state_dict(old)
+    assert member.method.anchor.WJ is None and member.method.trials

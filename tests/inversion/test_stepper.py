@@ -81,6 +81,10 @@ class Spy:
         self.calls.append(("predict", len(models)))
         return self.inner.predict(models)
 
+    def keep_jacobian(self, m, dtype="float32", counts=None):
+        self.calls.append(("keep", 1))
+        return self.inner.keep_jacobian(m, dtype, counts)
+
 
 def test_one_batched_call_per_kind_per_step(tiny_problem):
     spy = Spy(tiny_problem)
@@ -105,14 +109,15 @@ def test_linearised_members_renew_together_and_each_is_the_member_alone(tiny_pro
 
 
 def test_gauss_newton_members_try_their_steps_in_one_prediction(tiny_problem):
-    """Each Gauss-Newton step of K members: one jacobian call for the K anchors, then one
-    predict call for every member's two trials; each member as it runs alone."""
+    """Each Gauss-Newton step of K members: J kept by the tiles for each anchor in turn (a
+    tile keeps one model's rows), then one predict call for every member's two trials;
+    each member as it runs alone."""
     cfg = config({"optimizer": "gauss-newton"}, members=2)
     cfg = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, dropout=0.0))
     spy = Spy(tiny_problem)
     ensemble = Stepper.build(cfg, tiny_problem, spy)
     ensemble.run(4)
-    assert spy.calls == [("jacobian", 2), ("predict", 4)] * 2
+    assert spy.calls == [("keep", 1), ("keep", 1), ("predict", 4)] * 2
     for k, member in enumerate(ensemble.members):
         alone = build(tiny_problem, member_config(cfg, k), members=1)
         alone.run(4)

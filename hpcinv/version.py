@@ -3,4 +3,4 @@
 Bump it, with a CHANGELOG.md entry, whenever config keys, file formats or results change.
 """
 
-__version__ = "0.11.0"
+__version__ = "0.12.0"

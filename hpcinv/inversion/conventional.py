@@ -74,7 +74,11 @@ def run_conventional(problem, config: RunConfig, executor: Executor, on_iteratio
         alphas.update(alpha_y=cc.alpha_y, alpha_z=cc.alpha_z)
     reg = regularization.Sparse(mesh, reference_model=m_ref, active_cells=problem.active, **alphas)
     reg.norms = sparse_norms(cc.norms, mesh.dim)
-    opt = optimization.ProjectedGNCG(maxIter=cc.max_iterations, maxIterCG=30, tolCG=1e-4)
+    # SimPEG 0.25's names for maxIterCG and tolCG (removed in 0.26): ProjectedGNCG took tolCG
+    # as an absolute tolerance with no relative one, so the same CG is cg_atol, cg_rtol = 0
+    opt = optimization.ProjectedGNCG(
+        maxIter=cc.max_iterations, cg_maxiter=30, cg_atol=1e-4, cg_rtol=0.0
+    )
     inv_prob = inverse_problem.BaseInvProblem(dmis, reg, opt)
     history: dict[str, list] = {
         "phi_d": [],
